@@ -1,0 +1,92 @@
+//! `coder-server`'s command line: argument definitions and one file per subcommand.
+//!
+//! Commands print human output themselves and return an exit code; `main` turns an error into
+//! one `error:` line per line of its message plus `Caused by:` lines.
+
+pub mod reload;
+pub mod schema;
+pub mod serve;
+pub mod validate;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// CoderFlow server: single sign-on for a self-hosted developer server.
+#[derive(Debug, Parser)]
+#[command(name = "coder-server", version, about, long_about = None)]
+pub struct ServerCli {
+    #[command(subcommand)]
+    pub command: Option<ServerCommand>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServerCommand {
+    /// Run the daemon (the default when no command is given).
+    Serve(serve::ServeArgs),
+    /// Check a setup repository's oidc.json (or a file): exit 0 when valid, 1 when not.
+    Validate(validate::ValidateArgs),
+    /// Ask the running daemon to reload oidc.json: exit 1 when the file is rejected.
+    Reload(reload::ReloadArgs),
+    /// Print the JSON schema of oidc.json.
+    Schema,
+}
+
+impl ServerCli {
+    /// The log format the command wants (only `serve` has a choice).
+    pub fn log_format(&self) -> serve::LogFormat {
+        match &self.command {
+            Some(ServerCommand::Serve(args)) => args.log_format,
+            _ => serve::LogFormat::Text,
+        }
+    }
+
+    /// Runs the command.
+    ///
+    /// Fails as the command does; `serve` with an invalid `oidc.json` fails with
+    /// [`crate::server::ServeError::InvalidConfig`], which `main` maps to exit code 2.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        match self.command {
+            None => serve::run(serve::ServeArgs::parse_from(["serve"])),
+            Some(ServerCommand::Serve(args)) => serve::run(args),
+            Some(ServerCommand::Validate(args)) => validate::run(args),
+            Some(ServerCommand::Reload(args)) => reload::run(args),
+            Some(ServerCommand::Schema) => schema::run(),
+        }
+    }
+}
+
+/// Sets up logging to stderr: `RUST_LOG` filters (default `info`), text or JSON lines.
+pub fn init_tracing(format: serve::LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()));
+    match format {
+        serve::LogFormat::Text => builder.init(),
+        serve::LogFormat::Json => builder.json().flatten_event(true).init(),
+    }
+}
+
+/// Prints `error` as `error:` lines and its causes as `Caused by:` lines on stderr.
+pub fn print_error(error: &anyhow::Error) {
+    for line in error.to_string().lines() {
+        eprintln!("error: {line}");
+    }
+    let causes: Vec<_> = error.chain().skip(1).collect();
+    if !causes.is_empty() {
+        eprintln!("\nCaused by:");
+        for cause in causes {
+            eprintln!("    {cause}");
+        }
+    }
+}
+
+/// A current-thread runtime for the short commands that talk to the daemon.
+fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    Ok(tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?)
+}

@@ -1,0 +1,45 @@
+//! JSON API routes of the configuration: the public SSO configuration and the admin reload.
+
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::reply::Response;
+use warp::Reply;
+
+use super::auth::require_server_admin;
+use crate::reload::Trigger;
+use crate::server::AppState;
+
+/// `GET /api/auth/oidc/config` and `POST /api/settings/sso/reload`.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let with_state = warp::any().map(move || state.clone());
+    let oidc_config = warp::path!("api" / "auth" / "oidc" / "config")
+        .and(warp::get())
+        .and(with_state.clone())
+        .map(public_oidc_config);
+    let reload = warp::path!("api" / "settings" / "sso" / "reload")
+        .and(warp::post())
+        .and(require_server_admin())
+        .and(with_state)
+        .then(reload_from_file);
+    oidc_config.or(reload).unify().boxed()
+}
+
+/// What anyone may know of the SSO configuration: never a secret.
+fn public_oidc_config(state: AppState) -> Response {
+    let live = state.reloader.live();
+    let login_url = live
+        .sso_enabled()
+        .then(|| format!("{}/auth/oidc/login", state.public_url));
+    warp::reply::json(&serde_json::json!({
+        "sso_enabled": live.sso_enabled(),
+        "display_name": live.display_name(),
+        "allow_local_auth": live.local_auth_allowed(),
+        "login_url": login_url,
+    }))
+    .into_response()
+}
+
+async fn reload_from_file(state: AppState) -> Response {
+    let outcome = state.reloader.reload(Trigger::Api).await;
+    warp::reply::json(&outcome).into_response()
+}

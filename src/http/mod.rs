@@ -1,0 +1,56 @@
+//! The warp HTTP surface: one file per resource, one rejection handler, common headers.
+//!
+//! Handlers load the live configuration once per request and keep it for the request's life.
+//! Nothing here reads files or talks to git: that is [`crate::reload`]'s job.
+
+pub mod api;
+pub mod auth;
+pub mod error;
+pub mod health;
+
+use warp::{Filter, Reply};
+use warp::filters::BoxedFilter;
+use warp::http::HeaderValue;
+use warp::http::header;
+use warp::reply::Response;
+
+use crate::server::AppState;
+
+/// Every route, with JSON errors and the security headers.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    health::routes(state.clone())
+        .or(api::routes(state))
+        .unify()
+        .recover(error::handle_rejection)
+        .unify()
+        .map(with_security_headers)
+        .with(warp::log::custom(|info| {
+            tracing::debug!(
+                method = %info.method(),
+                path = info.path(),
+                status = info.status().as_u16(),
+                elapsed_ms = info.elapsed().as_secs_f64() * 1000.0,
+                "request"
+            );
+        }))
+        .map(Reply::into_response)
+        .boxed()
+}
+
+/// Headers every answer carries: nothing is cached, framed, sniffed or given a referrer.
+fn with_security_headers(mut response: Response) -> Response {
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'",
+        ),
+        (header::REFERRER_POLICY, "no-referrer"),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}

@@ -1,0 +1,31 @@
+//! # CoderFlow SSO
+//!
+//! The single sign-on part of a self-hosted developer server. The daemon, `coder-server`,
+//! watches a *setup repository* (a git folder of configuration); its `oidc.json` configures
+//! OpenID Connect SSO. The daemon validates the file against `schemas/oidc.schema.json`, makes
+//! sure git ignores it (it holds a secret) and hot-swaps the live configuration behind its HTTP
+//! endpoints the moment the file is saved, keeping the last good configuration when an edit is
+//! broken.
+//!
+//! # Layout
+//!
+//! - [`setup`]: the setup repository. `oidc.json`'s model and schema validation, git safety
+//!   (libgit2), the folder watch, creating a repository from the template. No HTTP, no live state.
+//! - [`reload`]: the one reload path (read -> validate -> build -> swap), the live configuration
+//!   ([`reload::LiveConfig`] in an `ArcSwap`), the reload status and counters.
+//! - [`server`]: the daemon. Start-up, [`server::AppState`], signals, the admin socket
+//!   (`<data-dir>/admin.sock`), graceful shutdown.
+//! - [`http`]: the warp routes, one file per resource; one rejection handler; security headers.
+//! - [`auth`]: roles (and, later, passwords, sessions, API keys, device login).
+//! - [`commands`]: `coder-server`'s subcommands, one file each.
+//! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
+//!
+//! The binaries in `src/bin/` only parse arguments, set up logging and call into this library.
+
+pub mod auth;
+pub mod blocking;
+pub mod commands;
+pub mod http;
+pub mod reload;
+pub mod server;
+pub mod setup;

@@ -1,0 +1,450 @@
+//! The one reload path: read `oidc.json` -> validate -> build -> swap.
+//!
+//! Every trigger (the folder watch, `SIGHUP`, `coder-server reload` over the admin socket, the
+//! HTTP reload endpoint) calls [`Reloader::reload`]; loads are serialised by one lock, so two
+//! triggers never race. A new configuration is built completely before it is swapped in
+//! ([`ArcSwap`]); a request that loaded the old one keeps it for its whole life. A rejected file
+//! leaves the last good configuration live and is reported (log, status, metrics).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwap;
+use serde::{Deserialize, Serialize};
+use tokio::sync::{Mutex, mpsc};
+
+use crate::blocking::run_blocking;
+use crate::server::shutdown::Shutdown;
+use crate::setup::SetupError;
+use crate::setup::config::{ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, parse_oidc_config};
+use crate::setup::git::{GitState, ensure_oidc_ignored};
+
+/// Quiet time after the last file event before the file is read: long enough to coalesce the
+/// events of one save, short enough that a save is live in tens of milliseconds.
+const DEBOUNCE: Duration = Duration::from_millis(15);
+/// A stream of events never delays a reload by more than this.
+const MAX_DEBOUNCE: Duration = Duration::from_millis(150);
+/// When a watched file disappears, how long to wait for an editor's backup-and-rename save to put
+/// the new file in place before SSO is turned off.
+const DELETE_GRACE: Duration = Duration::from_millis(150);
+/// Larger files are rejected unread: `oidc.json` is a few hundred bytes.
+const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// The configuration requests use. `oidc` is `None` when there is no `oidc.json` (SSO off).
+#[derive(Debug)]
+pub struct LiveConfig {
+    /// Counts successful loads, starting at 1 at start-up.
+    pub generation: u64,
+    /// The validated file, or `None` when the file does not exist.
+    pub oidc: Option<OidcConfig>,
+}
+
+impl LiveConfig {
+    /// Whether the login page offers SSO.
+    pub fn sso_enabled(&self) -> bool {
+        self.oidc.as_ref().is_some_and(|c| c.enabled)
+    }
+
+    /// The SSO button's label (the default when there is no file).
+    pub fn display_name(&self) -> &str {
+        self.oidc
+            .as_ref()
+            .map_or(DEFAULT_DISPLAY_NAME, |c| &c.display_name)
+    }
+
+    /// Whether local username/password login is allowed: always, unless SSO is enabled and the
+    /// file sets `allow_local_auth: false`.
+    pub fn local_auth_allowed(&self) -> bool {
+        self.oidc.as_ref().is_none_or(OidcConfig::local_auth_allowed)
+    }
+}
+
+/// What asked for a reload; logged with each reload.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    Startup,
+    Watch,
+    Signal,
+    AdminSocket,
+    Api,
+}
+
+/// Why the last reload was rejected: the first problem's position, and every problem.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadError {
+    /// Every problem, one a line, each prefixed with the file.
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+    /// Each problem on its own, for showing beside a form field.
+    pub details: Vec<ConfigProblem>,
+}
+
+/// The state of configuration loading, shown to admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReloadStatus {
+    /// The last reload was applied (or changed nothing); false while the file on disk is rejected.
+    pub ok: bool,
+    /// The live configuration's generation.
+    pub generation: u64,
+    /// When the live configuration was loaded (RFC 3339).
+    pub loaded_at: String,
+    /// Why the file on disk is not live, when it is not.
+    pub error: Option<ReloadError>,
+    /// What git knows of `oidc.json`.
+    pub git: GitState,
+}
+
+/// What one reload did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ReloadResult {
+    /// A new configuration is live.
+    Applied,
+    /// The file has the same bytes as at the last reload: nothing to do.
+    Unchanged,
+    /// The file was rejected; the last good configuration stays live.
+    Rejected,
+}
+
+/// A reload's result and the status after it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReloadOutcome {
+    pub result: ReloadResult,
+    pub status: ReloadStatus,
+}
+
+/// Reload counters for `/metrics`.
+#[derive(Debug, Default)]
+pub struct ReloadMetrics {
+    /// Reloads that made a new configuration live.
+    pub success_total: AtomicU64,
+    /// Reloads rejected (invalid or unreadable file).
+    pub failure_total: AtomicU64,
+    /// Unix time in milliseconds of the last reload, applied or rejected (0: none since start).
+    pub last_reload_unix_ms: AtomicU64,
+}
+
+/// The configuration invalid at start-up: fatal, since there is no last good configuration.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{}", describe_problems(path, problems))]
+    InvalidConfig {
+        path: PathBuf,
+        problems: Vec<ConfigProblem>,
+    },
+    #[error(transparent)]
+    Read(#[from] SetupError),
+}
+
+/// Owns loading `oidc.json` and the live configuration. Shared as `Arc<Reloader>`.
+pub struct Reloader {
+    /// The setup repository folder.
+    root: PathBuf,
+    /// What requests read: swapped whole, never mutated.
+    live: ArcSwap<LiveConfig>,
+    /// What admins are shown; replaced after every reload.
+    status: ArcSwap<ReloadStatus>,
+    /// The file's bytes at the last reload (`None`: no file). Its lock serialises reloads.
+    last_seen: Mutex<Option<Vec<u8>>>,
+    /// Counters for `/metrics`.
+    metrics: ReloadMetrics,
+}
+
+impl Reloader {
+    /// Loads the configuration at start-up and checks git safety. Blocking.
+    ///
+    /// Fails when `oidc.json` exists but is invalid or unreadable; a missing file means SSO is
+    /// disabled.
+    pub fn load_initial(root: PathBuf) -> Result<Reloader, StartupError> {
+        let path = root.join(OIDC_FILE);
+        let content = read_oidc_file(&root)?;
+        let git = ensure_oidc_ignored(&root);
+        let oidc = match &content {
+            None => None,
+            Some(bytes) => {
+                let config = parse_oidc_config(bytes).map_err(|problems| {
+                    StartupError::InvalidConfig {
+                        path: path.clone(),
+                        problems,
+                    }
+                })?;
+                warn_if_readable_by_others(&path);
+                Some(config)
+            }
+        };
+        log_applied(&path, 1, oidc.as_ref(), Trigger::Startup);
+        let status = ReloadStatus {
+            ok: true,
+            generation: 1,
+            loaded_at: now_rfc3339(),
+            error: None,
+            git,
+        };
+        Ok(Reloader {
+            root,
+            live: ArcSwap::from_pointee(LiveConfig {
+                generation: 1,
+                oidc,
+            }),
+            status: ArcSwap::from_pointee(status),
+            last_seen: Mutex::new(content),
+            metrics: ReloadMetrics::default(),
+        })
+    }
+
+    /// The live configuration. Load it once per request and keep the `Arc`.
+    pub fn live(&self) -> Arc<LiveConfig> {
+        self.live.load_full()
+    }
+
+    /// The status after the last reload.
+    pub fn status(&self) -> Arc<ReloadStatus> {
+        self.status.load_full()
+    }
+
+    /// Reload counters.
+    pub fn metrics(&self) -> &ReloadMetrics {
+        &self.metrics
+    }
+
+    /// Reads `oidc.json` again and makes it live when it changed and is valid. Never fails: a
+    /// rejected file is reported in the outcome, the log, the status and the metrics, and the last
+    /// good configuration stays live.
+    pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
+        let mut last_seen = self.last_seen.lock().await;
+        let mut read = self.read().await;
+        if trigger == Trigger::Watch && matches!(read.0, Ok(None)) && last_seen.is_some() {
+            // An editor's backup-and-rename save: the old file is gone, the new one not yet there.
+            tokio::time::sleep(DELETE_GRACE).await;
+            read = self.read().await;
+        }
+        let (content, git) = read;
+        let path = self.root.join(OIDC_FILE);
+        let result = match content {
+            Err(e) => {
+                let problem = ConfigProblem {
+                    message: error_chain(&e),
+                    line: None,
+                    column: None,
+                    pointer: None,
+                };
+                self.reject(&path, vec![problem], git, trigger)
+            }
+            Ok(content) if content == *last_seen => {
+                self.status.rcu(|s| ReloadStatus { git, ..(**s).clone() });
+                ReloadResult::Unchanged
+            }
+            Ok(content) => {
+                let parsed = content.as_deref().map(parse_oidc_config).transpose();
+                *last_seen = content;
+                match parsed {
+                    Ok(oidc) => {
+                        if oidc.is_some() {
+                            warn_if_readable_by_others(&path);
+                        }
+                        self.apply(&path, oidc, git, trigger)
+                    }
+                    Err(problems) => self.reject(&path, problems, git, trigger),
+                }
+            }
+        };
+        ReloadOutcome {
+            result,
+            status: (*self.status()).clone(),
+        }
+    }
+
+    async fn read(&self) -> (Result<Option<Vec<u8>>, SetupError>, GitState) {
+        let root = self.root.clone();
+        run_blocking(move || (read_oidc_file(&root), ensure_oidc_ignored(&root))).await
+    }
+
+    fn apply(
+        &self,
+        path: &Path,
+        oidc: Option<OidcConfig>,
+        git: GitState,
+        trigger: Trigger,
+    ) -> ReloadResult {
+        let generation = self.live.load().generation + 1;
+        log_applied(path, generation, oidc.as_ref(), trigger);
+        self.live.store(Arc::new(LiveConfig { generation, oidc }));
+        self.status.store(Arc::new(ReloadStatus {
+            ok: true,
+            generation,
+            loaded_at: now_rfc3339(),
+            error: None,
+            git,
+        }));
+        self.metrics.success_total.fetch_add(1, Ordering::Relaxed);
+        self.stamp();
+        ReloadResult::Applied
+    }
+
+    fn reject(
+        &self,
+        path: &Path,
+        problems: Vec<ConfigProblem>,
+        git: GitState,
+        trigger: Trigger,
+    ) -> ReloadResult {
+        let generation = self.live.load().generation;
+        for problem in &problems {
+            tracing::error!(
+                file = %path.display(),
+                line = problem.line,
+                column = problem.column,
+                pointer = problem.pointer.as_deref(),
+                ?trigger,
+                "{}: {problem}; keeping the last good configuration (generation {generation})",
+                path.display()
+            );
+        }
+        let first = problems.first().cloned();
+        let error = ReloadError {
+            message: describe_problems(path, &problems),
+            line: first.as_ref().and_then(|p| p.line),
+            column: first.as_ref().and_then(|p| p.column),
+            pointer: first.and_then(|p| p.pointer),
+            details: problems,
+        };
+        self.status.rcu(|s| ReloadStatus {
+            ok: false,
+            error: Some(error.clone()),
+            git,
+            ..(**s).clone()
+        });
+        self.metrics.failure_total.fetch_add(1, Ordering::Relaxed);
+        self.stamp();
+        ReloadResult::Rejected
+    }
+
+    fn stamp(&self) {
+        self.metrics
+            .last_reload_unix_ms
+            .store(unix_ms(), Ordering::Relaxed);
+    }
+}
+
+/// Reloads on every signal from the folder watch, after the events of one save have settled,
+/// until shutdown.
+pub async fn run_watch_reloads(
+    reloader: Arc<Reloader>,
+    mut signals: mpsc::UnboundedReceiver<()>,
+    mut shutdown: Shutdown,
+) {
+    loop {
+        tokio::select! {
+            _ = shutdown.wait() => return,
+            signal = signals.recv() => {
+                if signal.is_none() {
+                    return;
+                }
+                let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
+                loop {
+                    match tokio::time::timeout(DEBOUNCE, signals.recv()).await {
+                        Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
+                        Ok(None) => return,
+                        _ => break,
+                    }
+                }
+                reloader.reload(Trigger::Watch).await;
+            }
+        }
+    }
+}
+
+/// The file's bytes, `None` when it does not exist. Blocking.
+fn read_oidc_file(root: &Path) -> Result<Option<Vec<u8>>, SetupError> {
+    let path = root.join(OIDC_FILE);
+    let read = || -> std::io::Result<Option<Vec<u8>>> {
+        let file = match std::fs::File::open(&path) {
+            Ok(file) => file,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let mut bytes = Vec::new();
+        use std::io::Read;
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "larger than 1 MiB",
+            ));
+        }
+        Ok(Some(bytes))
+    };
+    read().map_err(|source| SetupError::Read { path, source })
+}
+
+/// The text of a rejected file's problems: one line each, prefixed with the file.
+pub fn describe_problems(path: &Path, problems: &[ConfigProblem]) -> String {
+    problems
+        .iter()
+        .map(|p| format!("{}: {p}", path.display()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn log_applied(path: &Path, generation: u64, oidc: Option<&OidcConfig>, trigger: Trigger) {
+    match oidc {
+        None => tracing::info!(
+            generation,
+            ?trigger,
+            "no {} in the setup repository: SSO disabled, local login allowed",
+            OIDC_FILE
+        ),
+        Some(c) => tracing::info!(
+            generation,
+            ?trigger,
+            file = %path.display(),
+            sso_enabled = c.enabled,
+            issuer = %c.issuer,
+            client_id = %c.client_id,
+            allow_local_auth = c.local_auth_allowed(),
+            "SSO configuration loaded"
+        ),
+    }
+}
+
+fn warn_if_readable_by_others(path: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(meta) = std::fs::metadata(path) {
+        let mode = meta.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                file = %path.display(),
+                "{OIDC_FILE} holds the client secret but other users may read it (mode {mode:o}); run `chmod 600 {OIDC_FILE}`"
+            );
+        }
+    }
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}

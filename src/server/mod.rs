@@ -1,0 +1,265 @@
+//! The daemon: start-up, shared state, signals, the admin socket and shutdown.
+//!
+//! Start-up order matters: the setup repository and the configuration are loaded (an invalid
+//! `oidc.json` is fatal here, exit code 2) before any socket is bound, so a daemon that listens
+//! always has a good configuration.
+
+pub mod admin;
+pub mod shutdown;
+
+use std::net::SocketAddr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use tokio::signal::unix::{SignalKind, signal};
+
+use crate::blocking::run_blocking;
+use crate::reload::{Reloader, StartupError, Trigger, run_watch_reloads};
+use crate::setup::SetupError;
+use crate::setup::template::create_setup_repo;
+use crate::setup::watcher::watch_setup_repo;
+use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
+
+/// How the daemon runs; built from `coder-server serve`'s flags.
+#[derive(Debug, Clone)]
+pub struct ServeOptions {
+    /// The setup repository; created from the template when missing.
+    pub setup_repo: PathBuf,
+    /// Where the store and the admin socket live; created (mode 0700) when missing.
+    pub data_dir: PathBuf,
+    /// Address to listen on; port 0 picks a free port.
+    pub listen: SocketAddr,
+    /// The URL users reach the server at; `http://<listen address>` when not given.
+    pub public_url: Option<url::Url>,
+}
+
+/// State every request handler shares; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    /// Owner of the live configuration and its reloads.
+    pub reloader: Arc<Reloader>,
+    /// The public URL without a trailing slash; the redirect URI derives from it, never from
+    /// request headers.
+    pub public_url: Arc<str>,
+}
+
+impl AppState {
+    /// The redirect URI to register at the identity provider.
+    pub fn redirect_uri(&self) -> String {
+        format!("{}/auth/oidc/callback", self.public_url)
+    }
+}
+
+/// Why the daemon could not start or run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// `oidc.json` is invalid at start-up (exit code 2).
+    #[error(transparent)]
+    InvalidConfig(StartupError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("{} exists but is not a folder", .0.display())]
+    SetupRepoNotAFolder(PathBuf),
+    #[error("cannot create the data directory {}", path.display())]
+    DataDir {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Admin(#[from] admin::AdminError),
+    #[error("cannot listen on {addr}")]
+    Listen {
+        addr: SocketAddr,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot install a signal handler")]
+    Signal(#[source] std::io::Error),
+    #[error("invalid --public-url `{0}`: use an absolute http:// or https:// URL without query or fragment")]
+    PublicUrl(String),
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+///
+/// Fails when start-up fails: an invalid `oidc.json` ([`ServeError::InvalidConfig`]), an
+/// unusable setup repository or data directory, a busy address, or another daemon already using
+/// the data directory.
+pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
+    let setup_repo = prepare_setup_repo(options.setup_repo.clone()).await?;
+    prepare_data_dir(&options.data_dir)?;
+    let root = setup_repo.clone();
+    let reloader = run_blocking(move || Reloader::load_initial(root))
+        .await
+        .map_err(|e| match e {
+            StartupError::Read(e) => ServeError::Setup(e),
+            invalid => ServeError::InvalidConfig(invalid),
+        })?;
+    let reloader = Arc::new(reloader);
+
+    let socket_path = options.data_dir.join(admin::ADMIN_SOCKET);
+    let admin_listener = admin::bind_admin_socket(&options.data_dir).await?;
+    let listener = tokio::net::TcpListener::bind(options.listen)
+        .await
+        .map_err(|source| ServeError::Listen {
+            addr: options.listen,
+            source,
+        })?;
+    let local_addr = listener.local_addr().map_err(|source| ServeError::Listen {
+        addr: options.listen,
+        source,
+    })?;
+    let public_url = public_url(options.public_url.as_ref(), local_addr)?;
+    let state = AppState {
+        reloader: reloader.clone(),
+        public_url: public_url.into(),
+    };
+
+    let (trigger, shutdown) = shutdown_channel();
+    let signals = spawn_signal_handler(trigger, reloader.clone(), shutdown.clone())?;
+    let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
+    let _watcher = watch_setup_repo(&setup_repo, watch_tx)?;
+    let watch_task = tokio::spawn(run_watch_reloads(
+        reloader.clone(),
+        watch_rx,
+        shutdown.clone(),
+    ));
+    let admin_task = tokio::spawn(admin::serve_admin_socket(
+        admin_listener,
+        socket_path,
+        reloader.clone(),
+        shutdown.clone(),
+    ));
+
+    tracing::info!(
+        setup_repo = %setup_repo.display(),
+        data_dir = %options.data_dir.display(),
+        "coder-server {} listening on http://{local_addr}",
+        env!("CARGO_PKG_VERSION")
+    );
+    tracing::info!(
+        "redirect URI to register at the identity provider: {}",
+        state.redirect_uri()
+    );
+
+    let mut until_shutdown = shutdown.clone();
+    warp::serve(crate::http::routes(state))
+        .incoming(listener)
+        .graceful(async move { until_shutdown.wait().await })
+        .run()
+        .await;
+
+    for task in [watch_task, admin_task, signals] {
+        let _ = task.await;
+    }
+    tracing::info!("coder-server stopped");
+    Ok(())
+}
+
+/// The setup repository's canonical path, creating it from the template when missing.
+async fn prepare_setup_repo(path: PathBuf) -> Result<PathBuf, ServeError> {
+    if !path.exists() {
+        let create = path.clone();
+        run_blocking(move || create_setup_repo(&create)).await?;
+        tracing::info!(
+            setup_repo = %path.display(),
+            "created the setup repository from the template (git init); copy oidc.example.json to oidc.json to configure SSO"
+        );
+    } else if !path.is_dir() {
+        return Err(ServeError::SetupRepoNotAFolder(path));
+    }
+    path.canonicalize().map_err(|source| {
+        ServeError::Setup(SetupError::Read {
+            path: path.clone(),
+            source,
+        })
+    })
+}
+
+/// Creates the data directory, readable by the daemon's user only.
+fn prepare_data_dir(path: &std::path::Path) -> Result<(), ServeError> {
+    let io = |source| ServeError::DataDir {
+        path: path.to_owned(),
+        source,
+    };
+    if !path.exists() {
+        std::fs::create_dir_all(path).map_err(io)?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    }
+    Ok(())
+}
+
+fn public_url(
+    configured: Option<&url::Url>,
+    local_addr: SocketAddr,
+) -> Result<String, ServeError> {
+    let Some(url) = configured else {
+        return Ok(format!("http://{local_addr}"));
+    };
+    let valid = matches!(url.scheme(), "http" | "https")
+        && url.host_str().is_some()
+        && url.query().is_none()
+        && url.fragment().is_none()
+        && url.username().is_empty()
+        && url.password().is_none();
+    if !valid {
+        return Err(ServeError::PublicUrl(url.to_string()));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// SIGTERM and SIGINT shut down gracefully; SIGHUP reloads `oidc.json`.
+fn spawn_signal_handler(
+    trigger: ShutdownTrigger,
+    reloader: Arc<Reloader>,
+    mut shutdown: Shutdown,
+) -> Result<tokio::task::JoinHandle<()>, ServeError> {
+    let mut term = signal(SignalKind::terminate()).map_err(ServeError::Signal)?;
+    let mut int = signal(SignalKind::interrupt()).map_err(ServeError::Signal)?;
+    let mut hup = signal(SignalKind::hangup()).map_err(ServeError::Signal)?;
+    Ok(tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = term.recv() => {
+                    tracing::info!("SIGTERM: shutting down");
+                    trigger.fire();
+                }
+                _ = int.recv() => {
+                    tracing::info!("SIGINT: shutting down");
+                    trigger.fire();
+                }
+                _ = hup.recv() => {
+                    let outcome = reloader.reload(Trigger::Signal).await;
+                    tracing::info!(result = ?outcome.result, generation = outcome.status.generation, "SIGHUP: reloaded");
+                }
+                _ = shutdown.wait() => return,
+            }
+        }
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_url_defaults_to_the_bound_address_and_drops_a_trailing_slash() {
+        let addr: SocketAddr = "127.0.0.1:4567".parse().unwrap();
+        assert_eq!(public_url(None, addr).unwrap(), "http://127.0.0.1:4567");
+        let url = url::Url::parse("https://code.example.com/").unwrap();
+        assert_eq!(
+            public_url(Some(&url), addr).unwrap(),
+            "https://code.example.com"
+        );
+        let url = url::Url::parse("https://code.example.com/coder/").unwrap();
+        assert_eq!(
+            public_url(Some(&url), addr).unwrap(),
+            "https://code.example.com/coder"
+        );
+        for bad in ["ftp://x.example.com", "https://x.example.com/?a=b", "mailto:a@b.c"] {
+            let url = url::Url::parse(bad).unwrap();
+            assert!(public_url(Some(&url), addr).is_err(), "{bad}");
+        }
+    }
+}

@@ -1,0 +1,566 @@
+//! The `oidc.json` model: parsing, validation against the embedded JSON schema, and the validated
+//! [`OidcConfig`] the rest of the daemon reads.
+//!
+//! The schema (`schemas/oidc.schema.json`) is the single source of truth for the file's structure:
+//! every structural error comes from it, each with its JSON pointer. The few rules a schema cannot
+//! state (a well-formed URL without query, fragment or credentials) are checked here afterwards.
+//! This module never touches the file system.
+
+use std::fmt;
+use std::sync::LazyLock;
+
+use jsonschema::error::ValidationErrorKind;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::auth::Role;
+
+/// The file name of the SSO configuration at the root of the setup repository.
+pub const OIDC_FILE: &str = "oidc.json";
+
+/// The JSON schema of `oidc.json`, embedded so the binary validates without the source tree.
+pub const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
+
+/// The top-level fields the schema allows; used to suggest a fix for a misspelt field.
+const KNOWN_FIELDS: [&str; 10] = [
+    "$schema",
+    "enabled",
+    "display_name",
+    "client_id",
+    "client_secret",
+    "issuer",
+    "scopes",
+    "auto_provision",
+    "default_role",
+    "allow_local_auth",
+];
+
+/// Default of `display_name`, as in the guide's Configuration Reference.
+pub const DEFAULT_DISPLAY_NAME: &str = "Sign in with SSO";
+
+/// The compiled schema. Invariant: the embedded schema is valid (a unit test compiles it), so
+/// building it cannot fail at run time.
+static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
+    let schema: Value = serde_json::from_str(OIDC_SCHEMA).expect("embedded schema is valid JSON");
+    jsonschema::options()
+        .should_validate_formats(true)
+        .build(&schema)
+        .expect("embedded schema compiles")
+});
+
+/// A secret string (the client secret). `Debug` and `Display` never show it; read it with
+/// [`Secret::expose`] only where it is sent to the identity provider.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Secret(value.into())
+    }
+
+    /// The secret itself. Never log or render the result.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The file as written, before defaults. Mirrors the schema; `deny_unknown_fields` is a second
+/// guard behind the schema's `additionalProperties: false`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOidcConfig {
+    #[serde(rename = "$schema")]
+    _schema: Option<String>,
+    enabled: bool,
+    display_name: Option<String>,
+    client_id: String,
+    client_secret: String,
+    issuer: String,
+    scopes: Option<Vec<String>>,
+    auto_provision: Option<bool>,
+    default_role: Option<String>,
+    allow_local_auth: Option<bool>,
+}
+
+/// A validated `oidc.json` with every default applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OidcConfig {
+    /// SSO is offered only when true.
+    pub enabled: bool,
+    /// Label of the SSO button.
+    pub display_name: String,
+    /// The client id registered at the identity provider.
+    pub client_id: String,
+    /// The client secret registered at the identity provider.
+    pub client_secret: Secret,
+    /// The issuer exactly as written: discovery must answer this string byte for byte.
+    pub issuer: String,
+    /// Scopes requested at login; always contains `openid`.
+    pub scopes: Vec<String>,
+    /// Whether a first SSO login without a matching user creates one.
+    pub auto_provision: bool,
+    /// The role bound to auto-provisioned users (legacy names already mapped).
+    pub default_role: Role,
+    /// The local username/password form as written in the file; see
+    /// [`OidcConfig::local_auth_allowed`] for the effective value.
+    pub allow_local_auth: bool,
+}
+
+impl OidcConfig {
+    /// Whether local login is allowed. A configuration with SSO disabled always allows it: with
+    /// neither, nobody could sign in.
+    pub fn local_auth_allowed(&self) -> bool {
+        self.allow_local_auth || !self.enabled
+    }
+}
+
+/// One thing wrong with a file: where (line and column for syntax errors, a JSON pointer for
+/// everything else) and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConfigProblem {
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pointer: Option<String>,
+}
+
+impl ConfigProblem {
+    fn at_pointer(pointer: impl Into<String>, message: impl Into<String>) -> Self {
+        ConfigProblem {
+            message: message.into(),
+            line: None,
+            column: None,
+            pointer: Some(pointer.into()),
+        }
+    }
+}
+
+impl fmt::Display for ConfigProblem {
+    /// `line 3, column 5: message` for syntax errors, `/issuer: message` for the others.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.line, self.column, &self.pointer) {
+            (Some(line), Some(column), _) => {
+                write!(f, "line {line}, column {column}: {}", self.message)
+            }
+            (_, _, Some(pointer)) if pointer.is_empty() => write!(f, "(root): {}", self.message),
+            (_, _, Some(pointer)) => write!(f, "{pointer}: {}", self.message),
+            _ => f.write_str(&self.message),
+        }
+    }
+}
+
+/// Parses and validates the bytes of an `oidc.json`.
+///
+/// Fails with every problem found: one syntax error (with line and column), or every schema
+/// violation and semantic error (each with its JSON pointer).
+pub fn parse_oidc_config(bytes: &[u8]) -> Result<OidcConfig, Vec<ConfigProblem>> {
+    let value: Value = serde_json::from_slice(bytes).map_err(|e| vec![syntax_problem(&e)])?;
+    let mut problems: Vec<ConfigProblem> =
+        VALIDATOR.iter_errors(&value).map(|e| schema_problem(&e)).collect();
+    if !problems.is_empty() {
+        problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
+        problems.dedup();
+        return Err(problems);
+    }
+    let raw: RawOidcConfig = serde_json::from_value(value)
+        .map_err(|e| vec![ConfigProblem::at_pointer("", e.to_string())])?;
+    build_oidc_config(raw)
+}
+
+fn syntax_problem(e: &serde_json::Error) -> ConfigProblem {
+    let message = if e.line() == 0 {
+        format!("invalid JSON: {e}")
+    } else {
+        // serde_json appends " at line L column C"; the position is reported in its own fields.
+        let text = e.to_string();
+        let suffix = format!(" at line {} column {}", e.line(), e.column());
+        format!(
+            "invalid JSON: {}",
+            text.strip_suffix(&suffix).unwrap_or(&text)
+        )
+    };
+    ConfigProblem {
+        message,
+        line: Some(e.line().max(1)),
+        column: Some(e.column()),
+        pointer: None,
+    }
+}
+
+/// Turns a schema violation into a problem whose message a person can act on.
+fn schema_problem(e: &jsonschema::ValidationError<'_>) -> ConfigProblem {
+    let pointer = e.instance_path().as_str().to_owned();
+    match e.kind() {
+        ValidationErrorKind::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            ConfigProblem::at_pointer(format!("/{name}"), "is required")
+        }
+        ValidationErrorKind::AdditionalProperties { unexpected } => {
+            let name = unexpected.join(", ");
+            let hint = unexpected
+                .first()
+                .and_then(|u| closest_field(u))
+                .map(|s| format!("; did you mean `{s}`?"))
+                .unwrap_or_default();
+            ConfigProblem::at_pointer(
+                format!("{pointer}/{name}"),
+                format!("unknown field `{name}`{hint}"),
+            )
+        }
+        ValidationErrorKind::Format { .. } | ValidationErrorKind::Pattern { .. }
+            if pointer == "/issuer" && e.instance().as_str().is_some_and(has_placeholder) =>
+        {
+            ConfigProblem::at_pointer(
+                pointer,
+                "contains a placeholder like `{tenant-id}`: replace it with your value",
+            )
+        }
+        ValidationErrorKind::Format { .. } if pointer == "/issuer" => {
+            ConfigProblem::at_pointer(pointer, "is not a valid URL")
+        }
+        ValidationErrorKind::Pattern { .. } if pointer == "/issuer" => ConfigProblem::at_pointer(
+            pointer,
+            "must be an https:// URL (http:// is allowed only for 127.0.0.1, [::1] and localhost)",
+        ),
+        ValidationErrorKind::Pattern { .. } if pointer.starts_with("/scopes/") => {
+            ConfigProblem::at_pointer(pointer, "is not a valid OAuth scope (no spaces or quotes)")
+        }
+        ValidationErrorKind::Contains if pointer == "/scopes" => {
+            ConfigProblem::at_pointer(pointer, "must contain \"openid\"")
+        }
+        ValidationErrorKind::UniqueItems if pointer == "/scopes" => {
+            ConfigProblem::at_pointer(pointer, "must not list a scope twice")
+        }
+        ValidationErrorKind::Enum { .. } if pointer == "/default_role" => ConfigProblem::at_pointer(
+            pointer,
+            format!(
+                "{} is not a role; use one of viewer, developer, environment_admin, server_admin (legacy: manager, admin)",
+                e.instance()
+            ),
+        ),
+        _ => ConfigProblem::at_pointer(pointer, e.to_string()),
+    }
+}
+
+/// Whether a value still holds a placeholder from the documentation, such as `{tenant-id}`.
+fn has_placeholder(value: &str) -> bool {
+    value.contains('{') || value.contains('}')
+}
+
+/// The known field nearest to a misspelt one (at most two edits away).
+fn closest_field(unknown: &str) -> Option<&'static str> {
+    KNOWN_FIELDS
+        .iter()
+        .map(|known| (edit_distance(unknown, known), *known))
+        .filter(|(d, _)| *d <= 2)
+        .min()
+        .map(|(_, known)| known)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut prev = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let cur = row[j + 1];
+            row[j + 1] = (prev + usize::from(ca != *cb)).min(row[j] + 1).min(cur + 1);
+            prev = cur;
+        }
+    }
+    row[b.len()]
+}
+
+/// Applies defaults and the rules the schema cannot state.
+fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem>> {
+    let mut problems = Vec::new();
+    if let Err(message) = validate_issuer(&raw.issuer) {
+        problems.push(ConfigProblem::at_pointer("/issuer", message));
+    }
+    let default_role = match raw.default_role.as_deref().unwrap_or("developer").parse::<Role>() {
+        Ok(role) => role,
+        Err(e) => {
+            problems.push(ConfigProblem::at_pointer("/default_role", e.to_string()));
+            Role::Developer
+        }
+    };
+    if raw.client_id.trim().is_empty() {
+        problems.push(ConfigProblem::at_pointer("/client_id", "must not be blank"));
+    }
+    if !problems.is_empty() {
+        return Err(problems);
+    }
+    Ok(OidcConfig {
+        enabled: raw.enabled,
+        display_name: raw
+            .display_name
+            .unwrap_or_else(|| DEFAULT_DISPLAY_NAME.to_owned()),
+        client_id: raw.client_id,
+        client_secret: Secret(raw.client_secret),
+        issuer: raw.issuer,
+        scopes: raw
+            .scopes
+            .unwrap_or_else(|| ["openid", "profile", "email"].map(String::from).to_vec()),
+        auto_provision: raw.auto_provision.unwrap_or(true),
+        default_role,
+        allow_local_auth: raw.allow_local_auth.unwrap_or(true),
+    })
+}
+
+/// The issuer must be a URL that discovery can be appended to: https (or http on a loopback
+/// host), a host, and no credentials, query or fragment.
+fn validate_issuer(issuer: &str) -> Result<(), String> {
+    let url = url::Url::parse(issuer).map_err(|e| format!("is not a valid URL: {e}"))?;
+    let loopback = matches!(
+        url.host(),
+        Some(url::Host::Domain("localhost"))
+            | Some(url::Host::Ipv4(std::net::Ipv4Addr::LOCALHOST))
+            | Some(url::Host::Ipv6(std::net::Ipv6Addr::LOCALHOST))
+    );
+    match url.scheme() {
+        "https" => {}
+        "http" if loopback => {}
+        _ => {
+            return Err(
+                "must be an https:// URL (http:// is allowed only for 127.0.0.1, [::1] and localhost)"
+                    .into(),
+            );
+        }
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err("must name a host".into());
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("must not contain a user name or password".into());
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err("must not contain a query (`?`) or fragment (`#`)".into());
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MINIMAL: &str = r#"{"enabled": true, "client_id": "cid", "client_secret": "s3cr:et&+%",
+        "issuer": "https://login.example.com/tenant/v2.0"}"#;
+
+    fn problems(text: &str) -> Vec<ConfigProblem> {
+        parse_oidc_config(text.as_bytes()).expect_err("should be invalid")
+    }
+
+    fn with(field: &str, value: &str) -> String {
+        let mut v: Value = serde_json::from_str(MINIMAL).unwrap();
+        v[field] = serde_json::from_str(value).unwrap();
+        v.to_string()
+    }
+
+    #[test]
+    fn embedded_schema_compiles_and_has_an_id() {
+        let schema: Value = serde_json::from_str(OIDC_SCHEMA).unwrap();
+        assert!(schema["$id"].as_str().unwrap().starts_with("https://"));
+        assert!(schema["$schema"].as_str().unwrap().contains("2020-12"));
+        LazyLock::force(&VALIDATOR);
+    }
+
+    #[test]
+    fn minimal_file_gets_the_guides_defaults() {
+        let c = parse_oidc_config(MINIMAL.as_bytes()).unwrap();
+        assert!(c.enabled);
+        assert_eq!(c.display_name, "Sign in with SSO");
+        assert_eq!(c.scopes, ["openid", "profile", "email"]);
+        assert!(c.auto_provision);
+        assert_eq!(c.default_role, Role::Developer);
+        assert!(c.allow_local_auth);
+        assert_eq!(c.client_secret.expose(), "s3cr:et&+%");
+        assert_eq!(c.issuer, "https://login.example.com/tenant/v2.0");
+    }
+
+    #[test]
+    fn the_guides_example_is_valid_once_its_placeholder_is_filled_in() {
+        let text = r#"{
+            "enabled": true,
+            "display_name": "Sign in with Microsoft",
+            "client_id": "your-client-id",
+            "client_secret": "your-client-secret",
+            "issuer": "https://login.microsoftonline.com/{tenant-id}/v2.0",
+            "scopes": ["openid", "profile", "email"],
+            "auto_provision": true,
+            "default_role": "developer",
+            "allow_local_auth": true
+        }"#;
+        let p = problems(text);
+        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p[0].pointer.as_deref(), Some("/issuer"));
+        assert!(p[0].message.contains("placeholder"), "{p:?}");
+        let c = parse_oidc_config(text.replace("{tenant-id}", "0f1e2d3c").as_bytes()).unwrap();
+        assert_eq!(c.display_name, "Sign in with Microsoft");
+    }
+
+    #[test]
+    fn schema_key_is_allowed_and_ignored() {
+        let text = with("$schema", r#""https://coderflow.dev/schemas/oidc.schema.json""#);
+        assert!(parse_oidc_config(text.as_bytes()).is_ok());
+    }
+
+    #[test]
+    fn unknown_field_is_rejected_with_a_suggestion() {
+        let p = problems(&with("alow_local_auth", "false"));
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].pointer.as_deref(), Some("/alow_local_auth"));
+        assert!(p[0].message.contains("did you mean `allow_local_auth`"), "{p:?}");
+    }
+
+    #[test]
+    fn every_missing_required_field_is_listed() {
+        let p = problems("{}");
+        let pointers: Vec<_> = p.iter().filter_map(|p| p.pointer.as_deref()).collect();
+        assert_eq!(
+            pointers,
+            ["/client_id", "/client_secret", "/enabled", "/issuer"]
+        );
+        assert!(p.iter().all(|p| p.message == "is required"));
+    }
+
+    #[test]
+    fn syntax_error_has_line_and_column() {
+        let p = problems("{\n  \"enabled\": true,\n  \"client_id\" \"x\"\n}");
+        assert_eq!(p.len(), 1);
+        assert_eq!(p[0].line, Some(3));
+        assert_eq!(p[0].column, Some(15));
+        assert!(p[0].message.starts_with("invalid JSON: expected `:`"), "{p:?}");
+        assert_eq!(p[0].to_string(), format!("line 3, column 15: {}", p[0].message));
+    }
+
+    #[test]
+    fn empty_file_is_a_syntax_error() {
+        let p = problems("");
+        assert_eq!(p[0].line, Some(1));
+        assert!(p[0].message.contains("EOF"), "{p:?}");
+    }
+
+    #[test]
+    fn wrong_types_are_reported_with_pointers() {
+        let mut v: Value = serde_json::from_str(MINIMAL).unwrap();
+        v["enabled"] = "yes".into();
+        v["auto_provision"] = 1.into();
+        v["client_id"] = "".into();
+        let p = problems(&v.to_string());
+        let pointers: Vec<_> = p.iter().filter_map(|p| p.pointer.as_deref()).collect();
+        assert_eq!(pointers, ["/auto_provision", "/client_id", "/enabled"]);
+    }
+
+    #[test]
+    fn scopes_must_hold_openid_be_unique_and_be_tokens() {
+        let p = problems(&with("scopes", r#"["profile", "email"]"#));
+        assert_eq!(p[0].pointer.as_deref(), Some("/scopes"));
+        assert_eq!(p[0].message, "must contain \"openid\"");
+        let p = problems(&with("scopes", r#"["openid", "email", "email"]"#));
+        assert_eq!(p[0].message, "must not list a scope twice");
+        let p = problems(&with("scopes", r#"["openid", "a b"]"#));
+        assert_eq!(p[0].pointer.as_deref(), Some("/scopes/1"));
+        let ok = parse_oidc_config(with("scopes", r#"["openid", "groups"]"#).as_bytes()).unwrap();
+        assert_eq!(ok.scopes, ["openid", "groups"]);
+    }
+
+    #[test]
+    fn roles_include_legacy_names() {
+        for (name, role) in [
+            ("viewer", Role::Viewer),
+            ("developer", Role::Developer),
+            ("environment_admin", Role::EnvironmentAdmin),
+            ("server_admin", Role::ServerAdmin),
+            ("manager", Role::EnvironmentAdmin),
+            ("admin", Role::ServerAdmin),
+        ] {
+            let c = parse_oidc_config(with("default_role", &format!("\"{name}\"")).as_bytes())
+                .unwrap();
+            assert_eq!(c.default_role, role, "{name}");
+        }
+        let p = problems(&with("default_role", r#""owner""#));
+        assert_eq!(p[0].pointer.as_deref(), Some("/default_role"));
+        assert!(p[0].message.starts_with("\"owner\" is not a role"), "{p:?}");
+    }
+
+    #[test]
+    fn issuer_must_be_https_except_loopback() {
+        for ok in [
+            "https://idp.example.com",
+            "https://idp.example.com/",
+            "https://idp.example.com:8443/realms/x",
+            "http://127.0.0.1:9000",
+            "http://127.0.0.1",
+            "http://[::1]:9000/oidc",
+            "http://localhost:3000/",
+        ] {
+            assert!(
+                parse_oidc_config(with("issuer", &format!("\"{ok}\"")).as_bytes()).is_ok(),
+                "{ok} should be accepted"
+            );
+        }
+        for bad in [
+            "http://idp.example.com",
+            "http://127.0.0.1.evil.com",
+            "http://localhost.evil.com/",
+            "http://10.0.0.1",
+            "ftp://idp.example.com",
+            "idp.example.com",
+            "https://",
+            "https://user:pw@idp.example.com",
+            "https://idp.example.com/?x=1",
+            "https://idp.example.com/#frag",
+            "https://idp.example.com/a b",
+        ] {
+            let p = problems(&with("issuer", &format!("\"{bad}\"")));
+            assert!(
+                p.iter().all(|p| p.pointer.as_deref() == Some("/issuer")),
+                "{bad}: {p:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn local_auth_is_always_allowed_while_sso_is_disabled() {
+        let c = parse_oidc_config(
+            with("allow_local_auth", "false")
+                .replace("\"enabled\":true", "\"enabled\":false")
+                .as_bytes(),
+        )
+        .unwrap();
+        assert!(!c.enabled);
+        assert!(c.local_auth_allowed());
+        let c = parse_oidc_config(with("allow_local_auth", "false").as_bytes()).unwrap();
+        assert!(!c.local_auth_allowed());
+    }
+
+    #[test]
+    fn secret_never_shows_in_debug_or_display() {
+        let c = parse_oidc_config(MINIMAL.as_bytes()).unwrap();
+        let text = format!("{c:?} {}", c.client_secret);
+        assert!(!text.contains("s3cr"), "{text}");
+    }
+
+    #[test]
+    fn edit_distance_suggests_only_near_names() {
+        assert_eq!(closest_field("enabeld"), Some("enabled"));
+        assert_eq!(closest_field("scope"), Some("scopes"));
+        assert_eq!(closest_field("tenant"), None);
+    }
+}

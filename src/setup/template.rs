@@ -1,0 +1,61 @@
+//! A new setup repository, made from the embedded `setup-repo-template/`.
+
+use std::path::Path;
+
+use super::fsutil::write_atomic;
+
+/// The template's files: (path relative to the repository root, content).
+const TEMPLATE_FILES: [(&str, &str); 3] = [
+    (
+        "README.md",
+        include_str!("../../setup-repo-template/README.md"),
+    ),
+    (
+        ".gitignore",
+        include_str!("../../setup-repo-template/.gitignore"),
+    ),
+    (
+        "oidc.example.json",
+        include_str!("../../setup-repo-template/oidc.example.json"),
+    ),
+];
+
+/// Creates `root` with the template's files and runs `git init` in it (through libgit2).
+/// Blocking.
+///
+/// Fails when the folder cannot be created or written, or git cannot initialise it.
+pub fn create_setup_repo(root: &Path) -> Result<(), super::SetupError> {
+    let io = |e| super::SetupError::CreateRepo {
+        root: root.to_owned(),
+        source: e,
+    };
+    std::fs::create_dir_all(root).map_err(io)?;
+    for (name, content) in TEMPLATE_FILES {
+        write_atomic(&root.join(name), content.as_bytes(), 0o644).map_err(io)?;
+    }
+    git2::Repository::init(root).map_err(|e| super::SetupError::GitInit {
+        root: root.to_owned(),
+        source: e,
+    })?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_repository_has_the_template_and_ignores_oidc_json() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("setup-repo");
+        create_setup_repo(&root).unwrap();
+        let repo = git2::Repository::open(&root).unwrap();
+        assert!(repo.is_path_ignored(Path::new("oidc.json")).unwrap());
+        let example = std::fs::read(root.join("oidc.example.json")).unwrap();
+        let value: serde_json::Value = serde_json::from_slice(&example).unwrap();
+        assert!(value["$schema"].is_string());
+        // The example is a valid configuration, so copying it is a working start.
+        crate::setup::config::parse_oidc_config(&example).unwrap();
+        assert!(root.join("README.md").exists());
+    }
+}
