@@ -18,7 +18,9 @@ use tokio::sync::{Mutex, mpsc};
 use crate::blocking::run_blocking;
 use crate::server::shutdown::Shutdown;
 use crate::setup::SetupError;
-use crate::setup::config::{ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, parse_oidc_config};
+use crate::setup::config::{
+    ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, parse_oidc_config,
+};
 use crate::setup::git::{GitState, ensure_oidc_ignored};
 
 /// Quiet time after the last file event before the file is read: long enough to coalesce the
@@ -57,7 +59,9 @@ impl LiveConfig {
     /// Whether local username/password login is allowed: always, unless SSO is enabled and the
     /// file sets `allow_local_auth: false`.
     pub fn local_auth_allowed(&self) -> bool {
-        self.oidc.as_ref().is_none_or(OidcConfig::local_auth_allowed)
+        self.oidc
+            .as_ref()
+            .is_none_or(OidcConfig::local_auth_allowed)
     }
 }
 
@@ -170,12 +174,11 @@ impl Reloader {
         let oidc = match &content {
             None => None,
             Some(bytes) => {
-                let config = parse_oidc_config(bytes).map_err(|problems| {
-                    StartupError::InvalidConfig {
+                let config =
+                    parse_oidc_config(bytes).map_err(|problems| StartupError::InvalidConfig {
                         path: path.clone(),
                         problems,
-                    }
-                })?;
+                    })?;
                 warn_if_readable_by_others(&path);
                 Some(config)
             }
@@ -239,7 +242,10 @@ impl Reloader {
                 self.reject(&path, vec![problem], git, trigger)
             }
             Ok(content) if content == *last_seen => {
-                self.status.rcu(|s| ReloadStatus { git, ..(**s).clone() });
+                self.status.rcu(|s| ReloadStatus {
+                    git,
+                    ..(**s).clone()
+                });
                 ReloadResult::Unchanged
             }
             Ok(content) => {

@@ -55,7 +55,9 @@ impl fmt::Display for Role {
 
 /// The error of parsing a role name that is neither canonical nor legacy.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown role `{0}` (expected one of viewer, developer, environment_admin, server_admin; legacy: manager, admin)")]
+#[error(
+    "unknown role `{0}` (expected one of viewer, developer, environment_admin, server_admin; legacy: manager, admin)"
+)]
 pub struct UnknownRole(pub String);
 
 impl FromStr for Role {

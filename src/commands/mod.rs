@@ -28,6 +28,8 @@ pub enum ServerCommand {
     Validate(validate::ValidateArgs),
     /// Ask the running daemon to reload oidc.json: exit 1 when the file is rejected.
     Reload(reload::ReloadArgs),
+    /// Show the running daemon's configuration status (generation, errors, git state) as JSON.
+    Status(reload::ReloadArgs),
     /// Print the JSON schema of oidc.json.
     Schema,
 }
@@ -51,6 +53,7 @@ impl ServerCli {
             Some(ServerCommand::Serve(args)) => serve::run(args),
             Some(ServerCommand::Validate(args)) => validate::run(args),
             Some(ServerCommand::Reload(args)) => reload::run(args),
+            Some(ServerCommand::Status(args)) => reload::run_status(args),
             Some(ServerCommand::Schema) => schema::run(),
         }
     }

@@ -1,4 +1,5 @@
-//! `coder-server reload`: ask the running daemon to reload `oidc.json`.
+//! `coder-server reload` and `coder-server status`: ask the running daemon to reload
+//! `oidc.json`, or how its configuration stands.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -19,11 +20,12 @@ pub struct ReloadArgs {
 ///
 /// Fails when no daemon runs with that data directory.
 pub fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
-    let response = super::small_runtime()?
-        .block_on(admin_request(&args.data_dir, &AdminRequest::Reload))?;
+    let response =
+        super::small_runtime()?.block_on(admin_request(&args.data_dir, &AdminRequest::Reload))?;
     let outcome = match response {
         AdminResponse::Reload(outcome) => outcome,
         AdminResponse::Error { message } => anyhow::bail!("the daemon refused: {message}"),
+        other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
     };
     let status = &outcome.status;
     let code = match outcome.result {
@@ -62,4 +64,21 @@ pub fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(code)
+}
+
+/// Prints the daemon's reload status as JSON; exit 1 when the file on disk is rejected.
+///
+/// Fails when no daemon runs with that data directory.
+pub fn run_status(args: ReloadArgs) -> anyhow::Result<ExitCode> {
+    let response =
+        super::small_runtime()?.block_on(admin_request(&args.data_dir, &AdminRequest::Status))?;
+    let AdminResponse::Status(status) = response else {
+        anyhow::bail!("unexpected answer from the daemon: {response:?}");
+    };
+    println!("{}", serde_json::to_string_pretty(&status)?);
+    Ok(if status.ok {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
 }

@@ -1,9 +1,9 @@
 //! JSON API routes of the configuration: the public SSO configuration and the admin reload.
 
 use warp::Filter;
+use warp::Reply;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
-use warp::Reply;
 
 use super::auth::require_server_admin;
 use crate::reload::Trigger;

@@ -11,6 +11,8 @@ use super::error::ApiError;
 /// Passes only requests of a signed-in server_admin.
 pub fn require_server_admin() -> impl Filter<Extract = (), Error = Rejection> + Clone {
     warp::any()
-        .and_then(|| async { Err::<(), Rejection>(warp::reject::custom(ApiError::unauthenticated())) })
+        .and_then(|| async {
+            Err::<(), Rejection>(warp::reject::custom(ApiError::unauthenticated()))
+        })
         .untuple_one()
 }

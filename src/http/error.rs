@@ -86,7 +86,11 @@ pub async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
             "send `Content-Type: application/json`",
         )
     } else if err.find::<warp::reject::InvalidQuery>().is_some() {
-        error_response(StatusCode::BAD_REQUEST, "bad_request", "invalid query string")
+        error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "invalid query string",
+        )
     } else {
         tracing::error!(rejection = ?err, "unhandled rejection");
         error_response(

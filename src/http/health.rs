@@ -4,10 +4,10 @@ use std::fmt::Write;
 use std::sync::atomic::Ordering;
 
 use warp::Filter;
+use warp::Reply;
 use warp::filters::BoxedFilter;
 use warp::http::header::CONTENT_TYPE;
 use warp::reply::Response;
-use warp::Reply;
 
 use crate::server::AppState;
 

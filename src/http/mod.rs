@@ -8,11 +8,11 @@ pub mod auth;
 pub mod error;
 pub mod health;
 
-use warp::{Filter, Reply};
 use warp::filters::BoxedFilter;
 use warp::http::HeaderValue;
 use warp::http::header;
 use warp::reply::Response;
+use warp::{Filter, Reply};
 
 use crate::server::AppState;
 

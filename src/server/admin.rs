@@ -13,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::shutdown::Shutdown;
-use crate::reload::{ReloadOutcome, Reloader, Trigger};
+use crate::reload::{ReloadOutcome, ReloadStatus, Reloader, Trigger};
 
 /// The socket's file name in the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
@@ -26,6 +26,8 @@ const MAX_REQUEST_BYTES: u64 = 64 * 1024;
 pub enum AdminRequest {
     /// Reload `oidc.json` through the one reload path.
     Reload,
+    /// The reload status, without reloading.
+    Status,
 }
 
 /// The daemon's answer.
@@ -33,6 +35,7 @@ pub enum AdminRequest {
 #[serde(tag = "answer", rename_all = "snake_case")]
 pub enum AdminResponse {
     Reload(ReloadOutcome),
+    Status(ReloadStatus),
     Error { message: String },
 }
 
@@ -119,7 +122,10 @@ async fn answer(stream: UnixStream, reloader: &Reloader) -> std::io::Result<()> 
         .read_line(&mut line)
         .await?;
     let response = match serde_json::from_str::<AdminRequest>(&line) {
-        Ok(AdminRequest::Reload) => AdminResponse::Reload(reloader.reload(Trigger::AdminSocket).await),
+        Ok(AdminRequest::Reload) => {
+            AdminResponse::Reload(reloader.reload(Trigger::AdminSocket).await)
+        }
+        Ok(AdminRequest::Status) => AdminResponse::Status((*reloader.status()).clone()),
         Err(e) => AdminResponse::Error {
             message: format!("bad request: {e}"),
         },
@@ -162,6 +168,9 @@ pub async fn admin_request(
     bytes.push(b'\n');
     write.write_all(&bytes).await.map_err(io)?;
     let mut line = String::new();
-    BufReader::new(read).read_line(&mut line).await.map_err(io)?;
+    BufReader::new(read)
+        .read_line(&mut line)
+        .await
+        .map_err(io)?;
     serde_json::from_str(&line).map_err(AdminError::Protocol)
 }

@@ -77,7 +77,9 @@ pub enum ServeError {
     },
     #[error("cannot install a signal handler")]
     Signal(#[source] std::io::Error),
-    #[error("invalid --public-url `{0}`: use an absolute http:// or https:// URL without query or fragment")]
+    #[error(
+        "invalid --public-url `{0}`: use an absolute http:// or https:// URL without query or fragment"
+    )]
     PublicUrl(String),
 }
 
@@ -190,10 +192,7 @@ fn prepare_data_dir(path: &std::path::Path) -> Result<(), ServeError> {
     Ok(())
 }
 
-fn public_url(
-    configured: Option<&url::Url>,
-    local_addr: SocketAddr,
-) -> Result<String, ServeError> {
+fn public_url(configured: Option<&url::Url>, local_addr: SocketAddr) -> Result<String, ServeError> {
     let Some(url) = configured else {
         return Ok(format!("http://{local_addr}"));
     };
@@ -257,7 +256,11 @@ mod tests {
             public_url(Some(&url), addr).unwrap(),
             "https://code.example.com/coder"
         );
-        for bad in ["ftp://x.example.com", "https://x.example.com/?a=b", "mailto:a@b.c"] {
+        for bad in [
+            "ftp://x.example.com",
+            "https://x.example.com/?a=b",
+            "mailto:a@b.c",
+        ] {
             let url = url::Url::parse(bad).unwrap();
             assert!(public_url(Some(&url), addr).is_err(), "{bad}");
         }

@@ -170,8 +170,10 @@ impl fmt::Display for ConfigProblem {
 /// violation and semantic error (each with its JSON pointer).
 pub fn parse_oidc_config(bytes: &[u8]) -> Result<OidcConfig, Vec<ConfigProblem>> {
     let value: Value = serde_json::from_slice(bytes).map_err(|e| vec![syntax_problem(&e)])?;
-    let mut problems: Vec<ConfigProblem> =
-        VALIDATOR.iter_errors(&value).map(|e| schema_problem(&e)).collect();
+    let mut problems: Vec<ConfigProblem> = VALIDATOR
+        .iter_errors(&value)
+        .map(|e| schema_problem(&e))
+        .collect();
     if !problems.is_empty() {
         problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
         problems.dedup();
@@ -205,6 +207,13 @@ fn syntax_problem(e: &serde_json::Error) -> ConfigProblem {
 /// Turns a schema violation into a problem whose message a person can act on.
 fn schema_problem(e: &jsonschema::ValidationError<'_>) -> ConfigProblem {
     let pointer = e.instance_path().as_str().to_owned();
+    if pointer.starts_with("/client_secret") {
+        // Schema messages quote the value: never for the secret.
+        return ConfigProblem::at_pointer(
+            "/client_secret",
+            "must be a non-empty string of at most 4096 characters",
+        );
+    }
     match e.kind() {
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
@@ -246,13 +255,15 @@ fn schema_problem(e: &jsonschema::ValidationError<'_>) -> ConfigProblem {
         ValidationErrorKind::UniqueItems if pointer == "/scopes" => {
             ConfigProblem::at_pointer(pointer, "must not list a scope twice")
         }
-        ValidationErrorKind::Enum { .. } if pointer == "/default_role" => ConfigProblem::at_pointer(
-            pointer,
-            format!(
-                "{} is not a role; use one of viewer, developer, environment_admin, server_admin (legacy: manager, admin)",
-                e.instance()
-            ),
-        ),
+        ValidationErrorKind::Enum { .. } if pointer == "/default_role" => {
+            ConfigProblem::at_pointer(
+                pointer,
+                format!(
+                    "{} is not a role; use one of viewer, developer, environment_admin, server_admin (legacy: manager, admin)",
+                    e.instance()
+                ),
+            )
+        }
         _ => ConfigProblem::at_pointer(pointer, e.to_string()),
     }
 }
@@ -293,7 +304,12 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
     if let Err(message) = validate_issuer(&raw.issuer) {
         problems.push(ConfigProblem::at_pointer("/issuer", message));
     }
-    let default_role = match raw.default_role.as_deref().unwrap_or("developer").parse::<Role>() {
+    let default_role = match raw
+        .default_role
+        .as_deref()
+        .unwrap_or("developer")
+        .parse::<Role>()
+    {
         Ok(role) => role,
         Err(e) => {
             problems.push(ConfigProblem::at_pointer("/default_role", e.to_string()));
@@ -416,7 +432,10 @@ mod tests {
 
     #[test]
     fn schema_key_is_allowed_and_ignored() {
-        let text = with("$schema", r#""https://coderflow.dev/schemas/oidc.schema.json""#);
+        let text = with(
+            "$schema",
+            r#""https://coderflow.dev/schemas/oidc.schema.json""#,
+        );
         assert!(parse_oidc_config(text.as_bytes()).is_ok());
     }
 
@@ -425,7 +444,10 @@ mod tests {
         let p = problems(&with("alow_local_auth", "false"));
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].pointer.as_deref(), Some("/alow_local_auth"));
-        assert!(p[0].message.contains("did you mean `allow_local_auth`"), "{p:?}");
+        assert!(
+            p[0].message.contains("did you mean `allow_local_auth`"),
+            "{p:?}"
+        );
     }
 
     #[test]
@@ -445,8 +467,14 @@ mod tests {
         assert_eq!(p.len(), 1);
         assert_eq!(p[0].line, Some(3));
         assert_eq!(p[0].column, Some(15));
-        assert!(p[0].message.starts_with("invalid JSON: expected `:`"), "{p:?}");
-        assert_eq!(p[0].to_string(), format!("line 3, column 15: {}", p[0].message));
+        assert!(
+            p[0].message.starts_with("invalid JSON: expected `:`"),
+            "{p:?}"
+        );
+        assert_eq!(
+            p[0].to_string(),
+            format!("line 3, column 15: {}", p[0].message)
+        );
     }
 
     #[test]
@@ -490,8 +518,8 @@ mod tests {
             ("manager", Role::EnvironmentAdmin),
             ("admin", Role::ServerAdmin),
         ] {
-            let c = parse_oidc_config(with("default_role", &format!("\"{name}\"")).as_bytes())
-                .unwrap();
+            let c =
+                parse_oidc_config(with("default_role", &format!("\"{name}\"")).as_bytes()).unwrap();
             assert_eq!(c.default_role, role, "{name}");
         }
         let p = problems(&with("default_role", r#""owner""#));
@@ -548,6 +576,20 @@ mod tests {
         assert!(c.local_auth_allowed());
         let c = parse_oidc_config(with("allow_local_auth", "false").as_bytes()).unwrap();
         assert!(!c.local_auth_allowed());
+    }
+
+    #[test]
+    fn schema_errors_never_quote_the_secret() {
+        for bad in [
+            "\"s3cr3t\"".replace("s3cr3t", &"s3cr3t".repeat(1000)),
+            "[\"s3cr3t\"]".into(),
+            "{\"s3cr3t\": 1}".into(),
+        ] {
+            let p = problems(&with("client_secret", &bad));
+            assert_eq!(p.len(), 1, "{p:?}");
+            assert_eq!(p[0].pointer.as_deref(), Some("/client_secret"));
+            assert!(!format!("{p:?}").contains("s3cr3t"), "{p:?}");
+        }
     }
 
     #[test]

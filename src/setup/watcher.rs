@@ -81,8 +81,8 @@ fn is_close_write(kind: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::path::PathBuf;
     use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+    use std::path::PathBuf;
 
     fn event(kind: EventKind, paths: &[&str]) -> notify::Event {
         let mut e = notify::Event::new(kind);
@@ -108,7 +108,13 @@ mod tests {
             root,
             &event(EventKind::Create(CreateKind::Any), &["/s/..data"])
         ));
-        assert!(is_relevant(root, &event(EventKind::Remove(notify::event::RemoveKind::Folder), &["/s"])));
+        assert!(is_relevant(
+            root,
+            &event(
+                EventKind::Remove(notify::event::RemoveKind::Folder),
+                &["/s"]
+            )
+        ));
         assert!(is_relevant(
             root,
             &event(
@@ -126,7 +132,10 @@ mod tests {
         assert!(!is_relevant(root, &event(modify, &["/s/.oidc.json.swp"])));
         assert!(!is_relevant(
             root,
-            &event(EventKind::Access(AccessKind::Open(AccessMode::Any)), &["/s/oidc.json"])
+            &event(
+                EventKind::Access(AccessKind::Open(AccessMode::Any)),
+                &["/s/oidc.json"]
+            )
         ));
     }
 }

@@ -1,0 +1,9 @@
+//! Integration tests: the real `coder-server` binary on 127.0.0.1:0 with temporary setup
+//! repositories (see `support`).
+
+mod cli;
+mod git;
+mod http;
+mod reload;
+mod startup;
+mod support;
