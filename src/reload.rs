@@ -22,15 +22,18 @@ use crate::setup::config::{
     ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, parse_oidc_config,
 };
 use crate::setup::git::{GitState, ensure_oidc_ignored};
+use crate::setup::watcher::WatchSignal;
 
 /// Quiet time after the last file event before the file is read: long enough to coalesce the
 /// events of one save, short enough that a save is live in tens of milliseconds.
 const DEBOUNCE: Duration = Duration::from_millis(15);
 /// A stream of events never delays a reload by more than this.
 const MAX_DEBOUNCE: Duration = Duration::from_millis(150);
+/// How long a file that is being written may stay open before it is read anyway.
+const MAX_WRITE_WAIT: Duration = Duration::from_secs(1);
 /// When a watched file disappears, how long to wait for an editor's backup-and-rename save to put
 /// the new file in place before SSO is turned off.
-const DELETE_GRACE: Duration = Duration::from_millis(150);
+const DELETE_GRACE: Duration = Duration::from_millis(250);
 /// Larger files are rejected unread: `oidc.json` is a few hundred bytes.
 const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
@@ -144,7 +147,7 @@ pub enum StartupError {
         path: PathBuf,
         problems: Vec<ConfigProblem>,
     },
-    #[error(transparent)]
+    #[error("{}", describe_problems(&.0.path(), &[read_problem(.0)]))]
     Read(#[from] SetupError),
 }
 
@@ -156,8 +159,9 @@ pub struct Reloader {
     live: ArcSwap<LiveConfig>,
     /// What admins are shown; replaced after every reload.
     status: ArcSwap<ReloadStatus>,
-    /// The file's bytes at the last reload (`None`: no file). Its lock serialises reloads.
-    last_seen: Mutex<Option<Vec<u8>>>,
+    /// The file's bytes at the last reload: `Some(None)` no file, `None` unknown (the last read
+    /// failed, so the next read is never "unchanged"). Its lock serialises reloads.
+    last_seen: Mutex<Option<Option<Vec<u8>>>>,
     /// Counters for `/metrics`.
     metrics: ReloadMetrics,
 }
@@ -198,8 +202,11 @@ impl Reloader {
                 oidc,
             }),
             status: ArcSwap::from_pointee(status),
-            last_seen: Mutex::new(content),
-            metrics: ReloadMetrics::default(),
+            last_seen: Mutex::new(Some(content)),
+            metrics: ReloadMetrics {
+                last_reload_unix_ms: AtomicU64::new(unix_ms()),
+                ..ReloadMetrics::default()
+            },
         })
     }
 
@@ -224,7 +231,10 @@ impl Reloader {
     pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
         let mut last_seen = self.last_seen.lock().await;
         let mut read = self.read().await;
-        if trigger == Trigger::Watch && matches!(read.0, Ok(None)) && last_seen.is_some() {
+        if trigger == Trigger::Watch
+            && matches!(read.0, Ok(None))
+            && matches!(*last_seen, Some(Some(_)))
+        {
             // An editor's backup-and-rename save: the old file is gone, the new one not yet there.
             tokio::time::sleep(DELETE_GRACE).await;
             read = self.read().await;
@@ -233,15 +243,11 @@ impl Reloader {
         let path = self.root.join(OIDC_FILE);
         let result = match content {
             Err(e) => {
-                let problem = ConfigProblem {
-                    message: error_chain(&e),
-                    line: None,
-                    column: None,
-                    pointer: None,
-                };
-                self.reject(&path, vec![problem], git, trigger)
+                *last_seen = None;
+                self.reject(&path, vec![read_problem(&e)], git, trigger)
             }
-            Ok(content) if content == *last_seen => {
+            Ok(content) if last_seen.as_ref() == Some(&content) => {
+                tracing::debug!(?trigger, "{OIDC_FILE} unchanged: not a reload");
                 self.status.rcu(|s| ReloadStatus {
                     git,
                     ..(**s).clone()
@@ -250,7 +256,7 @@ impl Reloader {
             }
             Ok(content) => {
                 let parsed = content.as_deref().map(parse_oidc_config).transpose();
-                *last_seen = content;
+                *last_seen = Some(content);
                 match parsed {
                     Ok(oidc) => {
                         if oidc.is_some() {
@@ -344,26 +350,49 @@ impl Reloader {
 /// until shutdown.
 pub async fn run_watch_reloads(
     reloader: Arc<Reloader>,
-    mut signals: mpsc::UnboundedReceiver<()>,
+    mut signals: mpsc::UnboundedReceiver<WatchSignal>,
     mut shutdown: Shutdown,
 ) {
     loop {
-        tokio::select! {
+        let first = tokio::select! {
             _ = shutdown.wait() => return,
-            signal = signals.recv() => {
-                if signal.is_none() {
-                    return;
-                }
-                let deadline = tokio::time::Instant::now() + MAX_DEBOUNCE;
-                loop {
-                    match tokio::time::timeout(DEBOUNCE, signals.recv()).await {
-                        Ok(Some(())) if tokio::time::Instant::now() < deadline => continue,
-                        Ok(None) => return,
-                        _ => break,
-                    }
-                }
-                reloader.reload(Trigger::Watch).await;
-            }
+            signal = signals.recv() => match signal {
+                Some(signal) => signal,
+                None => return,
+            },
+        };
+        if !settle(first, &mut signals).await {
+            return;
+        }
+        reloader.reload(Trigger::Watch).await;
+    }
+}
+
+/// Waits until the events of one save have settled: [`DEBOUNCE`] without an event (capped at
+/// [`MAX_DEBOUNCE`]), or, while a writer may still have the file open, until it closes it
+/// (capped at [`MAX_WRITE_WAIT`]). Returns false when the watch has ended.
+async fn settle(first: WatchSignal, signals: &mut mpsc::UnboundedReceiver<WatchSignal>) -> bool {
+    let started = tokio::time::Instant::now();
+    let mut writing = first == WatchSignal::Writing;
+    loop {
+        let cap = if writing {
+            MAX_WRITE_WAIT
+        } else {
+            MAX_DEBOUNCE
+        };
+        let remaining = cap.saturating_sub(started.elapsed());
+        if remaining.is_zero() {
+            return true;
+        }
+        let wait = if writing {
+            remaining
+        } else {
+            DEBOUNCE.min(remaining)
+        };
+        match tokio::time::timeout(wait, signals.recv()).await {
+            Ok(Some(signal)) => writing = signal == WatchSignal::Writing,
+            Ok(None) => return false,
+            Err(_elapsed) => return true,
         }
     }
 }
@@ -372,6 +401,19 @@ pub async fn run_watch_reloads(
 fn read_oidc_file(root: &Path) -> Result<Option<Vec<u8>>, SetupError> {
     let path = root.join(OIDC_FILE);
     let read = || -> std::io::Result<Option<Vec<u8>>> {
+        // Follows links (ConfigMaps link the file); anything but a regular file (a FIFO would
+        // block the read forever) is refused before it is opened.
+        match std::fs::metadata(&path) {
+            Ok(meta) if !meta.is_file() => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "not a regular file",
+                ));
+            }
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        }
         let file = match std::fs::File::open(&path) {
             Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
@@ -434,6 +476,20 @@ fn warn_if_readable_by_others(path: &Path) {
     }
 }
 
+/// A file that could not be read, as a problem without a position.
+fn read_problem(e: &SetupError) -> ConfigProblem {
+    let message = match e {
+        SetupError::Read { source, .. } => format!("cannot read: {source}"),
+        other => error_chain(other),
+    };
+    ConfigProblem {
+        message,
+        line: None,
+        column: None,
+        pointer: None,
+    }
+}
+
 fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -453,4 +509,58 @@ fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Sends `script` (milliseconds after the previous signal, signal) and measures how long
+    /// `settle` takes from the first signal.
+    async fn settled_after(script: &[(u64, WatchSignal)]) -> Duration {
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        let script = script.to_vec();
+        tokio::spawn(async move {
+            for (after_ms, signal) in script {
+                tokio::time::sleep(Duration::from_millis(after_ms)).await;
+                tx.send(signal).unwrap();
+            }
+            std::future::pending::<()>().await;
+        });
+        let first = rx.recv().await.unwrap();
+        let start = tokio::time::Instant::now();
+        assert!(settle(first, &mut rx).await);
+        start.elapsed()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_rename_settles_after_the_debounce() {
+        let took = settled_after(&[(0, WatchSignal::Settled)]).await;
+        assert_eq!(took, DEBOUNCE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_slow_writer_is_waited_for_until_it_closes_the_file() {
+        // Truncate, 100 ms later the rest of the content, then close.
+        let took = settled_after(&[
+            (0, WatchSignal::Writing),
+            (100, WatchSignal::Writing),
+            (0, WatchSignal::Settled),
+        ])
+        .await;
+        assert_eq!(took, Duration::from_millis(100) + DEBOUNCE);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_writer_that_never_closes_is_read_after_the_cap() {
+        let took = settled_after(&[(0, WatchSignal::Writing)]).await;
+        assert_eq!(took, MAX_WRITE_WAIT);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_stream_of_events_is_capped() {
+        let stream: Vec<_> = (0..100).map(|_| (10, WatchSignal::Settled)).collect();
+        let took = settled_after(&stream).await;
+        assert_eq!(took, MAX_DEBOUNCE);
+    }
 }

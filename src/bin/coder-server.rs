@@ -2,15 +2,27 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
 use coderflow::commands::{ServerCli, init_tracing, print_error};
 use coderflow::server::ServeError;
 
 /// Exit code of a daemon that refuses to start on an invalid `oidc.json`.
 const EXIT_INVALID_CONFIG: u8 = 2;
+/// Exit code of a command line that does not parse (BSD's EX_USAGE); clap's own 2 would read as
+/// an invalid `oidc.json`.
+const EXIT_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
-    let cli = ServerCli::parse();
+    let cli = match ServerCli::try_parse_args() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
     init_tracing(cli.log_format());
     match cli.run() {
         Ok(code) => code,

@@ -35,6 +35,19 @@ pub enum ServerCommand {
 }
 
 impl ServerCli {
+    /// Parses the command line; no command means `serve` with its defaults and environment.
+    ///
+    /// Fails with clap's error for bad arguments, `--help` and `--version`.
+    pub fn try_parse_args() -> Result<ServerCli, clap::Error> {
+        let mut cli = ServerCli::try_parse()?;
+        if cli.command.is_none() {
+            cli.command = Some(ServerCommand::Serve(serve::ServeArgs::try_parse_from([
+                "serve",
+            ])?));
+        }
+        Ok(cli)
+    }
+
     /// The log format the command wants (only `serve` has a choice).
     pub fn log_format(&self) -> serve::LogFormat {
         match &self.command {
@@ -49,7 +62,7 @@ impl ServerCli {
     /// [`crate::server::ServeError::InvalidConfig`], which `main` maps to exit code 2.
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
-            None => serve::run(serve::ServeArgs::parse_from(["serve"])),
+            None => serve::run(serve::ServeArgs::try_parse_from(["serve"])?),
             Some(ServerCommand::Serve(args)) => serve::run(args),
             Some(ServerCommand::Validate(args)) => validate::run(args),
             Some(ServerCommand::Reload(args)) => reload::run(args),

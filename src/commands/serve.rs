@@ -6,7 +6,9 @@ use std::process::ExitCode;
 
 use clap::{Parser, ValueEnum};
 
-use crate::server::{ServeOptions, serve};
+use std::time::Duration;
+
+use crate::server::{Lifetimes, ServeOptions, serve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
@@ -33,6 +35,18 @@ pub struct ServeArgs {
     /// Log format on stderr; filter with RUST_LOG.
     #[arg(long, env = "CODERFLOW_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
+    /// Seconds a browser has to finish an SSO login (state, nonce and PKCE verifier lifetime).
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub login_state_ttl: u64,
+    /// Seconds a CLI device code stays valid.
+    #[arg(long, value_name = "SECONDS", default_value_t = 600, value_parser = clap::value_parser!(u64).range(1..))]
+    pub device_code_ttl: u64,
+    /// Minimum seconds between two polls of a device code.
+    #[arg(long, value_name = "SECONDS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..))]
+    pub device_poll_interval: u64,
+    /// Seconds a browser session lasts.
+    #[arg(long, value_name = "SECONDS", default_value_t = 43200, value_parser = clap::value_parser!(u64).range(1..))]
+    pub session_ttl: u64,
 }
 
 /// Runs the daemon on a multi-threaded runtime until SIGTERM or SIGINT.
@@ -44,6 +58,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         data_dir: args.data_dir,
         listen: args.listen,
         public_url: args.public_url,
+        lifetimes: Lifetimes {
+            login_state: Duration::from_secs(args.login_state_ttl),
+            device_code: Duration::from_secs(args.device_code_ttl),
+            device_poll_interval: Duration::from_secs(args.device_poll_interval),
+            session: Duration::from_secs(args.session_ttl),
+        },
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

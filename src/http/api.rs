@@ -39,7 +39,10 @@ fn public_oidc_config(state: AppState) -> Response {
     .into_response()
 }
 
+/// Answers the status after the reload, with an added `result` (applied, unchanged, rejected).
 async fn reload_from_file(state: AppState) -> Response {
     let outcome = state.reloader.reload(Trigger::Api).await;
-    warp::reply::json(&outcome).into_response()
+    let mut body = serde_json::to_value(&outcome.status).unwrap_or_default();
+    body["result"] = serde_json::to_value(outcome.result).unwrap_or_default();
+    warp::reply::json(&body).into_response()
 }

@@ -11,6 +11,7 @@ use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
@@ -20,6 +21,9 @@ use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
 use crate::setup::watcher::watch_setup_repo;
 use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
+
+/// How long in-flight requests may run after shutdown begins.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// How the daemon runs; built from `coder-server serve`'s flags.
 #[derive(Debug, Clone)]
@@ -32,6 +36,32 @@ pub struct ServeOptions {
     pub listen: SocketAddr,
     /// The URL users reach the server at; `http://<listen address>` when not given.
     pub public_url: Option<url::Url>,
+    /// Lifetimes of login state, device codes and sessions.
+    pub lifetimes: Lifetimes,
+}
+
+/// How long the login flows' records live (`serve`'s tuning flags).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lifetimes {
+    /// State, nonce and PKCE verifier of an SSO login in progress.
+    pub login_state: Duration,
+    /// A CLI device code.
+    pub device_code: Duration,
+    /// The minimum time between two polls of a device code.
+    pub device_poll_interval: Duration,
+    /// A browser session.
+    pub session: Duration,
+}
+
+impl Default for Lifetimes {
+    fn default() -> Self {
+        Lifetimes {
+            login_state: Duration::from_secs(600),
+            device_code: Duration::from_secs(600),
+            device_poll_interval: Duration::from_secs(5),
+            session: Duration::from_secs(43_200),
+        }
+    }
 }
 
 /// State every request handler shares; cheap to clone.
@@ -42,6 +72,8 @@ pub struct AppState {
     /// The public URL without a trailing slash; the redirect URI derives from it, never from
     /// request headers.
     pub public_url: Arc<str>,
+    /// Lifetimes of login state, device codes and sessions.
+    pub lifetimes: Lifetimes,
 }
 
 impl AppState {
@@ -54,7 +86,7 @@ impl AppState {
 /// Why the daemon could not start or run.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
-    /// `oidc.json` is invalid at start-up (exit code 2).
+    /// `oidc.json` is invalid or unreadable at start-up (exit code 2).
     #[error(transparent)]
     InvalidConfig(StartupError),
     #[error(transparent)]
@@ -91,13 +123,14 @@ pub enum ServeError {
 pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let setup_repo = prepare_setup_repo(options.setup_repo.clone()).await?;
     prepare_data_dir(&options.data_dir)?;
+    // Watch before the first load, so a save during start-up is not missed: its event waits in
+    // the channel, and the first watch reload finds the bytes changed (or not).
+    let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
+    let _watcher = watch_setup_repo(&setup_repo, watch_tx)?;
     let root = setup_repo.clone();
     let reloader = run_blocking(move || Reloader::load_initial(root))
         .await
-        .map_err(|e| match e {
-            StartupError::Read(e) => ServeError::Setup(e),
-            invalid => ServeError::InvalidConfig(invalid),
-        })?;
+        .map_err(ServeError::InvalidConfig)?;
     let reloader = Arc::new(reloader);
 
     let socket_path = options.data_dir.join(admin::ADMIN_SOCKET);
@@ -116,12 +149,11 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let state = AppState {
         reloader: reloader.clone(),
         public_url: public_url.into(),
+        lifetimes: options.lifetimes,
     };
 
     let (trigger, shutdown) = shutdown_channel();
     let signals = spawn_signal_handler(trigger, reloader.clone(), shutdown.clone())?;
-    let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
-    let _watcher = watch_setup_repo(&setup_repo, watch_tx)?;
     let watch_task = tokio::spawn(run_watch_reloads(
         reloader.clone(),
         watch_rx,
@@ -146,11 +178,18 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     );
 
     let mut until_shutdown = shutdown.clone();
-    warp::serve(crate::http::routes(state))
+    let server = warp::serve(crate::http::routes(state))
         .incoming(listener)
         .graceful(async move { until_shutdown.wait().await })
-        .run()
-        .await;
+        .run();
+    let mut drain_deadline = shutdown.clone();
+    tokio::select! {
+        () = server => {}
+        () = async move {
+            drain_deadline.wait().await;
+            tokio::time::sleep(DRAIN_TIMEOUT).await;
+        } => tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began: closing them"),
+    }
 
     for task in [watch_task, admin_task, signals] {
         let _ = task.await;
@@ -188,6 +227,14 @@ fn prepare_data_dir(path: &std::path::Path) -> Result<(), ServeError> {
     if !path.exists() {
         std::fs::create_dir_all(path).map_err(io)?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700)).map_err(io)?;
+    } else {
+        let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            tracing::warn!(
+                data_dir = %path.display(),
+                "the data directory is open to other users (mode {mode:o}); run `chmod 700` on it"
+            );
+        }
     }
     Ok(())
 }
@@ -229,8 +276,12 @@ fn spawn_signal_handler(
                     trigger.fire();
                 }
                 _ = hup.recv() => {
-                    let outcome = reloader.reload(Trigger::Signal).await;
-                    tracing::info!(result = ?outcome.result, generation = outcome.status.generation, "SIGHUP: reloaded");
+                    // In a task of its own, so a slow reload never delays SIGTERM.
+                    let reloader = reloader.clone();
+                    tokio::spawn(async move {
+                        let outcome = reloader.reload(Trigger::Signal).await;
+                        tracing::info!(result = ?outcome.result, generation = outcome.status.generation, "SIGHUP: reloaded");
+                    });
                 }
                 _ = shutdown.wait() => return,
             }

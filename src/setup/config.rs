@@ -172,7 +172,7 @@ pub fn parse_oidc_config(bytes: &[u8]) -> Result<OidcConfig, Vec<ConfigProblem>>
     let value: Value = serde_json::from_slice(bytes).map_err(|e| vec![syntax_problem(&e)])?;
     let mut problems: Vec<ConfigProblem> = VALIDATOR
         .iter_errors(&value)
-        .map(|e| schema_problem(&e))
+        .flat_map(|e| schema_problems(&e))
         .collect();
     if !problems.is_empty() {
         problems.sort_by(|a, b| a.pointer.cmp(&b.pointer));
@@ -204,9 +204,28 @@ fn syntax_problem(e: &serde_json::Error) -> ConfigProblem {
     }
 }
 
-/// Turns a schema violation into a problem whose message a person can act on.
-fn schema_problem(e: &jsonschema::ValidationError<'_>) -> ConfigProblem {
+/// Turns a schema violation into problems whose messages a person can act on: one for each
+/// unknown field, one for anything else.
+fn schema_problems(e: &jsonschema::ValidationError<'_>) -> Vec<ConfigProblem> {
     let pointer = e.instance_path().as_str().to_owned();
+    if let ValidationErrorKind::AdditionalProperties { unexpected } = e.kind() {
+        return unexpected
+            .iter()
+            .map(|name| {
+                let hint = closest_field(name)
+                    .map(|s| format!("; did you mean `{s}`?"))
+                    .unwrap_or_default();
+                ConfigProblem::at_pointer(
+                    format!("{pointer}/{}", escape_pointer_token(name)),
+                    format!("unknown field `{name}`{hint}"),
+                )
+            })
+            .collect();
+    }
+    vec![schema_problem(e, pointer)]
+}
+
+fn schema_problem(e: &jsonschema::ValidationError<'_>, pointer: String) -> ConfigProblem {
     if pointer.starts_with("/client_secret") {
         // Schema messages quote the value: never for the secret.
         return ConfigProblem::at_pointer(
@@ -218,18 +237,6 @@ fn schema_problem(e: &jsonschema::ValidationError<'_>) -> ConfigProblem {
         ValidationErrorKind::Required { property } => {
             let name = property.as_str().unwrap_or_default();
             ConfigProblem::at_pointer(format!("/{name}"), "is required")
-        }
-        ValidationErrorKind::AdditionalProperties { unexpected } => {
-            let name = unexpected.join(", ");
-            let hint = unexpected
-                .first()
-                .and_then(|u| closest_field(u))
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            ConfigProblem::at_pointer(
-                format!("{pointer}/{name}"),
-                format!("unknown field `{name}`{hint}"),
-            )
         }
         ValidationErrorKind::Format { .. } | ValidationErrorKind::Pattern { .. }
             if pointer == "/issuer" && e.instance().as_str().is_some_and(has_placeholder) =>
@@ -266,6 +273,11 @@ fn schema_problem(e: &jsonschema::ValidationError<'_>) -> ConfigProblem {
         }
         _ => ConfigProblem::at_pointer(pointer, e.to_string()),
     }
+}
+
+/// Escapes a key for use in a JSON pointer (RFC 6901: `~` -> `~0`, `/` -> `~1`).
+fn escape_pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
 }
 
 /// Whether a value still holds a placeholder from the documentation, such as `{tenant-id}`.
@@ -447,6 +459,21 @@ mod tests {
         assert!(
             p[0].message.contains("did you mean `allow_local_auth`"),
             "{p:?}"
+        );
+    }
+
+    #[test]
+    fn each_unknown_field_is_its_own_problem_with_an_escaped_pointer() {
+        let mut v: Value = serde_json::from_str(MINIMAL).unwrap();
+        v["enabeld"] = true.into();
+        v["a/b~c"] = 1.into();
+        let p = problems(&v.to_string());
+        let pointers: Vec<_> = p.iter().filter_map(|p| p.pointer.as_deref()).collect();
+        assert_eq!(pointers, ["/a~1b~0c", "/enabeld"]);
+        assert_eq!(p[0].message, "unknown field `a/b~c`");
+        assert_eq!(
+            p[1].message,
+            "unknown field `enabeld`; did you mean `enabled`?"
         );
     }
 

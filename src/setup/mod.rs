@@ -40,3 +40,15 @@ pub enum SetupError {
         source: std::io::Error,
     },
 }
+
+impl SetupError {
+    /// The file or folder the error is about.
+    pub fn path(&self) -> PathBuf {
+        match self {
+            SetupError::CreateRepo { root, .. }
+            | SetupError::GitInit { root, .. }
+            | SetupError::Watch { root, .. } => root.clone(),
+            SetupError::Read { path, .. } => path.clone(),
+        }
+    }
+}

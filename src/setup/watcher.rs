@@ -6,10 +6,22 @@
 
 use std::path::Path;
 
+use notify::event::{CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
 
 use super::config::OIDC_FILE;
+
+/// What a file event means for the reload task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchSignal {
+    /// `oidc.json` was created or written and a writer may still have it open: wait for the
+    /// writer to close it (or for a bounded time) before reading, or a half-written file is read.
+    Writing,
+    /// Something changed what `oidc.json` reads as (closed after writing, renamed, removed, a
+    /// ConfigMap link swapped): read it once the events settle.
+    Settled,
+}
 
 /// A running folder watch; dropping it stops the watch.
 pub struct SetupWatcher {
@@ -18,23 +30,23 @@ pub struct SetupWatcher {
 }
 
 /// Starts watching `root` (not recursively). Every event that may change what `<root>/oidc.json`
-/// reads as sends one `()` on `signal`.
+/// reads as sends one [`WatchSignal`] on `signal`.
 ///
 /// Fails when the folder cannot be watched (it does not exist, or the inotify limit is reached).
 pub fn watch_setup_repo(
     root: &Path,
-    signal: mpsc::UnboundedSender<()>,
+    signal: mpsc::UnboundedSender<WatchSignal>,
 ) -> Result<SetupWatcher, super::SetupError> {
     let watched_root = root.to_owned();
     let mut watcher =
         notify::recommended_watcher(move |event: notify::Result<notify::Event>| match event {
             Ok(event) if is_relevant(&watched_root, &event) => {
-                let _ = signal.send(());
+                let _ = signal.send(classify(&event.kind));
             }
             Ok(_) => {}
             Err(e) => {
                 tracing::warn!(error = %e, "watching the setup repository failed; checking oidc.json anyway");
-                let _ = signal.send(());
+                let _ = signal.send(WatchSignal::Settled);
             }
         })
         .map_err(|e| super::SetupError::Watch {
@@ -69,6 +81,16 @@ fn is_relevant(root: &Path, event: &notify::Event) -> bool {
     })
 }
 
+/// A creation or a data write means a writer may still be at work; everything else settles.
+fn classify(kind: &EventKind) -> WatchSignal {
+    match kind {
+        EventKind::Create(CreateKind::File) | EventKind::Modify(ModifyKind::Data(_)) => {
+            WatchSignal::Writing
+        }
+        _ => WatchSignal::Settled,
+    }
+}
+
 fn is_close_write(kind: &EventKind) -> bool {
     matches!(
         kind,
@@ -81,7 +103,7 @@ fn is_close_write(kind: &EventKind) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use notify::event::{AccessKind, AccessMode, CreateKind, ModifyKind, RenameMode};
+    use notify::event::{AccessKind, AccessMode, DataChange, RenameMode};
     use std::path::PathBuf;
 
     fn event(kind: EventKind, paths: &[&str]) -> notify::Event {
@@ -122,6 +144,26 @@ mod tests {
                 &["/s/oidc.json"]
             )
         ));
+    }
+
+    #[test]
+    fn writes_wait_for_the_writer_and_the_rest_settles() {
+        assert_eq!(
+            classify(&EventKind::Modify(ModifyKind::Data(DataChange::Any))),
+            WatchSignal::Writing
+        );
+        assert_eq!(
+            classify(&EventKind::Create(CreateKind::File)),
+            WatchSignal::Writing
+        );
+        for settled in [
+            EventKind::Access(AccessKind::Close(AccessMode::Write)),
+            EventKind::Modify(ModifyKind::Name(RenameMode::To)),
+            EventKind::Remove(notify::event::RemoveKind::File),
+            EventKind::Modify(ModifyKind::Metadata(notify::event::MetadataKind::Any)),
+        ] {
+            assert_eq!(classify(&settled), WatchSignal::Settled, "{settled:?}");
+        }
     }
 
     #[test]

@@ -56,7 +56,7 @@ async fn editor_backup_and_rename_save_is_one_reload_and_never_turns_sso_off() {
     let backup = path.with_file_name("oidc.json~");
     // vim with `backupcopy=no`: move the old file aside, write a new one, drop the backup.
     std::fs::rename(&path, &backup).unwrap();
-    tokio::time::sleep(Duration::from_millis(40)).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
     std::fs::write(&path, oidc_json("After")).unwrap();
     std::fs::remove_file(&backup).unwrap();
     daemon.wait_for_display_name("After").await;
@@ -207,8 +207,14 @@ async fn saving_the_same_bytes_is_not_a_reload() {
     let daemon = start_with_config("Same");
     save_atomic(&daemon.setup.oidc_path(), &oidc_json("Same"));
     std::fs::write(daemon.setup.oidc_path(), oidc_json("Same")).unwrap();
-    // Nothing is expected to happen; give the watch time to (not) act.
-    tokio::time::sleep(Duration::from_millis(400)).await;
+    // The watch saw the saves (its debug line), and found nothing to do.
+    eventually("the watch to read the saved file", || async {
+        daemon
+            .logs()
+            .contains("oidc.json unchanged: not a reload trigger=Watch")
+            .then_some(())
+    })
+    .await;
     assert_eq!(daemon.status().await.generation, 1);
     assert_eq!(
         daemon
@@ -216,11 +222,48 @@ async fn saving_the_same_bytes_is_not_a_reload() {
             .await,
         0.0
     );
+}
+
+#[tokio::test]
+async fn unreadable_file_is_rejected_and_recovers_when_readable_again() {
+    let daemon = start_with_config("Readable");
+    let path = daemon.setup.oidc_path();
+    save_atomic(&path, &" ".repeat(2 * 1024 * 1024));
+    let status = daemon
+        .wait_for_status("the oversized file to be rejected", |s| !s.ok)
+        .await;
+    let message = status.error.unwrap().message;
     assert!(
-        !daemon.logs().contains("trigger=Watch"),
-        "{}",
-        daemon.logs()
+        message.contains("cannot read: larger than 1 MiB"),
+        "{message}"
     );
+    // The same bytes as the last good file: not "unchanged", since the failed read left the
+    // file unknown.
+    save_atomic(&path, &oidc_json("Readable"));
+    let status = daemon.wait_for_status("recovery", |s| s.ok).await;
+    assert!(status.error.is_none());
+    assert_eq!(daemon.public_config().await["display_name"], "Readable");
+}
+
+#[tokio::test]
+async fn a_fifo_in_place_of_the_file_is_refused_without_blocking() {
+    let daemon = start_with_config("Regular");
+    let path = daemon.setup.oidc_path();
+    std::fs::remove_file(&path).unwrap();
+    let made = std::process::Command::new("mkfifo")
+        .arg(&path)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let status = daemon
+        .wait_for_status("the FIFO to be refused", |s| {
+            s.error
+                .as_ref()
+                .is_some_and(|e| e.message.contains("not a regular file"))
+        })
+        .await;
+    assert_eq!(status.generation, 1);
+    assert_eq!(daemon.public_config().await["display_name"], "Regular");
 }
 
 #[tokio::test]

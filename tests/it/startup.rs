@@ -173,3 +173,64 @@ async fn json_log_format_writes_one_json_object_a_line() {
             .contains("listening on http://127.0.0.1:")
     );
 }
+
+#[test]
+fn unreadable_oidc_json_at_start_up_exits_2() {
+    let setup = Setup::git();
+    setup.write_oidc(&" ".repeat(2 * 1024 * 1024));
+    let out = setup.serve_command(&[]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("oidc.json: cannot read: larger than 1 MiB"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test]
+async fn tuning_flags_are_accepted() {
+    let daemon = Setup::git().start_with(&[
+        "--login-state-ttl",
+        "30",
+        "--device-code-ttl",
+        "60",
+        "--device-poll-interval",
+        "1",
+        "--session-ttl",
+        "3600",
+    ]);
+    assert_eq!(daemon.get_json("/healthz").await["status"], "ok");
+}
+
+#[test]
+fn bad_arguments_exit_64_not_the_invalid_config_code() {
+    let setup = Setup::git();
+    for args in [
+        &["--session-ttl", "0"][..],
+        &["--listen", "not-an-address"][..],
+    ] {
+        let out = setup.serve_command(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(64), "{args:?}");
+        assert!(String::from_utf8_lossy(&out.stderr).contains("error:"));
+    }
+    let out = Command::new(BIN).arg("no-such-command").output().unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let out = Command::new(BIN).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).contains("validate"));
+}
+
+#[tokio::test]
+async fn a_data_directory_open_to_others_is_warned_about() {
+    let setup = Setup::git();
+    std::fs::create_dir(&setup.data).unwrap();
+    std::fs::set_permissions(&setup.data, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let daemon = setup.start();
+    assert!(
+        daemon
+            .logs()
+            .contains("the data directory is open to other users (mode 755)"),
+        "{}",
+        daemon.logs()
+    );
+}
