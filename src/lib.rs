@@ -29,3 +29,4 @@ pub mod http;
 pub mod reload;
 pub mod server;
 pub mod setup;
+pub mod store;

@@ -1,0 +1,99 @@
+//! Browser sessions, stored by the SHA-256 of the session id; expired ones are swept.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, decode, encode};
+
+/// A browser session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionRecord {
+    pub username: String,
+    /// Unix seconds.
+    pub created_unix: u64,
+    /// Unix seconds after which the session is gone.
+    pub expires_unix: u64,
+    /// The form token that proves a POST came from our own page.
+    pub csrf_token: String,
+}
+
+impl Store {
+    /// Stores a new session under the SHA-256 `hash` of its id.
+    pub fn create_session(&self, hash: &[u8], session: &SessionRecord) -> Result<(), StoreError> {
+        self.sessions.insert(hash, encode(session)?)?;
+        Ok(())
+    }
+
+    /// The live session whose id hashes to `hash`; an expired one is removed and not returned.
+    pub fn session(&self, hash: &[u8], now_unix: u64) -> Result<Option<SessionRecord>, StoreError> {
+        let Some(bytes) = self.sessions.get(hash)? else {
+            return Ok(None);
+        };
+        let session: SessionRecord = decode(&bytes)?;
+        if session.expires_unix <= now_unix {
+            self.sessions.remove(hash)?;
+            return Ok(None);
+        }
+        Ok(Some(session))
+    }
+
+    /// Ends a session.
+    pub fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
+        self.sessions.remove(hash)?;
+        Ok(())
+    }
+
+    /// Ends every session of `username` (a disabled user, a password reset).
+    pub fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
+        self.remove_sessions(|s| s.username == username)
+    }
+
+    /// Removes sessions expired at `now_unix`; returns how many.
+    pub fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
+        self.remove_sessions(|s| s.expires_unix <= now_unix)
+    }
+
+    fn remove_sessions(
+        &self,
+        doomed: impl Fn(&SessionRecord) -> bool,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self.sessions.iter() {
+            let (hash, bytes) = entry?;
+            let gone = decode::<SessionRecord>(&bytes).map_or(true, |s| doomed(&s));
+            if gone {
+                self.sessions.remove(hash)?;
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn session(username: &str, expires_unix: u64) -> SessionRecord {
+        SessionRecord {
+            username: username.into(),
+            created_unix: 0,
+            expires_unix,
+            csrf_token: "t".into(),
+        }
+    }
+
+    #[test]
+    fn expired_sessions_are_not_returned_and_are_swept() {
+        let (_dir, store) = test_store();
+        store.create_session(b"live", &session("ann", 200)).unwrap();
+        store.create_session(b"old", &session("ann", 100)).unwrap();
+        store.create_session(b"older", &session("bob", 50)).unwrap();
+        assert!(store.session(b"live", 150).unwrap().is_some());
+        assert!(store.session(b"old", 150).unwrap().is_none());
+        assert_eq!(store.sweep_expired_sessions(150).unwrap(), 1);
+        assert!(store.session(b"live", 150).unwrap().is_some());
+        assert_eq!(store.delete_sessions_of("ann").unwrap(), 1);
+        assert!(store.session(b"live", 150).unwrap().is_none());
+    }
+}
