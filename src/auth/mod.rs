@@ -3,6 +3,7 @@
 //! This module owns the role vocabulary shared by `oidc.json` (`default_role`) and the accounts
 //! store. It must not do I/O.
 
+pub mod account;
 pub mod credential;
 pub mod role;
 

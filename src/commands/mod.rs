@@ -3,6 +3,7 @@
 //! Commands print human output themselves and return an exit code; `main` turns an error into
 //! one `error:` line per line of its message plus `Caused by:` lines.
 
+pub mod create_user;
 pub mod reload;
 pub mod schema;
 pub mod serve;
@@ -32,6 +33,8 @@ pub enum ServerCommand {
     Status(reload::ReloadArgs),
     /// Print the JSON schema of oidc.json.
     Schema,
+    /// Create a user (through the running daemon, or in the store when none runs).
+    CreateUser(create_user::CreateUserArgs),
 }
 
 impl ServerCli {
@@ -68,6 +71,7 @@ impl ServerCli {
             Some(ServerCommand::Reload(args)) => reload::run(args),
             Some(ServerCommand::Status(args)) => reload::run_status(args),
             Some(ServerCommand::Schema) => schema::run(),
+            Some(ServerCommand::CreateUser(args)) => create_user::run(args),
         }
     }
 }

@@ -6,14 +6,19 @@
 
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
+use super::AppState;
 use super::shutdown::Shutdown;
-use crate::reload::{ReloadOutcome, ReloadStatus, Reloader, Trigger};
+use crate::auth::Role;
+use crate::auth::account::{NewUser, UserView, create_user};
+use crate::auth::credential::Password;
+use crate::blocking::run_blocking;
+use crate::reload::{ReloadOutcome, ReloadStatus, Trigger};
+use crate::store::UserSource;
 
 /// The socket's file name in the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
@@ -28,6 +33,14 @@ pub enum AdminRequest {
     Reload,
     /// The reload status, without reloading.
     Status,
+    /// Create a user (`coder-server create-user`).
+    CreateUser {
+        username: String,
+        email: String,
+        name: String,
+        role: Role,
+        password: Option<Password>,
+    },
 }
 
 /// The daemon's answer.
@@ -36,6 +49,7 @@ pub enum AdminRequest {
 pub enum AdminResponse {
     Reload(ReloadOutcome),
     Status(ReloadStatus),
+    User(UserView),
     Error { message: String },
 }
 
@@ -84,7 +98,7 @@ pub async fn bind_admin_socket(data_dir: &Path) -> Result<UnixListener, AdminErr
 pub async fn serve_admin_socket(
     listener: UnixListener,
     socket_path: PathBuf,
-    reloader: Arc<Reloader>,
+    state: AppState,
     mut shutdown: Shutdown,
 ) {
     let owner = std::fs::metadata(&socket_path).map(|m| m.uid()).ok();
@@ -101,9 +115,9 @@ pub async fn serve_admin_socket(
                         tracing::warn!("refused an admin socket connection from another user");
                         continue;
                     }
-                    let reloader = reloader.clone();
+                    let state = state.clone();
                     tokio::spawn(async move {
-                        if let Err(e) = answer(stream, &reloader).await {
+                        if let Err(e) = answer(stream, &state).await {
                             tracing::warn!(error = %e, "admin socket request failed");
                         }
                     });
@@ -115,7 +129,8 @@ pub async fn serve_admin_socket(
     let _ = std::fs::remove_file(&socket_path);
 }
 
-async fn answer(stream: UnixStream, reloader: &Reloader) -> std::io::Result<()> {
+async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
+    let reloader = &state.reloader;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST_BYTES))
@@ -126,6 +141,37 @@ async fn answer(stream: UnixStream, reloader: &Reloader) -> std::io::Result<()> 
             AdminResponse::Reload(reloader.reload(Trigger::AdminSocket).await)
         }
         Ok(AdminRequest::Status) => AdminResponse::Status((*reloader.status()).clone()),
+        Ok(AdminRequest::CreateUser {
+            username,
+            email,
+            name,
+            role,
+            password,
+        }) => {
+            let new = NewUser {
+                username,
+                email,
+                name,
+                role,
+                password,
+                source: UserSource::Local,
+            };
+            let store = state.store.clone();
+            match run_blocking(move || create_user(&store, new)).await {
+                Ok(user) => match state.store.flush().await {
+                    Ok(()) => {
+                        tracing::info!(username = %user.username, role = %role, "created user (admin socket)");
+                        AdminResponse::User(UserView::from(&user))
+                    }
+                    Err(e) => AdminResponse::Error {
+                        message: format!("the user could not be saved: {e}"),
+                    },
+                },
+                Err(e) => AdminResponse::Error {
+                    message: e.to_string(),
+                },
+            }
+        }
         Err(e) => AdminResponse::Error {
             message: format!("bad request: {e}"),
         },

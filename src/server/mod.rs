@@ -15,11 +15,13 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::auth::account::{AccountError, INITIAL_ADMIN, ensure_initial_admin};
 use crate::blocking::run_blocking;
 use crate::reload::{Reloader, StartupError, Trigger, run_watch_reloads};
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
 use crate::setup::watcher::watch_setup_repo;
+use crate::store::{Store, StoreError};
 use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 
 /// How long in-flight requests may run after shutdown begins.
@@ -69,6 +71,8 @@ impl Default for Lifetimes {
 pub struct AppState {
     /// Owner of the live configuration and its reloads.
     pub reloader: Arc<Reloader>,
+    /// Users, keys and sessions.
+    pub store: Store,
     /// The public URL without a trailing slash; the redirect URI derives from it, never from
     /// request headers.
     pub public_url: Arc<str>,
@@ -107,6 +111,10 @@ pub enum ServeError {
         #[source]
         source: std::io::Error,
     },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("cannot create the first admin")]
+    InitialAdmin(#[source] AccountError),
     #[error("cannot install a signal handler")]
     Signal(#[source] std::io::Error),
     #[error(
@@ -134,7 +142,16 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let reloader = Arc::new(reloader);
 
     let socket_path = options.data_dir.join(admin::ADMIN_SOCKET);
+    // The socket first: a live one means another daemon owns this data directory (and its
+    // store's lock), which deserves that message rather than a lock error.
     let admin_listener = admin::bind_admin_socket(&options.data_dir).await?;
+    let store = match open_store(&options.data_dir).await {
+        Ok(store) => store,
+        Err(e) => {
+            let _ = std::fs::remove_file(&socket_path);
+            return Err(e);
+        }
+    };
     let listener = tokio::net::TcpListener::bind(options.listen)
         .await
         .map_err(|source| ServeError::Listen {
@@ -148,6 +165,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let public_url = public_url(options.public_url.as_ref(), local_addr)?;
     let state = AppState {
         reloader: reloader.clone(),
+        store: store.clone(),
         public_url: public_url.into(),
         lifetimes: options.lifetimes,
     };
@@ -162,7 +180,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     let admin_task = tokio::spawn(admin::serve_admin_socket(
         admin_listener,
         socket_path,
-        reloader.clone(),
+        state.clone(),
         shutdown.clone(),
     ));
 
@@ -196,6 +214,29 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     }
     tracing::info!("coder-server stopped");
     Ok(())
+}
+
+/// Opens the store in `<data-dir>/store`; on a store without users, creates the first admin and
+/// prints its password once, on a stderr line of its own (never to the log).
+async fn open_store(data_dir: &std::path::Path) -> Result<Store, ServeError> {
+    let dir = data_dir.join("store");
+    let (store, password) = run_blocking(move || -> Result<_, ServeError> {
+        let store = Store::open(&dir)?;
+        let password = ensure_initial_admin(&store).map_err(ServeError::InitialAdmin)?;
+        Ok((store, password))
+    })
+    .await?;
+    if let Some(password) = password {
+        store.flush().await?;
+        eprintln!(
+            "initial admin password (user \"{INITIAL_ADMIN}\"): {}",
+            password.expose()
+        );
+        tracing::warn!(
+            "created user `{INITIAL_ADMIN}` (server_admin); its password was printed once above"
+        );
+    }
+    Ok(store)
 }
 
 /// The setup repository's canonical path, creating it from the template when missing.

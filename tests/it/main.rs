@@ -1,6 +1,7 @@
 //! Integration tests: the real `coder-server` binary on 127.0.0.1:0 with temporary setup
 //! repositories (see `support`).
 
+mod accounts;
 mod cli;
 mod git;
 mod http;

@@ -1,0 +1,248 @@
+//! Creating accounts: the rules for usernames, emails and names, the first admin, and the one
+//! `create_user` that the CLI, the admin socket and the API share.
+//!
+//! Blocking (Argon2 and store writes): call through [`crate::blocking::run_blocking`] on the
+//! runtime. Callers flush the store before they acknowledge.
+
+use serde::Serialize;
+
+use super::Role;
+use super::credential::{CredentialError, Password, generate_password, hash_password};
+use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
+
+/// Username of the account made at first start.
+pub const INITIAL_ADMIN: &str = "admin";
+
+/// A user to create.
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub role: Role,
+    /// `None`: an SSO-only account.
+    pub password: Option<Password>,
+    pub source: UserSource,
+}
+
+/// Why an account could not be created or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    #[error(
+        "invalid username `{0}`: use 1 to 64 lower-case letters, digits, `.`, `_` or `-`, starting with a letter or digit"
+    )]
+    InvalidUsername(String),
+    #[error("invalid email `{0}`")]
+    InvalidEmail(String),
+    #[error("the name must be 1 to 200 characters")]
+    InvalidName,
+    #[error("a user named `{0}` already exists")]
+    UsernameTaken(String),
+    #[error("a user with email `{0}` already exists")]
+    EmailTaken(String),
+    #[error(transparent)]
+    Credential(#[from] CredentialError),
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// A user as the API and the CLI show it: never the password hash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct UserView {
+    pub username: String,
+    pub email: String,
+    pub name: String,
+    pub source: UserSource,
+    pub disabled: bool,
+    pub created_at: String,
+    pub access: Vec<AccessBinding>,
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(u: &UserRecord) -> Self {
+        UserView {
+            username: u.username.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            source: u.source,
+            disabled: u.disabled,
+            created_at: u.created_at.clone(),
+            access: u.access.clone(),
+        }
+    }
+}
+
+/// Checks a username: 1 to 64 of `[a-z0-9._-]`, starting with a letter or digit.
+pub fn validate_username(username: &str) -> Result<(), AccountError> {
+    let ok = (1..=64).contains(&username.len())
+        && username.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && username
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::InvalidUsername(username.to_owned()))
+    }
+}
+
+/// A plausible email: one `@` with something on both sides, a dot in the domain, no spaces.
+pub fn validate_email(email: &str) -> Result<(), AccountError> {
+    let ok = email.len() <= 254
+        && !email.chars().any(|c| c.is_whitespace() || c.is_control())
+        && email.split_once('@').is_some_and(|(local, domain)| {
+            !local.is_empty() && !domain.is_empty() && !domain.contains('@') && domain.contains('.')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(AccountError::InvalidEmail(email.to_owned()))
+    }
+}
+
+/// Creates a user bound to `role` at its natural scope. Blocking.
+///
+/// Fails on an invalid username, email, name or password, or a taken username or email.
+pub fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountError> {
+    validate_username(&new.username)?;
+    validate_email(&new.email)?;
+    let name = new.name.trim();
+    if name.is_empty() || name.chars().count() > 200 {
+        return Err(AccountError::InvalidName);
+    }
+    let password_hash = new.password.as_ref().map(hash_password).transpose()?;
+    let user = UserRecord {
+        username: new.username.clone(),
+        email: new.email.trim().to_owned(),
+        name: name.to_owned(),
+        source: new.source,
+        disabled: false,
+        created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        access: vec![AccessBinding::for_role(new.role)],
+        password_hash,
+    };
+    store.create_user(&user).map_err(|e| match e {
+        StoreError::Conflict("username") => AccountError::UsernameTaken(new.username.clone()),
+        StoreError::Conflict(_) => AccountError::EmailTaken(new.email.clone()),
+        other => AccountError::Store(other),
+    })?;
+    Ok(user)
+}
+
+/// On a store without users, creates `admin` (server_admin) with a random password and returns
+/// the password, to be shown once. Blocking.
+///
+/// Fails when the store cannot be written.
+pub fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountError> {
+    if store.user_count() > 0 {
+        return Ok(None);
+    }
+    let password = generate_password();
+    create_user(
+        store,
+        NewUser {
+            username: INITIAL_ADMIN.into(),
+            email: "admin@localhost.localdomain".into(),
+            name: "Administrator".into(),
+            role: Role::ServerAdmin,
+            password: Some(password.clone()),
+            source: UserSource::Local,
+        },
+    )?;
+    Ok(Some(password))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::credential::verify_password;
+    use crate::store::test_store;
+
+    fn john() -> NewUser {
+        NewUser {
+            username: "johndoe".into(),
+            email: "john.doe@company.com".into(),
+            name: "John Doe".into(),
+            role: Role::Developer,
+            password: None,
+            source: UserSource::Local,
+        }
+    }
+
+    #[test]
+    fn creates_an_sso_only_user_bound_at_the_roles_scope() {
+        let (_dir, store) = test_store();
+        let user = create_user(&store, john()).unwrap();
+        assert_eq!(user.password_hash, None);
+        assert_eq!(user.access, [AccessBinding::for_role(Role::Developer)]);
+        assert_eq!(user.access[0].scope, "environment:*");
+        assert_eq!(store.user("johndoe").unwrap().unwrap(), user);
+    }
+
+    #[test]
+    fn duplicates_are_refused_with_clear_messages() {
+        let (_dir, store) = test_store();
+        create_user(&store, john()).unwrap();
+        let e = create_user(&store, john()).unwrap_err();
+        assert_eq!(e.to_string(), "a user named `johndoe` already exists");
+        let e = create_user(
+            &store,
+            NewUser {
+                username: "jd".into(),
+                email: "JOHN.DOE@company.com".into(),
+                ..john()
+            },
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "a user with email `JOHN.DOE@company.com` already exists"
+        );
+    }
+
+    #[test]
+    fn bad_usernames_emails_and_names_are_refused() {
+        for bad in ["", "John", "-x", "a b", "x/y", &"a".repeat(65)] {
+            assert!(validate_username(bad).is_err(), "{bad:?}");
+        }
+        for good in ["johndoe", "j.doe", "j_doe-2", "0day"] {
+            validate_username(good).unwrap();
+        }
+        for bad in [
+            "",
+            "john",
+            "john@",
+            "@x.com",
+            "a b@x.com",
+            "a@b@c.com",
+            "a@localhost",
+        ] {
+            assert!(validate_email(bad).is_err(), "{bad:?}");
+        }
+        let (_dir, store) = test_store();
+        let e = create_user(
+            &store,
+            NewUser {
+                name: "  ".into(),
+                ..john()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, AccountError::InvalidName));
+    }
+
+    #[test]
+    fn first_start_creates_one_admin_with_a_working_random_password() {
+        let (_dir, store) = test_store();
+        let password = ensure_initial_admin(&store).unwrap().expect("created");
+        let admin = store.user(INITIAL_ADMIN).unwrap().unwrap();
+        assert_eq!(admin.access, [AccessBinding::for_role(Role::ServerAdmin)]);
+        assert_eq!(admin.access[0].scope, "server");
+        assert!(verify_password(
+            &password,
+            admin.password_hash.as_deref().unwrap()
+        ));
+        assert!(ensure_initial_admin(&store).unwrap().is_none());
+        assert_eq!(store.user_count(), 1);
+    }
+}
