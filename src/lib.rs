@@ -16,7 +16,10 @@
 //! - [`server`]: the daemon. Start-up, [`server::AppState`], signals, the admin socket
 //!   (`<data-dir>/admin.sock`), graceful shutdown.
 //! - [`http`]: the warp routes, one file per resource; one rejection handler; security headers.
-//! - [`auth`]: roles (and, later, passwords, sessions, API keys, device login).
+//! - [`auth`]: roles, credentials (Argon2id passwords, `cf_` API keys, tokens), account rules
+//!   and the first admin.
+//! - [`store`]: sled; users (unique email index), API keys, sessions; flushed before a change
+//!   is acknowledged.
 //! - [`commands`]: `coder-server`'s subcommands, one file each.
 //! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
 //!

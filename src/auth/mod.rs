@@ -1,7 +1,7 @@
-//! Who may do what: roles and (later) passwords, sessions, API keys and device login.
+//! Who may do what: roles, credentials and the rules for accounts.
 //!
-//! This module owns the role vocabulary shared by `oidc.json` (`default_role`) and the accounts
-//! store. It must not do I/O.
+//! Owns the role vocabulary shared by `oidc.json` (`default_role`) and the store, password and
+//! key hashing, and creating accounts. Its only I/O is through [`crate::store::Store`].
 
 pub mod account;
 pub mod credential;

@@ -5,20 +5,23 @@ use warp::Reply;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::auth::require_server_admin;
+use super::auth::{CurrentUser, require_server_admin};
 use crate::reload::Trigger;
 use crate::server::AppState;
 
 /// `GET /api/auth/oidc/config` and `POST /api/settings/sso/reload`.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let with_state = warp::any().map(move || state.clone());
+    let with_state = {
+        let state = state.clone();
+        warp::any().map(move || state.clone())
+    };
     let oidc_config = warp::path!("api" / "auth" / "oidc" / "config")
         .and(warp::get())
         .and(with_state.clone())
         .map(public_oidc_config);
     let reload = warp::path!("api" / "settings" / "sso" / "reload")
         .and(warp::post())
-        .and(require_server_admin())
+        .and(require_server_admin(state.clone()))
         .and(with_state)
         .then(reload_from_file);
     oidc_config.or(reload).unify().boxed()
@@ -40,8 +43,9 @@ fn public_oidc_config(state: AppState) -> Response {
 }
 
 /// Answers the status after the reload, with an added `result` (applied, unchanged, rejected).
-async fn reload_from_file(state: AppState) -> Response {
+async fn reload_from_file(admin: CurrentUser, state: AppState) -> Response {
     let outcome = state.reloader.reload(Trigger::Api).await;
+    tracing::info!(by = %admin.0.username, result = ?outcome.result, "reload from the API");
     let mut body = serde_json::to_value(&outcome.status).unwrap_or_default();
     body["result"] = serde_json::to_value(outcome.result).unwrap_or_default();
     warp::reply::json(&body).into_response()

@@ -3,6 +3,7 @@
 //! Handlers load the live configuration once per request and keep it for the request's life.
 //! Nothing here reads files or talks to git: that is [`crate::reload`]'s job.
 
+pub mod accounts;
 pub mod api;
 pub mod auth;
 pub mod error;
@@ -19,7 +20,9 @@ use crate::server::AppState;
 /// Every route, with JSON errors and the security headers.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     health::routes(state.clone())
-        .or(api::routes(state))
+        .or(api::routes(state.clone()))
+        .unify()
+        .or(accounts::routes(state))
         .unify()
         .recover(error::handle_rejection)
         .unify()

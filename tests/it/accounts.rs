@@ -8,7 +8,7 @@ use coderflow::auth::Role;
 use coderflow::auth::credential::{Password, verify_password};
 use coderflow::store::{AccessBinding, Store};
 
-use crate::support::{BIN, Setup};
+use crate::support::{BIN, Setup, oidc_json, save_atomic};
 
 fn create_user(
     data: &std::path::Path,
@@ -188,4 +188,132 @@ fn create_user_refuses_bad_input_clearly() {
     );
     assert_eq!(code, 1);
     assert!(stderr.contains("invalid username `Bad Name`"), "{stderr}");
+}
+
+#[tokio::test]
+async fn api_login_issues_a_key_that_authenticates_as_its_user() {
+    let daemon = Setup::git().start();
+    let key = daemon.login("admin", &daemon.admin_password()).await;
+    assert!(key.starts_with("cf_") && key.len() >= 46, "{key}");
+    let me: serde_json::Value = daemon
+        .http
+        .get(daemon.url("/api/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(me["username"], "admin");
+    assert_eq!(me["source"], "local");
+    assert_eq!(
+        me["access"],
+        serde_json::json!([{"role": "server_admin", "scope": "server"}])
+    );
+    assert!(me.get("password_hash").is_none(), "{me}");
+    assert!(!daemon.logs().contains(&key), "the key reached the log");
+}
+
+#[tokio::test]
+async fn wrong_and_unknown_credentials_get_the_same_answer() {
+    let daemon = Setup::git().start();
+    for (user, password) in [("admin", "wrong password"), ("nobody", "whatever123")] {
+        let response = daemon.login_response(user, password).await;
+        assert_eq!(response.status(), 401);
+        let body: serde_json::Value = response.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_credentials");
+    }
+    for bearer in [
+        "",
+        "cf_",
+        "cf_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA",
+        "garbage",
+    ] {
+        let response = daemon
+            .http
+            .get(daemon.url("/api/me"))
+            .bearer_auth(bearer)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 401, "{bearer:?}");
+    }
+    assert_eq!(daemon.get("/api/me").await.status(), 401);
+}
+
+#[tokio::test]
+async fn http_reload_is_for_server_admins_only_and_uses_the_one_reload_path() {
+    let setup = Setup::git();
+    let outside = setup.link_oidc_outside(&oidc_json("Before"));
+    let daemon = setup.start();
+    let (code, _, stderr) = create_user(
+        &daemon.setup.data,
+        &[
+            "--username=dev",
+            "--email=dev@company.com",
+            "--name=Dev",
+            "--role=developer",
+            "--password-stdin",
+        ],
+        Some("developer password\n"),
+    );
+    assert_eq!(code, 0, "{stderr}");
+    let admin = daemon.login("admin", &daemon.admin_password()).await;
+    let developer = daemon.login("dev", "developer password").await;
+    let reload = |key: String| {
+        let request = daemon
+            .http
+            .post(daemon.url("/api/settings/sso/reload"))
+            .bearer_auth(key);
+        async move { request.send().await.unwrap() }
+    };
+
+    save_atomic(&outside, &oidc_json("After"));
+    let response = reload(developer).await;
+    assert_eq!(response.status(), 403);
+    assert_eq!(daemon.public_config().await["display_name"], "Before");
+
+    let response = reload(admin).await;
+    assert_eq!(response.status(), 200);
+    let status: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(status["result"], "applied");
+    assert_eq!(status["ok"], true);
+    assert_eq!(status["generation"], 2);
+    assert_eq!(status["git"]["repo"], true);
+    assert_eq!(daemon.public_config().await["display_name"], "After");
+}
+
+#[tokio::test]
+async fn local_login_follows_allow_local_auth_live_and_keys_keep_working() {
+    let daemon = Setup::git().start();
+    let password = daemon.admin_password();
+    let key = daemon.login("admin", &password).await;
+    let sso_only = oidc_json("SSO").replace("\"issuer\"", "\"allow_local_auth\":false,\"issuer\"");
+    save_atomic(&daemon.setup.oidc_path(), &sso_only);
+    crate::support::eventually("local login off", || async {
+        (daemon.public_config().await["allow_local_auth"] == false).then_some(())
+    })
+    .await;
+    let response = daemon.login_response("admin", &password).await;
+    assert_eq!(response.status(), 403);
+    let body: serde_json::Value = response.json().await.unwrap();
+    assert_eq!(body["error"], "local_auth_disabled");
+    let me = daemon
+        .http
+        .get(daemon.url("/api/me"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(me.status(), 200, "API keys work while local login is off");
+
+    save_atomic(
+        &daemon.setup.oidc_path(),
+        &sso_only.replace("false", "true"),
+    );
+    crate::support::eventually("local login back", || async {
+        (daemon.login_response("admin", &password).await.status() == 200).then_some(())
+    })
+    .await;
 }

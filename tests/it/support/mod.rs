@@ -204,6 +204,34 @@ impl Daemon {
         self.log.lock().unwrap().clone()
     }
 
+    /// The first admin's password, from the daemon's one-time stderr line.
+    pub fn admin_password(&self) -> String {
+        let logs = self.logs();
+        let line = logs
+            .lines()
+            .find(|l| l.starts_with("initial admin password (user \"admin\"): "))
+            .expect("the first start printed the admin password");
+        line.rsplit(' ').next().unwrap().to_owned()
+    }
+
+    /// `POST /api/auth/login`; the raw response.
+    pub async fn login_response(&self, username: &str, password: &str) -> reqwest::Response {
+        self.http
+            .post(self.url("/api/auth/login"))
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Signs in with a password and returns the API key.
+    pub async fn login(&self, username: &str, password: &str) -> String {
+        let response = self.login_response(username, password).await;
+        assert_eq!(response.status(), 200, "login as {username}");
+        let body: Value = response.json().await.unwrap();
+        body["api_key"].as_str().unwrap().to_owned()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
