@@ -4,7 +4,7 @@ use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, decode, encode};
+use super::{Store, StoreError, decode, encode, unwrap_tx};
 
 /// An API key as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -41,10 +41,7 @@ impl Store {
                 owners.insert(owner_key(&record.username, &record.id), hash)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(())
             })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => StoreError::Io(e),
-            })
+            .map_err(unwrap_tx)
     }
 
     /// The key whose secret hashes to `hash`.
@@ -79,10 +76,7 @@ impl Store {
                 keys.remove(hash)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(true)
             })
-            .map_err(|e| match e {
-                sled::transaction::TransactionError::Abort(e) => e,
-                sled::transaction::TransactionError::Storage(e) => StoreError::Io(e),
-            })
+            .map_err(unwrap_tx)
     }
 
     /// Records the last use of keys (hash, unix seconds), skipping keys revoked meanwhile.

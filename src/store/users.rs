@@ -2,9 +2,9 @@
 
 use serde::{Deserialize, Serialize};
 use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
+use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, decode, encode};
+use super::{Store, StoreError, decode, encode, unwrap_tx};
 use crate::auth::Role;
 
 /// Where an account came from.
@@ -53,13 +53,6 @@ fn email_key(email: &str) -> Vec<u8> {
 
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
-}
-
-fn unwrap_tx(e: TransactionError<StoreError>) -> StoreError {
-    match e {
-        TransactionError::Abort(e) => e,
-        TransactionError::Storage(e) => StoreError::Io(e),
-    }
 }
 
 impl Store {
