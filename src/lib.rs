@@ -22,14 +22,17 @@
 //!   is acknowledged.
 //! - [`commands`]: `coder-server`'s subcommands, one file each.
 //! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
+//! - [`secret`], [`clock`]: the redacting secret string; wall-clock time for records.
 //!
 //! The binaries in `src/bin/` only parse arguments, set up logging and call into this library.
 
 pub mod auth;
 pub mod blocking;
+pub mod clock;
 pub mod commands;
 pub mod http;
 pub mod reload;
+pub mod secret;
 pub mod server;
 pub mod setup;
 pub mod store;

@@ -9,13 +9,14 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use arc_swap::ArcSwap;
 use serde::{Deserialize, Serialize};
 use tokio::sync::{Mutex, mpsc};
 
 use crate::blocking::run_blocking;
+use crate::clock::{now_rfc3339, unix_ms};
 use crate::server::shutdown::Shutdown;
 use crate::setup::SetupError;
 use crate::setup::config::{
@@ -499,16 +500,6 @@ fn error_chain(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
-}
-
-fn now_rfc3339() -> String {
-    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
-}
-
-fn unix_ms() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as u64)
 }
 
 #[cfg(test)]

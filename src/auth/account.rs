@@ -117,7 +117,7 @@ pub fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountErr
         name: name.to_owned(),
         source: new.source,
         disabled: false,
-        created_at: humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string(),
+        created_at: crate::clock::now_rfc3339(),
         access: vec![AccessBinding::for_role(new.role)],
         password_hash,
     };

@@ -7,8 +7,9 @@ use std::fmt;
 use argon2::{Argon2, PasswordHasher, PasswordVerifier};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
+
+use crate::secret::Secret;
 
 /// Prefix of every API key.
 pub const API_KEY_PREFIX: &str = "cf_";
@@ -17,26 +18,8 @@ const API_KEY_BYTES: usize = 32;
 /// Shortest password accepted for a local account.
 pub const MIN_PASSWORD_CHARS: usize = 8;
 
-/// A password as typed. `Debug` never shows it.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct Password(String);
-
-impl Password {
-    pub fn new(value: impl Into<String>) -> Password {
-        Password(value.into())
-    }
-
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Password {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Password(<redacted>)")
-    }
-}
+/// A password as typed: a [`Secret`], so it never shows in `Debug`.
+pub type Password = Secret;
 
 /// Why a password or hash could not be made.
 #[derive(Debug, thiserror::Error)]
@@ -118,7 +101,7 @@ pub fn api_key_hash(presented: &str) -> Option<[u8; 32]> {
 
 /// A random password for the first admin: 24 base64url characters (144 bits).
 pub fn generate_password() -> Password {
-    Password(random_token(18))
+    Secret::new(random_token(18))
 }
 
 #[cfg(test)]
@@ -168,7 +151,7 @@ mod tests {
     fn debug_of_a_password_redacts_it() {
         assert_eq!(
             format!("{:?}", Password::new("hunter22")),
-            "Password(<redacted>)"
+            "Secret(<redacted>)"
         );
     }
 }

@@ -37,10 +37,7 @@ struct LoginRequest {
 
 /// `POST /api/auth/login` and `GET /api/me`.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let with_state = {
-        let state = state.clone();
-        warp::any().map(move || state.clone())
-    };
+    let with_state = super::with_state(state.clone());
     let login = warp::path!("api" / "auth" / "login")
         .and(warp::post())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
@@ -88,7 +85,7 @@ async fn try_login(request: LoginRequest, state: &AppState) -> Result<Response, 
         }
     };
     let key = new_api_key();
-    let now = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let now = crate::clock::now_rfc3339();
     let record = ApiKeyRecord {
         id: crate::auth::credential::random_token(9),
         username: user.username.clone(),

@@ -11,10 +11,7 @@ use crate::server::AppState;
 
 /// `GET /api/auth/oidc/config` and `POST /api/settings/sso/reload`.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let with_state = {
-        let state = state.clone();
-        warp::any().map(move || state.clone())
-    };
+    let with_state = super::with_state(state.clone());
     let oidc_config = warp::path!("api" / "auth" / "oidc" / "config")
         .and(warp::get())
         .and(with_state.clone())

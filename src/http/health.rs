@@ -16,7 +16,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());
-    let with_state = warp::any().map(move || state.clone());
+    let with_state = super::with_state(state);
     let readyz = warp::path!("readyz")
         .and(warp::get())
         .and(with_state.clone())

@@ -17,6 +17,13 @@ use warp::{Filter, Reply};
 
 use crate::server::AppState;
 
+/// Hands each request a clone of the shared state.
+pub(crate) fn with_state(
+    state: AppState,
+) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone {
+    warp::any().map(move || state.clone())
+}
+
 /// Every route, with JSON errors and the security headers.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     health::routes(state.clone())

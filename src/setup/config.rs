@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::auth::Role;
+pub use crate::secret::Secret;
 
 /// The file name of the SSO configuration at the root of the setup repository.
 pub const OIDC_FILE: &str = "oidc.json";
@@ -47,34 +48,6 @@ static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
         .build(&schema)
         .expect("embedded schema compiles")
 });
-
-/// A secret string (the client secret). `Debug` and `Display` never show it; read it with
-/// [`Secret::expose`] only where it is sent to the identity provider.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Secret(value.into())
-    }
-
-    /// The secret itself. Never log or render the result.
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(<redacted>)")
-    }
-}
-
-impl fmt::Display for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("<redacted>")
-    }
-}
 
 /// The file as written, before defaults. Mirrors the schema; `deny_unknown_fields` is a second
 /// guard behind the schema's `additionalProperties: false`.
@@ -340,7 +313,7 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
             .display_name
             .unwrap_or_else(|| DEFAULT_DISPLAY_NAME.to_owned()),
         client_id: raw.client_id,
-        client_secret: Secret(raw.client_secret),
+        client_secret: Secret::new(raw.client_secret),
         issuer: raw.issuer,
         scopes: raw
             .scopes

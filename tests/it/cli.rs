@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::support::{BIN, Setup, oidc_json, run_cli};
+use crate::support::{Setup, oidc_json, run_cli};
 
 #[test]
 fn schema_command_prints_the_schema_file() {
@@ -119,5 +119,4 @@ fn coder_client_binary_reports_its_version() {
         String::from_utf8_lossy(&out.stdout).trim(),
         format!("coder {}", env!("CARGO_PKG_VERSION"))
     );
-    let _ = BIN;
 }

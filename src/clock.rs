@@ -1,0 +1,15 @@
+//! Wall-clock time in the two forms records and metrics use.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// Now, as RFC 3339 with milliseconds (`created_at`, `loaded_at`).
+pub fn now_rfc3339() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+/// Now, as Unix milliseconds (0 if the clock is before 1970).
+pub fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as u64)
+}
