@@ -13,3 +13,8 @@ pub fn unix_ms() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
+
+/// Now, as Unix seconds (0 if the clock is before 1970).
+pub fn unix_secs() -> u64 {
+    unix_ms() / 1000
+}

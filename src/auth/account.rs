@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use super::Role;
 use super::credential::{CredentialError, Password, generate_password, hash_password};
+use super::permission::{Permission, permits};
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
 
 /// Username of the account made at first start.
@@ -40,6 +41,14 @@ pub enum AccountError {
     UsernameTaken(String),
     #[error("a user with email `{0}` already exists")]
     EmailTaken(String),
+    #[error("no user named `{0}`")]
+    NoSuchUser(String),
+    #[error(
+        "`{0}` is the last enabled server_admin: give another user server_admin first, or nobody could manage this server"
+    )]
+    LastAdmin(String),
+    #[error("scope `{scope}` does not fit role {role}: {role} binds at `{}`", role.scope())]
+    InvalidScope { role: Role, scope: String },
     #[error(transparent)]
     Credential(#[from] CredentialError),
     #[error(transparent)]
@@ -152,6 +161,153 @@ pub fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountEr
     Ok(Some(password))
 }
 
+/// A change to a user (`PATCH /api/users/{username}`); `None` leaves a field alone.
+#[derive(Debug, Default, Clone)]
+pub struct UserChange {
+    pub name: Option<String>,
+    pub email: Option<String>,
+    pub disabled: Option<bool>,
+    pub password: Option<Password>,
+}
+
+/// Applies `change` to `username`. Blocking (a new password is hashed).
+///
+/// Fails on invalid values, a taken email, an unknown user, or disabling the last enabled
+/// server_admin. Disabling a user or changing their password ends their browser sessions.
+pub fn change_user(
+    store: &Store,
+    username: &str,
+    change: UserChange,
+) -> Result<UserRecord, AccountError> {
+    if let Some(email) = &change.email {
+        validate_email(email)?;
+    }
+    let name = change.name.as_deref().map(str::trim).map(str::to_owned);
+    if let Some(name) = &name {
+        if name.is_empty() || name.chars().count() > 200 {
+            return Err(AccountError::InvalidName);
+        }
+    }
+    let password_hash = change.password.as_ref().map(hash_password).transpose()?;
+    let current = existing(store, username)?;
+    if change.disabled == Some(true) && !current.disabled {
+        guard_last_admin(store, &current)?;
+    }
+    let updated = store
+        .update_user(username, |u| {
+            if let Some(name) = &name {
+                u.name.clone_from(name);
+            }
+            if let Some(email) = &change.email {
+                u.email = email.trim().to_owned();
+            }
+            if let Some(disabled) = change.disabled {
+                u.disabled = disabled;
+            }
+            if let Some(hash) = &password_hash {
+                u.password_hash = Some(hash.clone());
+            }
+        })
+        .map_err(|e| store_error(e, change.email.as_deref().unwrap_or_default()))?
+        .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))?;
+    if change.disabled == Some(true) || password_hash.is_some() {
+        store
+            .delete_sessions_of(username)
+            .map_err(AccountError::Store)?;
+    }
+    Ok(updated)
+}
+
+/// Sets a new password (`coder-server reset-password`). Blocking.
+///
+/// Fails for an unknown user or a too short password.
+pub fn reset_password(
+    store: &Store,
+    username: &str,
+    password: &Password,
+) -> Result<UserRecord, AccountError> {
+    change_user(
+        store,
+        username,
+        UserChange {
+            password: Some(password.clone()),
+            ..UserChange::default()
+        },
+    )
+}
+
+/// Replaces a user's access bindings. Each binding's scope must be its role's scope
+/// (`server` for server_admin, `environment:*` for the others); duplicates are dropped.
+///
+/// Fails for an unknown user, a misfit scope, or removing server_admin from the last enabled
+/// server_admin.
+pub fn set_access(
+    store: &Store,
+    username: &str,
+    access: Vec<AccessBinding>,
+) -> Result<UserRecord, AccountError> {
+    let mut bindings: Vec<AccessBinding> = Vec::new();
+    for binding in access {
+        if binding.scope != binding.role.scope() {
+            return Err(AccountError::InvalidScope {
+                role: binding.role,
+                scope: binding.scope,
+            });
+        }
+        if !bindings.contains(&binding) {
+            bindings.push(binding);
+        }
+    }
+    let current = existing(store, username)?;
+    let keeps_admin = bindings.iter().any(|b| b.role == Role::ServerAdmin);
+    if !keeps_admin {
+        guard_last_admin(store, &current)?;
+    }
+    store
+        .update_user(username, |u| u.access.clone_from(&bindings))
+        .map_err(AccountError::Store)?
+        .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))
+}
+
+/// Binds a user to exactly `role` at its scope (`coder-server set-role`).
+///
+/// Fails as [`set_access`] does.
+pub fn set_role(store: &Store, username: &str, role: Role) -> Result<UserRecord, AccountError> {
+    set_access(store, username, vec![AccessBinding::for_role(role)])
+}
+
+fn existing(store: &Store, username: &str) -> Result<UserRecord, AccountError> {
+    store
+        .user(username)
+        .map_err(AccountError::Store)?
+        .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))
+}
+
+/// Refuses a change that would leave no enabled server_admin, when `user` is one now.
+fn guard_last_admin(store: &Store, user: &UserRecord) -> Result<(), AccountError> {
+    let is_admin = |u: &UserRecord| permits(u, Permission::ServerAdmin);
+    if !is_admin(user) {
+        return Ok(());
+    }
+    let others = store
+        .users()
+        .map_err(AccountError::Store)?
+        .iter()
+        .filter(|u| u.username != user.username && is_admin(u))
+        .count();
+    if others == 0 {
+        return Err(AccountError::LastAdmin(user.username.clone()));
+    }
+    Ok(())
+}
+
+fn store_error(e: StoreError, email: &str) -> AccountError {
+    match e {
+        StoreError::Conflict(_) => AccountError::EmailTaken(email.to_owned()),
+        other => AccountError::Store(other),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -244,5 +400,80 @@ mod tests {
         ));
         assert!(ensure_initial_admin(&store).unwrap().is_none());
         assert_eq!(store.user_count(), 1);
+    }
+
+    #[test]
+    fn the_last_enabled_admin_cannot_be_demoted_or_disabled() {
+        let (_dir, store) = test_store();
+        ensure_initial_admin(&store).unwrap();
+        let e = set_role(&store, INITIAL_ADMIN, Role::Developer).unwrap_err();
+        assert!(matches!(e, AccountError::LastAdmin(_)), "{e}");
+        let e = change_user(
+            &store,
+            INITIAL_ADMIN,
+            UserChange {
+                disabled: Some(true),
+                ..UserChange::default()
+            },
+        )
+        .unwrap_err();
+        assert!(matches!(e, AccountError::LastAdmin(_)), "{e}");
+        create_user(
+            &store,
+            NewUser {
+                role: Role::ServerAdmin,
+                ..john()
+            },
+        )
+        .unwrap();
+        let demoted = set_role(&store, INITIAL_ADMIN, Role::Viewer).unwrap();
+        assert_eq!(demoted.access, [AccessBinding::for_role(Role::Viewer)]);
+        let e = set_access(&store, "johndoe", vec![]).unwrap_err();
+        assert!(matches!(e, AccountError::LastAdmin(_)), "{e}");
+    }
+
+    #[test]
+    fn access_scopes_must_fit_their_roles_and_duplicates_collapse() {
+        let (_dir, store) = test_store();
+        create_user(&store, john()).unwrap();
+        let e = set_access(
+            &store,
+            "johndoe",
+            vec![AccessBinding {
+                role: Role::ServerAdmin,
+                scope: "environment:*".into(),
+            }],
+        )
+        .unwrap_err();
+        assert!(matches!(e, AccountError::InvalidScope { .. }), "{e}");
+        let viewer = AccessBinding::for_role(Role::Viewer);
+        let user = set_access(&store, "johndoe", vec![viewer.clone(), viewer.clone()]).unwrap();
+        assert_eq!(user.access, [viewer]);
+        assert!(matches!(
+            set_role(&store, "nobody", Role::Viewer),
+            Err(AccountError::NoSuchUser(_))
+        ));
+    }
+
+    #[test]
+    fn a_password_reset_ends_sessions_and_the_new_password_works() {
+        let (_dir, store) = test_store();
+        create_user(&store, john()).unwrap();
+        let session = crate::store::SessionRecord {
+            username: "johndoe".into(),
+            created_unix: 0,
+            expires_unix: u64::MAX,
+            csrf_token: "t".into(),
+        };
+        store.create_session(b"s", &session).unwrap();
+        let password = Password::new("correct horse battery");
+        let user = reset_password(&store, "johndoe", &password).unwrap();
+        assert!(verify_password(
+            &password,
+            user.password_hash.as_deref().unwrap()
+        ));
+        assert!(store.session(b"s", 1).unwrap().is_none());
+        let e = reset_password(&store, "johndoe", &Password::new("short")).unwrap_err();
+        assert!(matches!(e, AccountError::Credential(_)));
     }
 }

@@ -1,10 +1,15 @@
-//! Who may do what: roles, credentials and the rules for accounts.
+//! Who may do what: roles, permissions, credentials, rate limits and the rules for accounts.
 //!
-//! Owns the role vocabulary shared by `oidc.json` (`default_role`) and the store, password and
-//! key hashing, and creating accounts. Its only I/O is through [`crate::store::Store`].
+//! Owns the role vocabulary shared by `oidc.json` (`default_role`) and the store, the one
+//! permission check ([`permission::permits`]), password and key hashing, and creating and
+//! changing accounts. Its only I/O is through [`crate::store::Store`].
 
 pub mod account;
 pub mod credential;
+pub mod key_usage;
+pub mod permission;
+pub mod ratelimit;
 pub mod role;
 
+pub use permission::Permission;
 pub use role::Role;

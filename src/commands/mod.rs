@@ -3,7 +3,7 @@
 //! Commands print human output themselves and return an exit code; `main` turns an error into
 //! one `error:` line per line of its message plus `Caused by:` lines.
 
-pub mod create_user;
+pub mod account;
 pub mod reload;
 pub mod schema;
 pub mod serve;
@@ -34,7 +34,11 @@ pub enum ServerCommand {
     /// Print the JSON schema of oidc.json.
     Schema,
     /// Create a user (through the running daemon, or in the store when none runs).
-    CreateUser(create_user::CreateUserArgs),
+    CreateUser(account::CreateUserArgs),
+    /// Set a user's password (recovery; through the running daemon or the store).
+    ResetPassword(account::ResetPasswordArgs),
+    /// Bind a user to exactly one role (recovery; through the running daemon or the store).
+    SetRole(account::SetRoleArgs),
 }
 
 impl ServerCli {
@@ -71,7 +75,9 @@ impl ServerCli {
             Some(ServerCommand::Reload(args)) => reload::run(args),
             Some(ServerCommand::Status(args)) => reload::run_status(args),
             Some(ServerCommand::Schema) => schema::run(),
-            Some(ServerCommand::CreateUser(args)) => create_user::run(args),
+            Some(ServerCommand::CreateUser(args)) => account::create_user(args),
+            Some(ServerCommand::ResetPassword(args)) => account::reset_password(args),
+            Some(ServerCommand::SetRole(args)) => account::set_role(args),
         }
     }
 }

@@ -1,5 +1,7 @@
-//! Sign-in for API clients and the signed-in user: `POST /api/auth/login`, `GET /api/me`.
+//! Password sign-in for API clients and the signed-in user: `POST /api/auth/login`,
+//! `GET /api/me`, and the password check the login form shares.
 
+use std::net::SocketAddr;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -9,15 +11,16 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::auth::{CurrentUser, authenticated};
-use super::error::{ApiError, error_response};
+use super::auth::{Caller, require, store_unavailable};
+use super::error::ApiError;
+use crate::auth::Permission;
 use crate::auth::account::UserView;
 use crate::auth::credential::{
-    Password, generate_password, hash_password, new_api_key, verify_password,
+    Password, generate_password, hash_password, new_api_key, random_token, verify_password,
 };
 use crate::blocking::run_blocking;
 use crate::server::AppState;
-use crate::store::{ApiKeyRecord, StoreError};
+use crate::store::{ApiKeyRecord, UserRecord};
 
 /// Largest JSON body these routes read.
 const MAX_BODY_BYTES: u64 = 16 * 1024;
@@ -37,72 +40,41 @@ struct LoginRequest {
 
 /// `POST /api/auth/login` and `GET /api/me`.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let with_state = super::with_state(state.clone());
     let login = warp::path!("api" / "auth" / "login")
         .and(warp::post())
+        .and(warp::addr::remote())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::json())
-        .and(with_state)
+        .and(super::with_state(state.clone()))
         .then(login);
     let me = warp::path!("api" / "me")
         .and(warp::get())
-        .and(authenticated(state))
-        .map(|user: CurrentUser| warp::reply::json(&UserView::from(&user.0)).into_response());
+        .and(require(state, Permission::SignedIn))
+        .map(|caller: Caller| warp::reply::json(&UserView::from(&caller.user)).into_response());
     login.or(me).unify().boxed()
 }
 
-async fn login(request: LoginRequest, state: AppState) -> Response {
-    match try_login(request, &state).await {
+async fn login(remote: Option<SocketAddr>, request: LoginRequest, state: AppState) -> Response {
+    match try_login(remote, request, &state).await {
         Ok(response) => response,
-        Err(e) => error_response(e.status, e.code, &e.message),
+        Err(e) => e.response(),
     }
 }
 
-async fn try_login(request: LoginRequest, state: &AppState) -> Result<Response, ApiError> {
-    if !state.reloader.live().local_auth_allowed() {
-        return Err(ApiError::new(
-            StatusCode::FORBIDDEN,
-            "local_auth_disabled",
-            "local username/password login is disabled on this server: sign in with SSO",
-        ));
-    }
-    let user = state.store.user(&request.username).map_err(store_error)?;
-    let hash = user
-        .as_ref()
-        .and_then(|u| u.password_hash.clone())
-        .unwrap_or_else(|| DUMMY_HASH.clone());
-    let password = request.password;
-    let matches = run_blocking(move || verify_password(&password, &hash)).await;
-    let user = match user {
-        Some(user) if matches && user.password_hash.is_some() && !user.disabled => user,
-        _ => {
-            tracing::info!(username = %request.username, "local login refused");
-            return Err(ApiError::new(
-                StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
-                "wrong username or password",
-            ));
-        }
-    };
-    let key = new_api_key();
+async fn try_login(
+    remote: Option<SocketAddr>,
+    request: LoginRequest,
+    state: &AppState,
+) -> Result<Response, ApiError> {
+    let user = check_password(state, remote, &request.username, request.password).await?;
     let now = crate::clock::now_rfc3339();
-    let record = ApiKeyRecord {
-        id: crate::auth::credential::random_token(9),
-        username: user.username.clone(),
-        name: request
-            .key_name
-            .filter(|n| !n.trim().is_empty())
-            .unwrap_or_else(|| format!("login {now}")),
-        prefix: key.prefix.clone(),
-        created_at: now,
-        last_used_unix: None,
-    };
-    state
-        .store
-        .create_api_key(&key.hash, &record)
-        .map_err(store_error)?;
-    state.store.flush().await.map_err(store_error)?;
-    tracing::info!(username = %user.username, key_id = %record.id, "local login: API key issued");
+    let name = request
+        .key_name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+        .unwrap_or_else(|| format!("login {now}"));
+    let key = issue_api_key(state, &user.username, &name).await?;
+    tracing::info!(username = %user.username, key_id = %key.record.id, "local login: API key issued");
     Ok(warp::reply::json(&serde_json::json!({
         "api_key": key.secret,
         "user": UserView::from(&user),
@@ -110,11 +82,98 @@ async fn try_login(request: LoginRequest, state: &AppState) -> Result<Response, 
     .into_response())
 }
 
-fn store_error(e: StoreError) -> ApiError {
-    tracing::error!(error = %e, "store failure");
-    ApiError::new(
-        StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
-        "the server cannot use its store right now",
-    )
+/// Checks a local username and password, with the rate limits: per client IP on every attempt,
+/// per username on failures. Refused while local login is disabled.
+///
+/// Fails with 403 `local_auth_disabled`, 429 `rate_limited` or 401 `invalid_credentials`
+/// (the same answer for an unknown user, a wrong password, an SSO-only or a disabled account).
+pub(crate) async fn check_password(
+    state: &AppState,
+    remote: Option<SocketAddr>,
+    username: &str,
+    password: Password,
+) -> Result<UserRecord, ApiError> {
+    if !state.reloader.live().local_auth_allowed() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "local_auth_disabled",
+            "local username/password login is disabled on this server: sign in with SSO",
+        ));
+    }
+    let limits = &state.limits;
+    let ip = remote.map(|a| a.ip().to_string()).unwrap_or_default();
+    let limited = limits
+        .logins_per_ip
+        .hit(&ip)
+        .and_then(|()| limits.login_failures_per_user.check(username));
+    if let Err(retry) = limited {
+        tracing::warn!(username, ip, "login attempt refused by the rate limit");
+        return Err(ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "rate_limited",
+            format!(
+                "too many login attempts: try again in {} seconds",
+                retry.0.as_secs().max(1)
+            ),
+        ));
+    }
+    let user = state.store.user(username).map_err(store_unavailable)?;
+    let hash = user
+        .as_ref()
+        .and_then(|u| u.password_hash.clone())
+        .unwrap_or_else(|| DUMMY_HASH.clone());
+    let matches = run_blocking(move || verify_password(&password, &hash)).await;
+    match user {
+        Some(user) if matches && user.password_hash.is_some() && !user.disabled => {
+            limits.login_failures_per_user.reset(username);
+            Ok(user)
+        }
+        _ => {
+            let _ = limits.login_failures_per_user.hit(username);
+            tracing::info!(
+                username,
+                ip,
+                "local login refused: wrong username or password"
+            );
+            Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "invalid_credentials",
+                "wrong username or password",
+            ))
+        }
+    }
+}
+
+/// A key just made: the secret to show once, and what was stored.
+pub(crate) struct IssuedKey {
+    pub secret: String,
+    pub record: ApiKeyRecord,
+}
+
+/// Creates an API key named `name` for `username`, durable before it returns.
+///
+/// Fails with 503 when the store cannot be written.
+pub(crate) async fn issue_api_key(
+    state: &AppState,
+    username: &str,
+    name: &str,
+) -> Result<IssuedKey, ApiError> {
+    let key = new_api_key();
+    let record = ApiKeyRecord {
+        id: random_token(9),
+        username: username.to_owned(),
+        name: name.to_owned(),
+        prefix: key.prefix.clone(),
+        created_at: crate::clock::now_rfc3339(),
+        last_used_unix: None,
+    };
+    state
+        .store
+        .create_api_key(&key.hash, &record)
+        .map_err(store_unavailable)?;
+    state.store.flush().await.map_err(store_unavailable)?;
+    Ok(IssuedKey {
+        secret: key.secret,
+        record,
+    })
 }

@@ -5,7 +5,8 @@ use warp::Reply;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::auth::{CurrentUser, require_server_admin};
+use super::auth::{Caller, require};
+use crate::auth::Permission;
 use crate::reload::Trigger;
 use crate::server::AppState;
 
@@ -18,7 +19,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .map(public_oidc_config);
     let reload = warp::path!("api" / "settings" / "sso" / "reload")
         .and(warp::post())
-        .and(require_server_admin(state.clone()))
+        .and(require(state.clone(), Permission::ServerAdmin))
         .and(with_state)
         .then(reload_from_file);
     oidc_config.or(reload).unify().boxed()
@@ -40,9 +41,9 @@ fn public_oidc_config(state: AppState) -> Response {
 }
 
 /// Answers the status after the reload, with an added `result` (applied, unchanged, rejected).
-async fn reload_from_file(admin: CurrentUser, state: AppState) -> Response {
+async fn reload_from_file(admin: Caller, state: AppState) -> Response {
     let outcome = state.reloader.reload(Trigger::Api).await;
-    tracing::info!(by = %admin.0.username, result = ?outcome.result, "reload from the API");
+    tracing::info!(by = %admin.user.username, result = ?outcome.result, "reload from the API");
     let mut body = serde_json::to_value(&outcome.status).unwrap_or_default();
     body["result"] = serde_json::to_value(outcome.result).unwrap_or_default();
     warp::reply::json(&body).into_response()

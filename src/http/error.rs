@@ -29,6 +29,11 @@ impl ApiError {
         }
     }
 
+    /// This error as a JSON response.
+    pub fn response(&self) -> Response {
+        error_response(self.status, self.code, &self.message)
+    }
+
     /// No credentials, or credentials that name nobody.
     pub fn unauthenticated() -> Self {
         ApiError::new(

@@ -5,9 +5,16 @@
 
 pub mod accounts;
 pub mod api;
+pub mod assets;
 pub mod auth;
 pub mod error;
 pub mod health;
+pub mod keys;
+pub mod page;
+pub mod pages;
+pub mod return_to;
+pub mod session;
+pub mod users;
 
 use warp::filters::BoxedFilter;
 use warp::http::HeaderValue;
@@ -29,7 +36,15 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     health::routes(state.clone())
         .or(api::routes(state.clone()))
         .unify()
-        .or(accounts::routes(state))
+        .or(accounts::routes(state.clone()))
+        .unify()
+        .or(keys::routes(state.clone()))
+        .unify()
+        .or(users::routes(state.clone()))
+        .unify()
+        .or(pages::routes(state))
+        .unify()
+        .or(assets::routes())
         .unify()
         .recover(error::handle_rejection)
         .unify()

@@ -14,11 +14,11 @@ use tokio::net::{UnixListener, UnixStream};
 use super::AppState;
 use super::shutdown::Shutdown;
 use crate::auth::Role;
-use crate::auth::account::{NewUser, UserView, create_user};
+use crate::auth::account::{NewUser, UserView, create_user, reset_password, set_role};
 use crate::auth::credential::Password;
 use crate::blocking::run_blocking;
 use crate::reload::{ReloadOutcome, ReloadStatus, Trigger};
-use crate::store::UserSource;
+use crate::store::{Store, UserSource};
 
 /// The socket's file name in the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
@@ -41,6 +41,13 @@ pub enum AdminRequest {
         role: Role,
         password: Option<Password>,
     },
+    /// Set a user's password (`coder-server reset-password`).
+    ResetPassword {
+        username: String,
+        password: Password,
+    },
+    /// Bind a user to exactly one role (`coder-server set-role`).
+    SetRole { username: String, role: Role },
 }
 
 /// The daemon's answer.
@@ -141,35 +148,18 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
             AdminResponse::Reload(reloader.reload(Trigger::AdminSocket).await)
         }
         Ok(AdminRequest::Status) => AdminResponse::Status((*reloader.status()).clone()),
-        Ok(AdminRequest::CreateUser {
-            username,
-            email,
-            name,
-            role,
-            password,
-        }) => {
-            let new = NewUser {
-                username,
-                email,
-                name,
-                role,
-                password,
-                source: UserSource::Local,
-            };
+        Ok(account) => {
             let store = state.store.clone();
-            match run_blocking(move || create_user(&store, new)).await {
-                Ok(user) => match state.store.flush().await {
-                    Ok(()) => {
-                        tracing::info!(username = %user.username, role = %role, "created user (admin socket)");
-                        AdminResponse::User(UserView::from(&user))
-                    }
-                    Err(e) => AdminResponse::Error {
-                        message: format!("the user could not be saved: {e}"),
-                    },
+            let response = run_blocking(move || apply_account_request(&store, account)).await;
+            match (&response, state.store.flush().await) {
+                (AdminResponse::User(user), Ok(())) => {
+                    tracing::info!(username = %user.username, "account changed through the admin socket");
+                    response
+                }
+                (AdminResponse::User(_), Err(e)) => AdminResponse::Error {
+                    message: format!("the change could not be saved: {e}"),
                 },
-                Err(e) => AdminResponse::Error {
-                    message: e.to_string(),
-                },
+                _ => response,
             }
         }
         Err(e) => AdminResponse::Error {
@@ -180,6 +170,46 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
     bytes.push(b'\n');
     write.write_all(&bytes).await?;
     write.shutdown().await
+}
+
+/// Carries out an account request (create user, reset password, set role) on `store`: the one
+/// implementation behind the admin socket and the commands run while no daemon is. Blocking;
+/// the caller flushes the store before it reports success.
+pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminResponse {
+    let result = match request {
+        AdminRequest::CreateUser {
+            username,
+            email,
+            name,
+            role,
+            password,
+        } => create_user(
+            store,
+            NewUser {
+                username,
+                email,
+                name,
+                role,
+                password,
+                source: UserSource::Local,
+            },
+        ),
+        AdminRequest::ResetPassword { username, password } => {
+            reset_password(store, &username, &password)
+        }
+        AdminRequest::SetRole { username, role } => set_role(store, &username, role),
+        AdminRequest::Reload | AdminRequest::Status => {
+            return AdminResponse::Error {
+                message: "not an account request".into(),
+            };
+        }
+    };
+    match result {
+        Ok(user) => AdminResponse::User(UserView::from(&user)),
+        Err(e) => AdminResponse::Error {
+            message: e.to_string(),
+        },
+    }
 }
 
 /// Sends one request to the daemon running with `data_dir` and returns its answer.

@@ -5,6 +5,7 @@
 //! always has a good configuration.
 
 pub mod admin;
+pub mod maintenance;
 pub mod shutdown;
 
 use std::net::SocketAddr;
@@ -16,6 +17,8 @@ use std::time::Duration;
 use tokio::signal::unix::{SignalKind, signal};
 
 use crate::auth::account::{AccountError, INITIAL_ADMIN, ensure_initial_admin};
+use crate::auth::key_usage::KeyUsage;
+use crate::auth::ratelimit::RateLimits;
 use crate::blocking::run_blocking;
 use crate::reload::{Reloader, StartupError, Trigger, run_watch_reloads};
 use crate::setup::SetupError;
@@ -76,11 +79,38 @@ pub struct AppState {
     /// The public URL without a trailing slash; the redirect URI derives from it, never from
     /// request headers.
     pub public_url: Arc<str>,
+    /// `scheme://host[:port]` of the public URL: the only `Origin` trusted for cookie requests.
+    pub public_origin: Arc<str>,
     /// Lifetimes of login state, device codes and sessions.
     pub lifetimes: Lifetimes,
+    /// Login, device-code and user-code rate limits.
+    pub limits: Arc<RateLimits>,
+    /// API key uses not yet written to the store.
+    pub key_usage: Arc<KeyUsage>,
 }
 
 impl AppState {
+    /// The state of a daemon whose public URL is `public_url` (no trailing slash).
+    pub fn new(
+        reloader: Arc<Reloader>,
+        store: Store,
+        public_url: &str,
+        lifetimes: Lifetimes,
+    ) -> AppState {
+        let public_origin = url::Url::parse(public_url)
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default();
+        AppState {
+            reloader,
+            store,
+            public_url: public_url.into(),
+            public_origin: public_origin.into(),
+            lifetimes,
+            limits: Arc::new(RateLimits::default()),
+            key_usage: Arc::new(KeyUsage::default()),
+        }
+    }
+
     /// The redirect URI to register at the identity provider.
     pub fn redirect_uri(&self) -> String {
         format!("{}/auth/oidc/callback", self.public_url)
@@ -163,12 +193,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let public_url = public_url(options.public_url.as_ref(), local_addr)?;
-    let state = AppState {
-        reloader: reloader.clone(),
-        store: store.clone(),
-        public_url: public_url.into(),
-        lifetimes: options.lifetimes,
-    };
+    let state = AppState::new(
+        reloader.clone(),
+        store.clone(),
+        &public_url,
+        options.lifetimes,
+    );
 
     let (trigger, shutdown) = shutdown_channel();
     let signals = spawn_signal_handler(trigger, reloader.clone(), shutdown.clone())?;
@@ -177,6 +207,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         watch_rx,
         shutdown.clone(),
     ));
+    let maintenance_task = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let admin_task = tokio::spawn(admin::serve_admin_socket(
         admin_listener,
         socket_path,
@@ -209,7 +240,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         } => tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began: closing them"),
     }
 
-    for task in [watch_task, admin_task, signals] {
+    for task in [watch_task, admin_task, signals, maintenance_task] {
         let _ = task.await;
     }
     tracing::info!("coder-server stopped");

@@ -54,13 +54,25 @@ impl Store {
 
     /// A user's keys, ordered by id.
     pub fn api_keys_of(&self, username: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        Ok(self
+            .api_keys_with_hashes_of(username)?
+            .into_iter()
+            .map(|(_, key)| key)
+            .collect())
+    }
+
+    /// A user's keys with the hash each is stored under, ordered by id.
+    pub fn api_keys_with_hashes_of(
+        &self,
+        username: &str,
+    ) -> Result<Vec<(Vec<u8>, ApiKeyRecord)>, StoreError> {
         let mut prefix = username.as_bytes().to_vec();
         prefix.push(0);
         let mut keys = Vec::new();
         for entry in self.api_keys_by_user.scan_prefix(prefix) {
             let (_, hash) = entry?;
             if let Some(record) = self.api_key_by_hash(&hash)? {
-                keys.push(record);
+                keys.push((hash.to_vec(), record));
             }
         }
         Ok(keys)

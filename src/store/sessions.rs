@@ -47,6 +47,11 @@ impl Store {
         self.remove_sessions(|s| s.username == username)
     }
 
+    /// Removes every record kind's expired records at `now_unix`; returns how many.
+    pub fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
+        self.sweep_expired_sessions(now_unix)
+    }
+
     /// Removes sessions expired at `now_unix`; returns how many.
     pub fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
         self.remove_sessions(|s| s.expires_unix <= now_unix)

@@ -1,45 +1,18 @@
 //! Accounts through the real binary: the first admin, `create-user` with the daemon running and
 //! stopped, and durability across `kill -9`.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use coderflow::auth::Role;
 use coderflow::auth::credential::{Password, verify_password};
 use coderflow::store::{AccessBinding, Store};
 
-use crate::support::{BIN, Setup, oidc_json, save_atomic};
+use crate::support::{Setup, admin_command, oidc_json, save_atomic};
 
 fn create_user(
     data: &std::path::Path,
     args: &[&str],
     stdin: Option<&str>,
 ) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .arg("create-user")
-        .arg("--data-dir")
-        .arg(data)
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    admin_command("create-user", data, args, stdin)
 }
 
 const JOHN: [&str; 4] = [
@@ -316,4 +289,89 @@ async fn local_login_follows_allow_local_auth_live_and_keys_keep_working() {
         (daemon.login_response("admin", &password).await.status() == 200).then_some(())
     })
     .await;
+}
+
+#[tokio::test]
+async fn recovery_commands_work_with_the_daemon_running() {
+    let daemon = Setup::git().start();
+    let data = daemon.setup.data.clone();
+    let (code, out, err) = admin_command("create-user", &data, &JOHN, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("SSO only"));
+    let (code, out, err) = admin_command(
+        "reset-password",
+        &data,
+        &["--username=johndoe", "--password-stdin"],
+        Some("a-new-password\n"),
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("password of `johndoe` changed"));
+    assert!(!out.contains("a-new-password"));
+    daemon.login("johndoe", "a-new-password").await;
+
+    let (code, out, err) = admin_command(
+        "set-role",
+        &data,
+        &["--username=johndoe", "--role=admin"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("now has role server_admin"));
+    let key = daemon.login("johndoe", "a-new-password").await;
+    let me: serde_json::Value = daemon
+        .api(reqwest::Method::GET, "/api/me", &key, None)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        me["access"],
+        serde_json::json!([{"role": "server_admin", "scope": "server"}])
+    );
+
+    let (code, _, err) = admin_command(
+        "set-role",
+        &data,
+        &["--username=ghost", "--role=viewer"],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no user named `ghost`"), "{err}");
+    let (code, _, err) = admin_command(
+        "set-role",
+        &data,
+        &["--username=johndoe", "--role=boss"],
+        None,
+    );
+    assert_ne!(code, 0);
+    assert!(err.contains("unknown role `boss`"), "{err}");
+}
+
+#[test]
+fn recovery_commands_work_with_the_daemon_stopped() {
+    let setup = Setup::git();
+    let data = setup.data.clone();
+    let (code, _, err) = admin_command("create-user", &data, &JOHN, None);
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = admin_command("reset-password", &data, &["--username=johndoe"], None);
+    assert_eq!(code, 0, "{err}");
+    let password = out
+        .lines()
+        .find_map(|l| l.strip_prefix("new password (shown once): "))
+        .expect("a generated password is printed once")
+        .to_owned();
+    let (code, _, err) = admin_command(
+        "set-role",
+        &data,
+        &["--username=johndoe", "--role=viewer"],
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let store = Store::open(&data.join("store")).unwrap();
+    let user = store.user("johndoe").unwrap().unwrap();
+    assert!(verify_password(
+        &Password::new(password),
+        user.password_hash.as_deref().unwrap()
+    ));
+    assert_eq!(user.access, [AccessBinding::for_role(Role::Viewer)]);
 }

@@ -12,6 +12,9 @@ use coderflow::server::admin::{AdminRequest, AdminResponse, admin_request};
 use serde_json::Value;
 use tempfile::TempDir;
 
+pub mod browser;
+pub mod idp;
+
 /// The daemon binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_coder-server");
 /// How long any wait in a test may take before it fails.
@@ -50,6 +53,42 @@ pub fn run_cli(args: &[&str]) -> (ExitStatus, String, String) {
         .unwrap();
     (
         out.status,
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// Runs `coder-server <command> --data-dir <data> <args>`, writing `stdin` to its input;
+/// answers (exit code, stdout, stderr).
+pub fn admin_command(
+    command: &str,
+    data: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(BIN)
+        .arg(command)
+        .arg("--data-dir")
+        .arg(data)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    }
+    drop(child.stdin.take());
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
@@ -234,6 +273,50 @@ impl Daemon {
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// An API key of the first admin.
+    pub async fn admin_key(&self) -> String {
+        self.login("admin", &self.admin_password()).await
+    }
+
+    /// `method path` with `Authorization: Bearer key` and an optional JSON body.
+    pub async fn api(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        key: &str,
+        body: Option<Value>,
+    ) -> reqwest::Response {
+        let mut request = self.http.request(method, self.url(path)).bearer_auth(key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        request.send().await.unwrap()
+    }
+
+    /// Creates a user through `POST /api/users` as `admin_key`; asserts 201.
+    pub async fn create_user(
+        &self,
+        admin_key: &str,
+        username: &str,
+        role: &str,
+        password: Option<&str>,
+    ) -> Value {
+        let mut body = serde_json::json!({
+            "username": username,
+            "email": format!("{username}@example.com"),
+            "name": username,
+            "role": role,
+        });
+        if let Some(password) = password {
+            body["password"] = password.into();
+        }
+        let response = self
+            .api(reqwest::Method::POST, "/api/users", admin_key, Some(body))
+            .await;
+        assert_eq!(response.status(), 201, "create {username}");
+        response.json().await.unwrap()
     }
 
     pub async fn get(&self, path: &str) -> reqwest::Response {

@@ -1,0 +1,457 @@
+// People & Access page app. Renders everything inside `#app`; needs window.CF (app.js).
+//
+// Server: GET /api/users, GET /api/me, POST /api/users, PATCH /api/users/{username},
+// PUT /api/users/{username}/access.
+//
+// Stable selectors (tests and docs rely on them; add, do not rename):
+//   #users-table            the table; #users-body its tbody; #user-count "N users"
+//   #user-filter            search box "Filter users"
+//   tr[data-username=U]     one row per user (data-disabled="true|false", data-source="local|sso")
+//     td[data-col=username|name|email|source|access|status|actions]
+//     .badge-sso / .badge-local         sign-in source
+//     .badge-disabled                   shown when the user is disabled
+//     .access-badges [data-role=ROLE]   the user's current bindings
+//     select[data-action=role]          labelled "Access for U" (values: "", viewer, developer,
+//                                       environment_admin, server_admin; "" = no access)
+//     button[data-action=apply-access]  "Apply" (aria-label "Apply access for U"); enabled when the
+//                                       select differs from the current access
+//     button[data-action=toggle-disabled]  "Disable" / "Enable" (aria-label "Disable U" /
+//                                       "Enable U"); not offered for yourself
+//   #add-user-form          fields #new-username "Username", #new-email "Email", #new-name "Name",
+//                           #new-role "Access", #new-password "Password (optional)";
+//                           submit #add-user-submit "Add user"; errors #add-user-error and
+//                           #err-new-<field>
+//   #self-demote-dialog     confirmation before removing your own Server Admin access
+//                           (#self-demote-confirm "Change my access", #self-demote-cancel "Cancel")
+//   #people-error           load errors
+(function () {
+  'use strict';
+
+  const CF = window.CF;
+  const { el } = CF;
+
+  const ROLES = [
+    ['viewer', 'Viewer', 'environment:*'],
+    ['developer', 'Developer', 'environment:*'],
+    ['environment_admin', 'Environment Admin', 'environment:*'],
+    ['server_admin', 'Server Admin', 'server'],
+  ];
+  const ROLE_LABEL = Object.fromEntries(ROLES.map(([v, l]) => [v, l]));
+  const ROLE_SCOPE = Object.fromEntries(ROLES.map(([v, , s]) => [v, s]));
+  const ROLE_RANK = { viewer: 1, developer: 2, environment_admin: 3, server_admin: 4, manager: 3, admin: 4 };
+  const LEGACY = { manager: 'environment_admin', admin: 'server_admin' };
+
+  const state = { users: [], me: null, filter: '' };
+  const app = document.getElementById('app');
+  if (!app) return;
+  const $ = (id) => document.getElementById(id);
+
+  function scopeText(scope) {
+    if (scope === 'server') return 'server';
+    if (scope === 'environment:*') return 'all environments';
+    if (scope && scope.startsWith('environment:')) return 'environment ' + scope.slice('environment:'.length);
+    return scope || '';
+  }
+
+  // The one role the select shows: the highest binding the user has.
+  function primaryRole(user) {
+    let best = '';
+    for (const a of user.access || []) {
+      const role = LEGACY[a.role] || a.role;
+      if ((ROLE_RANK[role] || 0) > (ROLE_RANK[best] || 0)) best = role;
+    }
+    return best;
+  }
+
+  function accessFor(role) {
+    return role ? [{ role, scope: ROLE_SCOPE[role] || 'environment:*' }] : [];
+  }
+
+  // ---------------------------------------------------------------- skeleton
+
+  function fieldBlock(id, key, label, input, hint) {
+    input.id = id;
+    input.name = key;
+    input.setAttribute('aria-describedby', [hint ? id + '-hint' : null, 'err-new-' + key].filter(Boolean).join(' '));
+    return el(
+      'div',
+      { class: 'field', id: 'field-new-' + key },
+      el('label', { for: id }, label),
+      input,
+      hint ? el('p', { class: 'hint', id: id + '-hint' }, hint) : null,
+      el('p', { class: 'field-error', id: 'err-new-' + key, hidden: true }),
+    );
+  }
+
+  function roleOptions(selected, withNone) {
+    const options = [];
+    if (withNone) options.push(el('option', { value: '', selected: selected === '' }, 'No access'));
+    for (const [value, label] of ROLES) options.push(el('option', { value, selected: value === selected }, label));
+    return options;
+  }
+
+  function renderSkeleton() {
+    const addForm = el(
+      'form',
+      { id: 'add-user-form', class: 'stack', novalidate: true, 'aria-labelledby': 'add-user-heading' },
+      el('div', { id: 'add-user-error', hidden: true }),
+      el(
+        'div',
+        { class: 'grid-2' },
+        fieldBlock('new-username', 'username', 'Username', el('input', { type: 'text', required: true, autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none' }), 'Lower-case letters and digits, e.g. johndoe.'),
+        fieldBlock('new-email', 'email', 'Email', el('input', { type: 'email', required: true, autocomplete: 'off', spellcheck: 'false' }), 'SSO logins are matched to this address.'),
+        fieldBlock('new-name', 'name', 'Name', el('input', { type: 'text', required: true, autocomplete: 'off' })),
+        fieldBlock('new-role', 'role', 'Access', el('select', {}, roleOptions('developer', false)), 'Environment roles apply to all environments; Server Admin to the whole server.'),
+        fieldBlock('new-password', 'password', 'Password (optional)', el('input', { type: 'password', autocomplete: 'new-password' }), 'Leave empty for an SSO-only user, who signs in with SSO.'),
+      ),
+      el('div', { class: 'form-actions' }, el('span', { class: 'spacer' }), el('button', { type: 'submit', class: 'btn btn-primary', id: 'add-user-submit' }, 'Add user')),
+    );
+
+    const selfDialog = el(
+      'dialog',
+      { id: 'self-demote-dialog', class: 'dialog', 'aria-labelledby': 'self-demote-title', 'aria-describedby': 'self-demote-text' },
+      el(
+        'form',
+        { method: 'dialog', class: 'stack' },
+        el('h2', { id: 'self-demote-title' }, 'Remove your own Server Admin access?'),
+        el('p', { id: 'self-demote-text' }, 'You will no longer be able to manage people or SSO settings. Another Server Admin would have to give the access back.'),
+        el(
+          'div',
+          { class: 'dialog-actions' },
+          el('button', { type: 'submit', value: 'cancel', class: 'btn btn-secondary', id: 'self-demote-cancel', autofocus: true }, 'Cancel'),
+          el('button', { type: 'submit', value: 'confirm', class: 'btn btn-danger', id: 'self-demote-confirm' }, 'Change my access'),
+        ),
+      ),
+    );
+
+    app.replaceChildren(
+      el(
+        'div',
+        { class: 'page-head' },
+        el('h1', {}, 'People & Access'),
+        el('p', { class: 'lead' }, 'Everyone who can sign in, how they sign in, and what they may do. Environment roles apply to all environments; Server Admin applies to the whole server.'),
+      ),
+      el('div', { id: 'people-error', hidden: true }),
+      el(
+        'section',
+        { class: 'card', 'aria-labelledby': 'users-heading' },
+        el(
+          'div',
+          { class: 'toolbar' },
+          el('h2', { id: 'users-heading' }, 'Users'),
+          el('span', { class: 'muted', id: 'user-count', 'aria-live': 'polite' }),
+          el('span', { class: 'spacer' }),
+          el('label', { for: 'user-filter', class: 'visually-hidden' }, 'Filter users'),
+          el('input', { type: 'search', id: 'user-filter', placeholder: 'Filter users', autocomplete: 'off' }),
+        ),
+        el(
+          'div',
+          { class: 'table-wrap' },
+          el(
+            'table',
+            { class: 'table table-stack', id: 'users-table', 'aria-labelledby': 'users-heading' },
+            el(
+              'thead',
+              {},
+              el(
+                'tr',
+                {},
+                el('th', { scope: 'col' }, 'Username'),
+                el('th', { scope: 'col' }, 'Name'),
+                el('th', { scope: 'col' }, 'Email'),
+                el('th', { scope: 'col' }, 'Sign-in'),
+                el('th', { scope: 'col' }, 'Access'),
+                el('th', { scope: 'col' }, 'Status'),
+                el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Actions')),
+              ),
+            ),
+            el('tbody', { id: 'users-body' }, el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'Loading…'))),
+          ),
+        ),
+      ),
+      el('section', { class: 'card', id: 'add-user', 'aria-labelledby': 'add-user-heading' }, el('h2', { id: 'add-user-heading' }, 'Add user'), addForm),
+      selfDialog,
+    );
+  }
+
+  // ---------------------------------------------------------------- rows
+
+  let rowSeq = 0;
+
+  function renderRow(user) {
+    const n = ++rowSeq;
+    const isMe = state.me && state.me === user.username;
+    const current = primaryRole(user);
+    const select = el('select', { id: 'access-' + n, class: 'select-small', dataset: { action: 'role', current } }, roleOptions(current, true));
+    const apply = el(
+      'button',
+      { type: 'button', class: 'btn btn-secondary btn-small', dataset: { action: 'apply-access' }, 'aria-label': 'Apply access for ' + user.username, disabled: true },
+      'Apply',
+    );
+    const bindings = (user.access || []).map((a) => {
+      const role = LEGACY[a.role] || a.role;
+      return el('span', { class: 'badge badge-role', dataset: { role } }, (ROLE_LABEL[role] || role) + ' · ' + scopeText(a.scope));
+    });
+    const toggle = isMe
+      ? el('span', { class: 'muted small' }, 'This is you')
+      : el(
+          'button',
+          {
+            type: 'button',
+            class: user.disabled ? 'btn btn-secondary btn-small' : 'btn btn-danger-outline btn-small',
+            dataset: { action: 'toggle-disabled' },
+            'aria-label': (user.disabled ? 'Enable ' : 'Disable ') + user.username,
+          },
+          user.disabled ? 'Enable' : 'Disable',
+        );
+    const created = user.created_at ? 'Created ' + CF.formatTime(user.created_at) : null;
+    return el(
+      'tr',
+      { dataset: { username: user.username, disabled: user.disabled ? 'true' : 'false', source: user.source || '' }, class: user.disabled ? 'is-disabled' : null },
+      el('td', { dataset: { col: 'username', label: 'Username' } }, el('strong', { title: created }, user.username), isMe ? el('span', { class: 'badge badge-muted you' }, 'you') : null),
+      el('td', { dataset: { col: 'name', label: 'Name' } }, user.name || ''),
+      el('td', { dataset: { col: 'email', label: 'Email' }, class: 'break' }, user.email || ''),
+      el(
+        'td',
+        { dataset: { col: 'source', label: 'Sign-in' } },
+        user.source === 'sso' ? el('span', { class: 'badge badge-sso' }, 'SSO') : el('span', { class: 'badge badge-local' }, 'Local'),
+      ),
+      el(
+        'td',
+        { dataset: { col: 'access', label: 'Access' } },
+        el('div', { class: 'access-badges' }, bindings.length ? bindings : el('span', { class: 'muted' }, 'No access')),
+        el(
+          'div',
+          { class: 'access-edit' },
+          el('label', { for: 'access-' + n, class: 'visually-hidden' }, 'Access for ' + user.username),
+          select,
+          apply,
+        ),
+      ),
+      el(
+        'td',
+        { dataset: { col: 'status', label: 'Status' } },
+        user.disabled ? el('span', { class: 'badge badge-disabled' }, 'Disabled') : el('span', { class: 'badge badge-success' }, 'Active'),
+      ),
+      el('td', { dataset: { col: 'actions', label: 'Actions' }, class: 'actions-cell' }, toggle),
+    );
+  }
+
+  function matches(user) {
+    const f = state.filter.trim().toLowerCase();
+    if (!f) return true;
+    return [user.username, user.name, user.email].some((v) => (v || '').toLowerCase().includes(f));
+  }
+
+  function renderRows() {
+    const body = $('users-body');
+    const shown = state.users.filter(matches);
+    if (!shown.length) {
+      body.replaceChildren(el('tr', {}, el('td', { colspan: '7', class: 'muted' }, state.users.length ? 'No user matches the filter.' : 'No users yet.')));
+    } else {
+      body.replaceChildren(...shown.map(renderRow));
+    }
+    const total = state.users.length;
+    $('user-count').textContent = total === 1 ? '1 user' : total + ' users';
+  }
+
+  function rowOf(username) {
+    for (const tr of $('users-body').querySelectorAll('tr[data-username]')) if (tr.dataset.username === username) return tr;
+    return null;
+  }
+
+  // Swaps a user's row and puts the focus back on the same control.
+  function replaceUser(user, focusAction) {
+    const i = state.users.findIndex((u) => u.username === user.username);
+    if (i >= 0) state.users[i] = user;
+    else state.users.push(user);
+    const old = rowOf(user.username);
+    if (old && matches(user)) {
+      const fresh = renderRow(user);
+      old.replaceWith(fresh);
+      if (focusAction) {
+        const target = fresh.querySelector('[data-action="' + focusAction + '"]:not([disabled])') || fresh.querySelector('select[data-action="role"]');
+        if (target) target.focus();
+      }
+    } else {
+      renderRows();
+    }
+  }
+
+  // ---------------------------------------------------------------- actions
+
+  function path(username) {
+    return '/api/users/' + encodeURIComponent(username);
+  }
+
+  async function applyAccess(tr, confirmed) {
+    const username = tr.dataset.username;
+    const select = tr.querySelector('select[data-action="role"]');
+    const role = select.value;
+    if (!confirmed && username === state.me && role !== 'server_admin') {
+      const dialog = $('self-demote-dialog');
+      dialog.returnValue = '';
+      dialog.dataset.username = username;
+      dialog.showModal();
+      return;
+    }
+    const button = tr.querySelector('[data-action="apply-access"]');
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      const user = await CF.api('PUT', path(username) + '/access', accessFor(role));
+      replaceUser(user && user.username ? user : Object.assign({}, findUser(username), { access: accessFor(role) }), 'role');
+      CF.toast('Access for ' + username + ' is now ' + (role ? ROLE_LABEL[role] : 'none') + '.', 'success');
+    } catch (err) {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+      CF.toast('Could not change access for ' + username + ': ' + err.message, 'error');
+    }
+  }
+
+  async function toggleDisabled(tr) {
+    const username = tr.dataset.username;
+    const user = findUser(username);
+    if (!user) return;
+    const disabled = !user.disabled;
+    const button = tr.querySelector('[data-action="toggle-disabled"]');
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      const answer = await CF.api('PATCH', path(username), { disabled });
+      replaceUser(answer && answer.username ? answer : Object.assign({}, user, { disabled }), 'toggle-disabled');
+      CF.toast(username + (disabled ? ' is disabled and signed out.' : ' is enabled.'), 'success');
+    } catch (err) {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+      CF.toast('Could not ' + (disabled ? 'disable ' : 'enable ') + username + ': ' + err.message, 'error');
+    }
+  }
+
+  function findUser(username) {
+    return state.users.find((u) => u.username === username) || null;
+  }
+
+  function clearAddErrors() {
+    for (const node of $('add-user-form').querySelectorAll('.field-error')) {
+      node.textContent = '';
+      node.hidden = true;
+    }
+    for (const node of $('add-user-form').querySelectorAll('[aria-invalid]')) node.removeAttribute('aria-invalid');
+    CF.showError($('add-user-error'), null);
+  }
+
+  function addFieldError(key, message) {
+    const box = $('err-new-' + key);
+    const input = $('new-' + key);
+    if (!box || !input) return false;
+    box.textContent = message;
+    box.hidden = false;
+    input.setAttribute('aria-invalid', 'true');
+    return true;
+  }
+
+  async function addUser(event) {
+    event.preventDefault();
+    clearAddErrors();
+    const body = {
+      username: $('new-username').value.trim(),
+      email: $('new-email').value.trim(),
+      name: $('new-name').value.trim(),
+      role: $('new-role').value,
+    };
+    const password = $('new-password').value;
+    if (password) body.password = password;
+    const missing = [];
+    if (!body.username) missing.push(['username', 'Enter a username.']);
+    if (!body.email) missing.push(['email', 'Enter an email address.']);
+    else if (!/^[^\s@]+@[^\s@]+$/.test(body.email)) missing.push(['email', 'Enter a valid email address.']);
+    if (!body.name) missing.push(['name', 'Enter the person\'s name.']);
+    if (missing.length) {
+      for (const [key, msg] of missing) addFieldError(key, msg);
+      $('new-' + missing[0][0]).focus();
+      return;
+    }
+    const button = $('add-user-submit');
+    button.disabled = true;
+    button.setAttribute('aria-busy', 'true');
+    try {
+      const user = await CF.api('POST', '/api/users', body);
+      state.users.push(user && user.username ? user : Object.assign({ source: password ? 'local' : 'sso', disabled: false, access: accessFor(body.role) }, body));
+      state.users.sort((a, b) => a.username.localeCompare(b.username));
+      renderRows();
+      $('add-user-form').reset();
+      $('new-role').value = 'developer';
+      CF.toast('User ' + (user && user.username ? user.username : body.username) + ' added.', 'success');
+      $('new-username').focus();
+    } catch (err) {
+      let placed = false;
+      for (const d of err.details || []) {
+        const key = (d.pointer || '').split('/')[1];
+        if (key && addFieldError(key, d.message)) placed = true;
+      }
+      if (!placed && err.status === 409) placed = addFieldError('username', err.message);
+      CF.showError($('add-user-error'), { message: err.message, details: placed ? [] : err.details });
+      const invalid = $('add-user-form').querySelector('[aria-invalid="true"]');
+      if (invalid) invalid.focus();
+    } finally {
+      button.disabled = false;
+      button.removeAttribute('aria-busy');
+    }
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  function wire() {
+    const body = $('users-body');
+    body.addEventListener('change', (event) => {
+      const select = event.target.closest('select[data-action="role"]');
+      if (!select) return;
+      const tr = select.closest('tr');
+      tr.querySelector('[data-action="apply-access"]').disabled = select.value === select.dataset.current;
+    });
+    body.addEventListener('click', (event) => {
+      const button = event.target.closest('button[data-action]');
+      if (!button || button.disabled) return;
+      const tr = button.closest('tr');
+      if (button.dataset.action === 'apply-access') applyAccess(tr, false);
+      else if (button.dataset.action === 'toggle-disabled') toggleDisabled(tr);
+    });
+    $('self-demote-dialog').addEventListener('close', () => {
+      const dialog = $('self-demote-dialog');
+      const tr = rowOf(dialog.dataset.username || '');
+      if (!tr) return;
+      if (dialog.returnValue === 'confirm') applyAccess(tr, true);
+      else {
+        const select = tr.querySelector('select[data-action="role"]');
+        select.value = select.dataset.current;
+        tr.querySelector('[data-action="apply-access"]').disabled = true;
+        select.focus();
+      }
+    });
+    $('user-filter').addEventListener('input', () => {
+      state.filter = $('user-filter').value;
+      renderRows();
+    });
+    $('add-user-form').addEventListener('submit', addUser);
+  }
+
+  async function start() {
+    renderSkeleton();
+    wire();
+    const whoami = document.querySelector('.whoami');
+    state.me = whoami ? whoami.textContent.trim() : null;
+    try {
+      const [list, me] = await Promise.all([CF.api('GET', '/api/users'), CF.api('GET', '/api/me').catch(() => null)]);
+      if (me && me.username) state.me = me.username;
+      state.users = ((list && list.users) || []).slice().sort((a, b) => a.username.localeCompare(b.username));
+      renderRows();
+    } catch (err) {
+      CF.showError($('people-error'), { message: 'Could not load users: ' + err.message });
+      $('users-body').replaceChildren();
+    }
+    app.dataset.ready = 'true';
+  }
+
+  start();
+})();

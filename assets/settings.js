@@ -1,0 +1,1038 @@
+// Settings → Single Sign-On page app. Renders everything inside `#app`; needs window.CF (app.js).
+//
+// Server: GET/PUT/DELETE /api/settings/sso, POST /api/settings/sso/test, POST /api/settings/sso/reload.
+// `#app[data-redirect-uri]` is the redirect URI to show before the first GET answers.
+//
+// Stable selectors (tests and docs rely on them; add, do not rename):
+//   #sso-status          status panel (data-provider-state="disabled|discovering|ready|unreachable")
+//   #provider-state      provider state badge; #provider-detail its detail text
+//   #config-generation   "generation N, loaded at …" text
+//   #reload-from-file    button "Reload from file" (POST /api/settings/sso/reload)
+//   #banner-file-error   .banner.banner-error when status.error (message, line/column, pointer)
+//   #banner-git-tracked  .banner.banner-warning when status.git.tracked
+//   #redirect-uri        read-only input holding the redirect URI; #copy-redirect-uri its Copy button
+//   #sso-tabs            [role=tablist]; tabs #tab-connection "Connection",
+//                        #tab-provisioning "User Provisioning"; panels #panel-connection,
+//                        #panel-provisioning
+//   #sso-form            the form (both tabs); data-dirty="true|false"
+//   Connection:   #sso-enabled (checkbox "Enable SSO"), #sso-provider (select "Identity provider":
+//                 entra|okta|google|auth0|custom), #sso-tenant (tenant id / domain; its label
+//                 changes with the provider; wrapper #field-tenant hidden for google/custom),
+//                 #sso-client-id "Client ID", #sso-client-secret "Client Secret",
+//                 #sso-issuer "Issuer URL", #sso-display-name "Display name", #sso-scopes "Scopes",
+//                 #test-connection button "Test Connection", #test-results (list of
+//                 li.check[data-check=NAME] with .check-ok / .check-fail),
+//                 #test-summary (data-ok="true|false")
+//   Provisioning: #sso-auto-provision (checkbox "Auto-provisioning"), radios name=default_role
+//                 #role-viewer, #role-developer, #role-environment_admin, #role-server_admin,
+//                 #sso-allow-local (checkbox "Allow local login"), #local-auth-warning
+//   Field errors: #err-<field> (.field-error) beside each field, fields get aria-invalid="true";
+//                 #form-error holds errors without a field (pointer "")
+//   Actions:      #save "Save", #discard "Discard changes", #remove-sso "Remove SSO"
+//   Dialogs:      #remove-dialog (#remove-confirm "Remove SSO", #remove-cancel "Cancel"),
+//                 #lockout-dialog (#lockout-message, #lockout-force "Save anyway",
+//                 #lockout-cancel "Cancel")
+//   Toasts:       #toast-region (from app.js) .toast-success "SSO settings saved" etc.
+//
+// Behaviour: polls GET /api/settings/sso every 3 s while the page is visible and refreshes the
+// status and banners; when the form is not dirty it also refreshes the form, so an edit of
+// oidc.json on disk shows up.
+(function () {
+  'use strict';
+
+  const CF = window.CF;
+  const { el } = CF;
+  const POLL_MS = 3000;
+
+  const PROVIDERS = {
+    entra: {
+      label: 'Microsoft Entra ID (Azure AD)',
+      template: 'https://login.microsoftonline.com/{tenant}/v2.0',
+      tenantLabel: 'Directory (tenant) ID',
+      tenantPlaceholder: '00000000-0000-0000-0000-000000000000',
+      tenantHint: 'From the Overview page of your app registration in Microsoft Entra ID.',
+      placeholder: '{tenant-id}',
+      pattern: /^https:\/\/login\.microsoftonline\.com\/([^/?#]+)\/v2\.0\/?$/,
+    },
+    okta: {
+      label: 'Okta',
+      template: 'https://{tenant}/oauth2/default',
+      tenantLabel: 'Okta domain',
+      tenantPlaceholder: 'your-org.okta.com',
+      tenantHint: 'Your Okta domain, without https://.',
+      placeholder: '{your-okta-domain}',
+      pattern: /^https:\/\/([^/?#]+)\/oauth2\/default\/?$/,
+    },
+    google: {
+      label: 'Google Workspace',
+      template: 'https://accounts.google.com',
+      pattern: /^https:\/\/accounts\.google\.com\/?$/,
+    },
+    auth0: {
+      label: 'Auth0',
+      template: 'https://{tenant}/',
+      tenantLabel: 'Auth0 domain',
+      tenantPlaceholder: 'your-tenant.us.auth0.com',
+      tenantHint: 'Your Auth0 tenant domain, without https://.',
+      placeholder: '{your-auth0-domain}',
+      pattern: /^https:\/\/([^/?#]+\.auth0\.com)\/$/,
+    },
+    custom: { label: 'Custom (any OpenID Connect provider)' },
+  };
+
+  const ROLES = [
+    ['viewer', 'Viewer', 'Can see environments and their status, but cannot change anything.'],
+    ['developer', 'Developer', 'Can use and work in all environments. The usual choice.'],
+    ['environment_admin', 'Environment Admin', 'Can manage all environments, including their settings.'],
+    ['server_admin', 'Server Admin', 'Full control of the server, including SSO settings and people. Grant with care.'],
+  ];
+  const LEGACY_ROLES = { manager: 'environment_admin', admin: 'server_admin' };
+
+  const CHECKS = {
+    discovery: {
+      title: 'Discovery document',
+      hint: 'Check the Issuer URL: CoderFlow fetches <issuer>/.well-known/openid-configuration. Make sure the URL is right and that this server can reach it (DNS, proxy, firewall).',
+    },
+    issuer: {
+      title: 'Issuer matches',
+      hint: 'The "issuer" in the discovery document must equal the Issuer URL exactly: same scheme, host, path and trailing slash. Copy it from the discovery document.',
+    },
+    jwks: {
+      title: 'Signing keys (JWKS)',
+      hint: 'The provider\'s jwks_uri must be reachable and list at least one RSA or EC signing key.',
+    },
+    code_flow: {
+      title: 'Authorization code flow',
+      hint: 'Register CoderFlow as a "Web" application (confidential client) so the provider supports response type "code".',
+    },
+    pkce_s256: {
+      title: 'PKCE (S256)',
+      hint: 'CoderFlow always uses PKCE with S256. Enable PKCE for this application at your provider.',
+    },
+    email: {
+      title: 'Email scope and claim',
+      hint: 'Add "email" to Scopes and make sure the provider returns the email claim (in Microsoft Entra ID, grant the email permission under API permissions).',
+    },
+    redirect_uri: {
+      title: 'Redirect URI',
+      hint: 'Register the redirect URI shown above at your provider exactly: scheme (http/https), host, port and path, with no trailing slash.',
+    },
+  };
+
+  const FIELD_BY_KEY = {
+    enabled: 'sso-enabled',
+    display_name: 'sso-display-name',
+    client_id: 'sso-client-id',
+    client_secret: 'sso-client-secret',
+    issuer: 'sso-issuer',
+    scopes: 'sso-scopes',
+    auto_provision: 'sso-auto-provision',
+    default_role: 'role-viewer',
+    allow_local_auth: 'sso-allow-local',
+  };
+
+  const state = {
+    data: null, // last GET/PUT/DELETE answer
+    baseline: null, // serialised form state after the last render from the server
+    busy: false, // a save/remove/reload/test request is in flight
+    pollTimer: null,
+    polling: false,
+    tabs: null,
+    serverChangedWhileDirty: false,
+  };
+
+  const app = document.getElementById('app');
+  if (!app) return;
+  const initialRedirect = app.getAttribute('data-redirect-uri') || '';
+
+  // ---------------------------------------------------------------- rendering the skeleton
+
+  function switchField(id, label, hint) {
+    return el(
+      'div',
+      { class: 'field field-switch' },
+      el(
+        'label',
+        { class: 'switch', for: id },
+        el('input', { type: 'checkbox', id, role: 'switch', 'aria-describedby': hint ? id + '-hint' : null }),
+        el('span', { class: 'switch-track', 'aria-hidden': 'true' }),
+        el('span', { class: 'switch-label' }, label),
+      ),
+      hint ? el('p', { class: 'hint', id: id + '-hint' }, hint) : null,
+      el('p', { class: 'field-error', id: 'err-' + keyOf(id), hidden: true }),
+    );
+  }
+
+  function keyOf(id) {
+    for (const [key, value] of Object.entries(FIELD_BY_KEY)) if (value === id) return key;
+    return id;
+  }
+
+  function textField(id, key, label, attrs, hint) {
+    const describedBy = [hint ? id + '-hint' : null, 'err-' + key].filter(Boolean).join(' ');
+    return el(
+      'div',
+      { class: 'field', id: 'field-' + key },
+      el('label', { for: id }, label),
+      el('input', Object.assign({ id, name: key, type: 'text', 'aria-describedby': describedBy }, attrs || {})),
+      hint ? el('p', { class: 'hint', id: id + '-hint' }, hint) : null,
+      el('p', { class: 'field-error', id: 'err-' + key, hidden: true }),
+    );
+  }
+
+  function renderSkeleton() {
+    const providerSelect = el(
+      'select',
+      { id: 'sso-provider', name: 'provider', 'aria-describedby': 'sso-provider-hint' },
+      Object.entries(PROVIDERS).map(([value, p]) => el('option', { value }, p.label)),
+    );
+
+    const connection = el(
+      'section',
+      { id: 'panel-connection', role: 'tabpanel', 'aria-labelledby': 'tab-connection', class: 'tabpanel stack' },
+      switchField('sso-enabled', 'Enable SSO', 'Show the SSO button on the sign-in page and accept SSO logins.'),
+      el(
+        'div',
+        { class: 'field' },
+        el('label', { for: 'sso-provider' }, 'Identity provider'),
+        providerSelect,
+        el('p', { class: 'hint', id: 'sso-provider-hint' }, 'Fills in the Issuer URL. Choose Custom for any other OpenID Connect provider.'),
+      ),
+      el(
+        'div',
+        { class: 'field', id: 'field-tenant', hidden: true },
+        el('label', { for: 'sso-tenant', id: 'sso-tenant-label' }, 'Directory (tenant) ID'),
+        el('input', { id: 'sso-tenant', type: 'text', autocomplete: 'off', spellcheck: 'false', 'aria-describedby': 'sso-tenant-hint' }),
+        el('p', { class: 'hint', id: 'sso-tenant-hint' }),
+      ),
+      el(
+        'div',
+        { class: 'grid-2' },
+        textField('sso-client-id', 'client_id', 'Client ID', { autocomplete: 'off', spellcheck: 'false' }, 'The application (client) ID from your identity provider.'),
+        el(
+          'div',
+          { class: 'field', id: 'field-client_secret' },
+          el('label', { for: 'sso-client-secret' }, 'Client Secret'),
+          el(
+            'div',
+            { class: 'input-group' },
+            el('input', {
+              id: 'sso-client-secret',
+              name: 'client_secret',
+              type: 'password',
+              autocomplete: 'new-password',
+              spellcheck: 'false',
+              'aria-describedby': 'sso-client-secret-hint err-client_secret',
+            }),
+            el('button', { type: 'button', class: 'btn btn-secondary', id: 'toggle-secret', 'aria-controls': 'sso-client-secret', 'aria-pressed': 'false' }, 'Show'),
+          ),
+          el('p', { class: 'hint', id: 'sso-client-secret-hint' }),
+          el('p', { class: 'field-error', id: 'err-client_secret', hidden: true }),
+        ),
+      ),
+      textField(
+        'sso-issuer',
+        'issuer',
+        'Issuer URL',
+        { type: 'url', inputmode: 'url', autocomplete: 'off', spellcheck: 'false', placeholder: 'https://idp.example.com' },
+        'Used for discovery: <issuer>/.well-known/openid-configuration. Must match the provider\'s issuer exactly.',
+      ),
+      el(
+        'div',
+        { class: 'grid-2' },
+        textField('sso-display-name', 'display_name', 'Display name', { placeholder: 'Sign in with SSO', maxlength: '100' }, 'Text on the SSO button, e.g. "Sign in with Microsoft".'),
+        textField('sso-scopes', 'scopes', 'Scopes', { placeholder: 'openid profile email', autocomplete: 'off', spellcheck: 'false' }, 'Separated by spaces or commas. Must include openid; email is needed to match users.'),
+      ),
+      el(
+        'div',
+        { class: 'test-connection' },
+        el(
+          'div',
+          { class: 'toolbar' },
+          el('button', { type: 'button', class: 'btn btn-secondary', id: 'test-connection' }, 'Test Connection'),
+          el('span', { class: 'muted', id: 'test-hint' }, 'Tests the values in this form (saved secret if left empty), without saving.'),
+        ),
+        el('div', { id: 'test-output', 'aria-live': 'polite' }),
+      ),
+    );
+
+    const roleRadios = el(
+      'fieldset',
+      { class: 'field radio-cards', id: 'default-role', 'aria-describedby': 'err-default_role' },
+      el('legend', {}, 'Default access for new users'),
+      el('p', { class: 'hint' }, 'Given to users created by auto-provisioning. Environment roles apply to all environments; Server Admin applies to the whole server. Existing users are not changed; update them in People & Access.'),
+      ROLES.map(([value, label, sentence]) =>
+        el(
+          'label',
+          { class: 'radio-card', for: 'role-' + value },
+          el('input', { type: 'radio', name: 'default_role', id: 'role-' + value, value, 'aria-labelledby': 'role-' + value + '-name', 'aria-describedby': 'role-' + value + '-desc' }),
+          el('span', { class: 'radio-card-body' }, el('strong', { id: 'role-' + value + '-name' }, label), el('span', { class: 'muted', id: 'role-' + value + '-desc' }, sentence)),
+        ),
+      ),
+      el('p', { class: 'field-error', id: 'err-default_role', hidden: true }),
+    );
+
+    const provisioning = el(
+      'section',
+      { id: 'panel-provisioning', role: 'tabpanel', 'aria-labelledby': 'tab-provisioning', class: 'tabpanel stack', hidden: true },
+      switchField('sso-auto-provision', 'Auto-provisioning', 'Automatically create a CoderFlow account on a user\'s first SSO login. When off, create users (with a matching email) before they sign in.'),
+      roleRadios,
+      switchField('sso-allow-local', 'Allow local login', 'Show the username and password form alongside the SSO button. Turn off for SSO-only mode.'),
+      el(
+        'div',
+        { class: 'alert alert-warning', id: 'local-auth-warning', role: 'note' },
+        el('strong', {}, 'Important: '),
+        'Ensure at least one admin user can authenticate via SSO before disabling local auth. If locked out, re-enable local auth through the configuration file (set "allow_local_auth": true in oidc.json) and restart the server.',
+      ),
+    );
+
+    const form = el(
+      'form',
+      { id: 'sso-form', class: 'card settings-card', novalidate: true, 'aria-labelledby': 'sso-heading', dataset: { dirty: 'false' } },
+      el(
+        'div',
+        { class: 'tabs', role: 'tablist', id: 'sso-tabs', 'aria-label': 'Single Sign-On settings' },
+        el('button', { type: 'button', class: 'tab', role: 'tab', id: 'tab-connection', 'aria-controls': 'panel-connection', 'aria-selected': 'true' }, 'Connection'),
+        el('button', { type: 'button', class: 'tab', role: 'tab', id: 'tab-provisioning', 'aria-controls': 'panel-provisioning', 'aria-selected': 'false' }, 'User Provisioning'),
+      ),
+      el('div', { id: 'form-error', hidden: true }),
+      connection,
+      provisioning,
+      el(
+        'div',
+        { class: 'form-actions' },
+        el('p', { class: 'muted dirty-note', id: 'dirty-note', hidden: true }, 'Unsaved changes'),
+        el('button', { type: 'button', class: 'btn btn-danger-outline', id: 'remove-sso' }, 'Remove SSO'),
+        el('span', { class: 'spacer' }),
+        el('button', { type: 'button', class: 'btn btn-secondary', id: 'discard', disabled: true }, 'Discard changes'),
+        el('button', { type: 'submit', class: 'btn btn-primary', id: 'save' }, 'Save'),
+      ),
+    );
+
+    const removeDialog = el(
+      'dialog',
+      { id: 'remove-dialog', class: 'dialog', 'aria-labelledby': 'remove-dialog-title', 'aria-describedby': 'remove-dialog-text' },
+      el(
+        'form',
+        { method: 'dialog', class: 'stack' },
+        el('h2', { id: 'remove-dialog-title' }, 'Remove SSO?'),
+        el(
+          'div',
+          { id: 'remove-dialog-text', class: 'stack-tight' },
+          el('p', {}, 'This deletes oidc.json from the setup repository. The SSO button disappears from the sign-in page and local login is allowed again.'),
+          el('p', { class: 'muted' }, 'Users who only sign in with SSO (no password) cannot sign in until SSO is configured again. Their accounts and access are kept.'),
+        ),
+        el(
+          'div',
+          { class: 'dialog-actions' },
+          el('button', { type: 'submit', value: 'cancel', class: 'btn btn-secondary', id: 'remove-cancel', autofocus: true }, 'Cancel'),
+          el('button', { type: 'submit', value: 'confirm', class: 'btn btn-danger', id: 'remove-confirm' }, 'Remove SSO'),
+        ),
+      ),
+    );
+
+    const lockoutDialog = el(
+      'dialog',
+      { id: 'lockout-dialog', class: 'dialog', 'aria-labelledby': 'lockout-dialog-title', 'aria-describedby': 'lockout-message' },
+      el(
+        'form',
+        { method: 'dialog', class: 'stack' },
+        el('h2', { id: 'lockout-dialog-title' }, 'Turn off local login?'),
+        el(
+          'div',
+          { id: 'lockout-message', class: 'stack-tight' },
+          el('p', { id: 'lockout-server-message' }),
+          el(
+            'p',
+            { class: 'alert alert-warning' },
+            el('strong', {}, 'Important: '),
+            'Ensure at least one admin user can authenticate via SSO before disabling local auth. If locked out, re-enable local auth through the configuration file and restart the server.',
+          ),
+          el('p', { class: 'muted' }, 'To be safe, sign in once with SSO as a Server Admin first, then come back and turn off local login.'),
+        ),
+        el(
+          'div',
+          { class: 'dialog-actions' },
+          el('button', { type: 'submit', value: 'cancel', class: 'btn btn-secondary', id: 'lockout-cancel', autofocus: true }, 'Cancel'),
+          el('button', { type: 'submit', value: 'force', class: 'btn btn-danger', id: 'lockout-force' }, 'Save anyway'),
+        ),
+      ),
+    );
+
+    const status = el(
+      'section',
+      { class: 'card status-panel', id: 'sso-status', 'aria-labelledby': 'sso-status-title' },
+      el('h2', { class: 'visually-hidden', id: 'sso-status-title' }, 'Status'),
+      el('div', { id: 'sso-banners', 'aria-live': 'polite' }),
+      el(
+        'div',
+        { class: 'status-row' },
+        el(
+          'div',
+          { class: 'status-item' },
+          el('span', { class: 'status-label' }, 'Identity provider'),
+          el('span', { class: 'badge', id: 'provider-state' }, '…'),
+          el('span', { class: 'muted', id: 'provider-detail' }),
+        ),
+        el('div', { class: 'status-item' }, el('span', { class: 'muted', id: 'config-generation' })),
+        el('button', { type: 'button', class: 'btn btn-secondary btn-small', id: 'reload-from-file' }, 'Reload from file'),
+      ),
+      el(
+        'div',
+        { class: 'field redirect-field' },
+        el('label', { for: 'redirect-uri' }, 'Redirect URI to register at your identity provider'),
+        el(
+          'div',
+          { class: 'input-group' },
+          el('input', { id: 'redirect-uri', type: 'text', readonly: true, value: initialRedirect, class: 'mono', 'aria-describedby': 'redirect-uri-hint' }),
+          el('button', { type: 'button', class: 'btn btn-secondary', id: 'copy-redirect-uri', 'data-copy': initialRedirect }, 'Copy'),
+        ),
+        el('p', { class: 'hint', id: 'redirect-uri-hint' }, 'Add this exact URL (a "Web" redirect URI) to the application at your identity provider.'),
+      ),
+    );
+
+    app.replaceChildren(
+      el(
+        'div',
+        { class: 'page-head' },
+        el('h1', { id: 'sso-heading' }, 'Single Sign-On'),
+        el('p', { class: 'lead' }, 'Let people sign in with your organisation\'s OpenID Connect identity provider. Saving writes oidc.json in the setup repository and applies it immediately.'),
+      ),
+      el('div', { id: 'load-error', hidden: true }),
+      status,
+      form,
+      removeDialog,
+      lockoutDialog,
+    );
+    state.tabs = CF.initTabs(document.getElementById('sso-tabs'));
+  }
+
+  // ---------------------------------------------------------------- form <-> values
+
+  const $ = (id) => document.getElementById(id);
+
+  function detectProvider(issuer) {
+    issuer = (issuer || '').trim();
+    for (const [key, p] of Object.entries(PROVIDERS)) {
+      if (!p.pattern) continue;
+      const m = issuer.match(p.pattern);
+      if (m) return { provider: key, tenant: m[1] || '' };
+    }
+    return { provider: 'custom', tenant: '' };
+  }
+
+  function issuerFor(provider, tenant) {
+    const p = PROVIDERS[provider];
+    if (!p || !p.template) return null;
+    const t = (tenant || '').trim().replace(/^https?:\/\//, '').replace(/\/+$/, '');
+    return p.template.replace('{tenant}', t || p.placeholder || '');
+  }
+
+  function applyProviderUi(provider) {
+    const p = PROVIDERS[provider] || PROVIDERS.custom;
+    const hasTenant = Boolean(p.tenantLabel);
+    $('field-tenant').hidden = !hasTenant;
+    if (hasTenant) {
+      $('sso-tenant-label').textContent = p.tenantLabel;
+      $('sso-tenant').placeholder = p.tenantPlaceholder || '';
+      $('sso-tenant-hint').textContent = p.tenantHint || '';
+    }
+    $('sso-issuer').readOnly = false;
+  }
+
+  function parseScopes(text) {
+    const seen = new Set();
+    const out = [];
+    for (const s of (text || '').split(/[\s,]+/)) {
+      if (s && !seen.has(s)) {
+        seen.add(s);
+        out.push(s);
+      }
+    }
+    return out;
+  }
+
+  function setValue(id, value) {
+    const node = $(id);
+    if (!node) return;
+    if (node.type === 'checkbox') {
+      if (node.checked !== Boolean(value)) node.checked = Boolean(value);
+    } else if (node.value !== value) {
+      node.value = value;
+    }
+  }
+
+  function fillForm(data) {
+    const c = data.config || {};
+    const has = Boolean(data.config);
+    setValue('sso-enabled', has ? c.enabled !== false : false);
+    const issuer = c.issuer || '';
+    const detected = issuer ? detectProvider(issuer) : { provider: 'custom', tenant: '' };
+    setValue('sso-provider', detected.provider);
+    setValue('sso-tenant', detected.tenant);
+    applyProviderUi(detected.provider);
+    setValue('sso-client-id', c.client_id || '');
+    setValue('sso-client-secret', '');
+    setValue('sso-issuer', issuer);
+    setValue('sso-display-name', c.display_name || '');
+    setValue('sso-scopes', Array.isArray(c.scopes) ? c.scopes.join(' ') : has ? '' : 'openid profile email');
+    setValue('sso-auto-provision', has ? c.auto_provision !== false : true);
+    let role = c.default_role || 'developer';
+    role = LEGACY_ROLES[role] || role;
+    for (const [value] of ROLES) {
+      const radio = $('role-' + value);
+      const on = value === role;
+      if (radio.checked !== on) radio.checked = on;
+    }
+    setValue('sso-allow-local', has ? c.allow_local_auth !== false : true);
+    updateSecretPlaceholder(data);
+    updateLocalWarning();
+    $('remove-sso').disabled = !has;
+    clearFieldErrors();
+    state.baseline = serialiseForm();
+    updateDirty();
+  }
+
+  function updateSecretPlaceholder(data) {
+    const input = $('sso-client-secret');
+    const set = Boolean(data && data.client_secret_set);
+    input.placeholder = set ? '•••••• (unchanged)' : '';
+    $('sso-client-secret-hint').textContent = set
+      ? 'A secret is saved. Leave empty to keep it; type a new one to replace it.'
+      : 'The client secret value from your identity provider. It is stored in oidc.json, which git ignores.';
+  }
+
+  function updateLocalWarning() {
+    const allow = $('sso-allow-local').checked;
+    $('local-auth-warning').classList.toggle('is-emphasised', !allow);
+  }
+
+  function selectedRole() {
+    const checked = app.querySelector('input[name="default_role"]:checked');
+    return checked ? checked.value : 'developer';
+  }
+
+  // The oidc.json object the form describes. The secret is omitted when empty (= unchanged).
+  function formPayload() {
+    const payload = {
+      enabled: $('sso-enabled').checked,
+      client_id: $('sso-client-id').value.trim(),
+      issuer: $('sso-issuer').value.trim(),
+      auto_provision: $('sso-auto-provision').checked,
+      default_role: selectedRole(),
+      allow_local_auth: $('sso-allow-local').checked,
+    };
+    const displayName = $('sso-display-name').value.trim();
+    if (displayName) payload.display_name = displayName;
+    const secret = $('sso-client-secret').value;
+    if (secret) payload.client_secret = secret;
+    const scopes = parseScopes($('sso-scopes').value);
+    if (scopes.length) payload.scopes = scopes;
+    return payload;
+  }
+
+  function serialiseForm() {
+    const p = formPayload();
+    p._provider = $('sso-provider').value;
+    p._tenant = $('sso-tenant').value;
+    p._scopes = $('sso-scopes').value;
+    return JSON.stringify(p);
+  }
+
+  function isDirty() {
+    return state.baseline !== null && serialiseForm() !== state.baseline;
+  }
+
+  function updateDirty() {
+    const dirty = isDirty();
+    const form = $('sso-form');
+    form.dataset.dirty = dirty ? 'true' : 'false';
+    $('dirty-note').hidden = !dirty;
+    $('discard').disabled = !dirty;
+    if (!dirty) state.serverChangedWhileDirty = false;
+    $('dirty-note').textContent = state.serverChangedWhileDirty
+      ? 'Unsaved changes. The configuration on the server changed meanwhile; Discard changes to load it.'
+      : 'Unsaved changes';
+  }
+
+  // ---------------------------------------------------------------- errors beside fields
+
+  function fieldKeyForPointer(pointer, message) {
+    if (pointer) {
+      const key = pointer.split('/')[1];
+      if (key && FIELD_BY_KEY[key]) return key;
+      return null;
+    }
+    // Whole-document problems: "\"client_secret\" is a required property" names the field.
+    const m = /["'`]([a-z_]+)["'`]/.exec(message || '');
+    if (m && FIELD_BY_KEY[m[1]]) return m[1];
+    return null;
+  }
+
+  function clearFieldErrors() {
+    for (const node of app.querySelectorAll('.field-error')) {
+      node.textContent = '';
+      node.hidden = true;
+    }
+    for (const node of app.querySelectorAll('[aria-invalid="true"]')) node.removeAttribute('aria-invalid');
+    CF.showError($('form-error'), null);
+  }
+
+  function showFieldError(key, message) {
+    const box = $('err-' + key);
+    if (!box) return false;
+    box.textContent = box.textContent ? box.textContent + ' ' + message : message;
+    box.hidden = false;
+    const input = key === 'default_role' ? $('default-role') : $(FIELD_BY_KEY[key]);
+    if (input) input.setAttribute('aria-invalid', 'true');
+    return true;
+  }
+
+  function tabOf(key) {
+    return ['auto_provision', 'default_role', 'allow_local_auth'].includes(key) ? 'tab-provisioning' : 'tab-connection';
+  }
+
+  function showValidationErrors(err) {
+    clearFieldErrors();
+    const details = err.details && err.details.length ? err.details : [{ pointer: '', message: err.message }];
+    const unplaced = [];
+    let first = null;
+    for (const d of details) {
+      const key = fieldKeyForPointer(d.pointer || '', d.message);
+      if (key && showFieldError(key, d.message || 'Invalid value')) {
+        if (!first) first = key;
+      } else {
+        unplaced.push(d);
+      }
+    }
+    const summary = first
+      ? (err.message || 'The configuration is invalid.') + ' Fix the highlighted fields.'
+      : err.message || 'The configuration is invalid.';
+    CF.showError($('form-error'), { message: summary, details: unplaced });
+    if (first) {
+      state.tabs.select(tabOf(first));
+      const input = first === 'default_role' ? $('role-' + selectedRole()) : $(FIELD_BY_KEY[first]);
+      if (input) input.focus();
+    } else {
+      $('form-error').scrollIntoView({ block: 'nearest' });
+    }
+  }
+
+  // Checks the browser can make before asking the server.
+  function localProblems(payload) {
+    const problems = [];
+    if (!payload.client_id) problems.push({ pointer: '/client_id', message: 'Enter the client ID from your identity provider.' });
+    if (!payload.issuer) problems.push({ pointer: '/issuer', message: 'Enter the issuer URL.' });
+    else if (/\{[^}]*\}/.test(payload.issuer)) {
+      const label = $('field-tenant').hidden ? 'the placeholder' : $('sso-tenant-label').textContent;
+      problems.push({ pointer: '/issuer', message: 'Replace the {…} placeholder: fill in ' + label + '.' });
+    }
+    if (!payload.client_secret && !(state.data && state.data.client_secret_set)) {
+      problems.push({ pointer: '/client_secret', message: 'Enter the client secret from your identity provider.' });
+    }
+    if (payload.scopes && !payload.scopes.includes('openid')) {
+      problems.push({ pointer: '/scopes', message: 'Scopes must include openid.' });
+    }
+    return problems;
+  }
+
+  // ---------------------------------------------------------------- status and banners
+
+  const STATE_BADGE = {
+    disabled: ['badge-muted', 'Disabled'],
+    discovering: ['badge-warning', 'Discovering…'],
+    ready: ['badge-success', 'Ready'],
+    unreachable: ['badge-danger', 'Unreachable'],
+  };
+
+  function renderStatus(data) {
+    const status = (data && data.status) || {};
+    const provider = status.provider || { state: 'disabled', detail: '' };
+    const [cls, label] = STATE_BADGE[provider.state] || ['badge-muted', provider.state || 'Unknown'];
+    const badge = $('provider-state');
+    badge.className = 'badge ' + cls;
+    badge.textContent = label;
+    badge.dataset.state = provider.state || '';
+    $('sso-status').dataset.providerState = provider.state || '';
+    $('provider-detail').textContent = provider.detail || '';
+
+    const parts = [];
+    if (!data.config) parts.push('No oidc.json: SSO is not configured.');
+    if (status.generation !== undefined && status.generation !== null) parts.push('Configuration generation ' + status.generation);
+    if (status.loaded_at) parts.push('loaded ' + CF.formatTime(status.loaded_at));
+    $('config-generation').textContent = parts.join(', ');
+
+    const redirect = data.redirect_uri || initialRedirect;
+    setValue('redirect-uri', redirect);
+    $('copy-redirect-uri').setAttribute('data-copy', redirect);
+
+    renderBanners(status);
+  }
+
+  function renderBanners(status) {
+    const box = $('sso-banners');
+    const nodes = [];
+    const error = status.error;
+    if (error) {
+      const where = [];
+      if (error.line !== undefined && error.line !== null) where.push('line ' + error.line);
+      if (error.column !== undefined && error.column !== null) where.push('column ' + error.column);
+      if (error.pointer) where.push('at ' + error.pointer);
+      const details = Array.isArray(error.details) ? error.details : [];
+      nodes.push(
+        el(
+          'div',
+          { class: 'banner banner-error', id: 'banner-file-error', role: 'alert' },
+          el('h3', { class: 'banner-title' }, 'oidc.json on disk is invalid'),
+          el('p', {}, 'The last valid configuration stays in use until the file is fixed.'),
+          el('p', { class: 'banner-message' }, el('code', { id: 'file-error-message' }, error.message || 'Invalid configuration')),
+          where.length ? el('p', { id: 'file-error-location' }, 'In oidc.json, ' + where.join(', ') + '.') : null,
+          details.length
+            ? el('ul', { class: 'error-details' }, details.map((d) => el('li', {}, d.pointer ? el('code', {}, d.pointer) : null, d.pointer ? ' ' : null, d.message || '')))
+            : null,
+          el('p', { class: 'muted' }, 'Fix the file and it reloads by itself, use Reload from file, or Save from this page to replace it.'),
+        ),
+      );
+    }
+    if (status.git && status.git.tracked) {
+      nodes.push(
+        el(
+          'div',
+          { class: 'banner banner-warning', id: 'banner-git-tracked', role: 'alert' },
+          el('h3', { class: 'banner-title' }, 'oidc.json is tracked by git'),
+          el(
+            'p',
+            {},
+            'The file holds the client secret and is committed to the setup repository. Stop tracking it with ',
+            el('code', {}, 'git rm --cached oidc.json'),
+            ', commit, and rotate the client secret at your identity provider (the old one is in the git history).',
+          ),
+          el('div', { class: 'input-group input-group-inline' }, el('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-copy': 'git rm --cached oidc.json' }, 'Copy command')),
+        ),
+      );
+    }
+    // Keep the nodes when nothing changed, so screen readers do not re-announce every poll.
+    const signature = JSON.stringify([error || null, Boolean(status.git && status.git.tracked)]);
+    if (box.dataset.signature !== signature) {
+      box.dataset.signature = signature;
+      box.replaceChildren(...nodes);
+    }
+  }
+
+  // ---------------------------------------------------------------- server round trips
+
+  function render(data, opts) {
+    state.data = data;
+    renderStatus(data);
+    if ((opts && opts.form) || !isDirty()) {
+      fillForm(data);
+    } else if (state.baseline !== null) {
+      state.serverChangedWhileDirty = true;
+      updateDirty();
+    }
+  }
+
+  function configSignature(data) {
+    return JSON.stringify([data && data.config, data && data.client_secret_set]);
+  }
+
+  async function poll() {
+    if (state.polling || state.busy || document.visibilityState !== 'visible') return;
+    state.polling = true;
+    try {
+      const data = await CF.api('GET', '/api/settings/sso');
+      if (state.busy) return; // a save answered meanwhile; its answer wins
+      const changed = configSignature(data) !== configSignature(state.data);
+      state.data = data;
+      renderStatus(data);
+      if (changed) {
+        if (!isDirty()) fillForm(data);
+        else {
+          state.serverChangedWhileDirty = true;
+          updateDirty();
+        }
+      }
+      CF.showError($('load-error'), null);
+    } catch (err) {
+      if (err.status !== 401) CF.showError($('load-error'), { message: 'Could not refresh the status: ' + err.message });
+    } finally {
+      state.polling = false;
+    }
+  }
+
+  function startPolling() {
+    stopPolling();
+    state.pollTimer = setInterval(poll, POLL_MS);
+  }
+  function stopPolling() {
+    if (state.pollTimer) clearInterval(state.pollTimer);
+    state.pollTimer = null;
+  }
+
+  function setBusy(busy, button, label) {
+    state.busy = busy;
+    for (const id of ['save', 'remove-sso', 'reload-from-file', 'test-connection']) {
+      const b = $(id);
+      if (b) b.setAttribute('aria-disabled', busy ? 'true' : 'false');
+    }
+    if (button) {
+      if (busy) {
+        button.dataset.label = button.textContent;
+        button.replaceChildren(el('span', { class: 'spinner', 'aria-hidden': 'true' }), ' ' + (label || button.textContent));
+        button.setAttribute('aria-busy', 'true');
+      } else {
+        button.textContent = button.dataset.label || button.textContent;
+        button.removeAttribute('aria-busy');
+      }
+    }
+  }
+
+  async function save(force) {
+    if (state.busy) return;
+    clearFieldErrors();
+    const payload = formPayload();
+    const problems = localProblems(payload);
+    if (problems.length) {
+      showValidationErrors({ message: 'Some settings need attention.', details: problems });
+      return;
+    }
+    const button = $('save');
+    setBusy(true, button, 'Saving…');
+    try {
+      const data = await CF.api('PUT', '/api/settings/sso' + (force ? '?force=true' : ''), payload);
+      setBusy(false, button);
+      render(data, { form: true });
+      CF.toast('SSO settings saved', 'success');
+      if (data && data.status && data.status.error) {
+        CF.toast('Saved, but the server reports a problem: ' + data.status.error.message, 'error');
+      }
+    } catch (err) {
+      setBusy(false, button);
+      if (err.status === 409 && err.code === 'lockout_risk') {
+        openLockoutDialog(err.message);
+      } else if (err.status === 422 || err.code === 'invalid_config') {
+        showValidationErrors(err);
+      } else {
+        CF.showError($('form-error'), err);
+        $('form-error').scrollIntoView({ block: 'nearest' });
+      }
+    }
+  }
+
+  function openLockoutDialog(message) {
+    $('lockout-server-message').textContent =
+      message || 'No Server Admin has signed in with SSO yet, so nobody may be able to sign in once local login is off.';
+    const dialog = $('lockout-dialog');
+    dialog.returnValue = '';
+    dialog.showModal();
+  }
+
+  async function removeSso() {
+    const button = $('remove-sso');
+    setBusy(true, button, 'Removing…');
+    try {
+      const data = await CF.api('DELETE', '/api/settings/sso');
+      setBusy(false, button);
+      clearTestResults();
+      render(data, { form: true });
+      CF.toast('SSO removed. Local login is allowed.', 'success');
+    } catch (err) {
+      setBusy(false, button);
+      CF.showError($('form-error'), err);
+    }
+  }
+
+  async function reloadFromFile() {
+    if (state.busy) return;
+    const button = $('reload-from-file');
+    setBusy(true, button, 'Reloading…');
+    let result = null;
+    try {
+      result = await CF.api('POST', '/api/settings/sso/reload');
+    } catch (err) {
+      setBusy(false, button);
+      CF.toast('Reload failed: ' + err.message, 'error');
+      return;
+    }
+    try {
+      const data = await CF.api('GET', '/api/settings/sso');
+      setBusy(false, button);
+      render(data);
+    } catch (err) {
+      setBusy(false, button);
+    }
+    const outcome = result && result.result;
+    if (outcome === 'applied') CF.toast('Reloaded oidc.json: the new configuration is live.', 'success');
+    else if (outcome === 'unchanged') CF.toast('oidc.json is unchanged.', 'info');
+    else if (outcome === 'rejected') {
+      const msg = result.error && result.error.message ? ': ' + result.error.message : '';
+      CF.toast('oidc.json was rejected' + msg + '. The last valid configuration stays in use.', 'error');
+    } else CF.toast('Reloaded.', 'info');
+  }
+
+  function clearTestResults() {
+    $('test-output').replaceChildren();
+  }
+
+  async function testConnection() {
+    if (state.busy) return;
+    clearFieldErrors();
+    const payload = formPayload();
+    const problems = localProblems(payload).filter((p) => p.pointer !== '/client_secret');
+    if (problems.length) {
+      showValidationErrors({ message: 'Some settings need attention before testing.', details: problems });
+      return;
+    }
+    const button = $('test-connection');
+    setBusy(true, button, 'Testing…');
+    $('test-output').replaceChildren(el('p', { class: 'muted', id: 'test-running' }, el('span', { class: 'spinner', 'aria-hidden': 'true' }), ' Contacting the identity provider…'));
+    try {
+      const result = await CF.api('POST', '/api/settings/sso/test', payload);
+      setBusy(false, button);
+      renderTestResults(result || { ok: false, checks: [] });
+    } catch (err) {
+      setBusy(false, button);
+      clearTestResults();
+      if (err.status === 422 || err.code === 'invalid_config') showValidationErrors(err);
+      else CF.showError($('test-output'), err);
+    }
+  }
+
+  function renderTestResults(result) {
+    const checks = Array.isArray(result.checks) ? result.checks : [];
+    const failed = checks.filter((c) => !c.ok).length;
+    const ok = Boolean(result.ok) && failed === 0;
+    const summary = el(
+      'p',
+      { id: 'test-summary', class: 'test-summary ' + (ok ? 'is-ok' : 'is-fail'), dataset: { ok: ok ? 'true' : 'false' } },
+      ok
+        ? '✓ Connection works: all ' + checks.length + ' checks passed.'
+        : '✗ ' + failed + ' of ' + checks.length + ' checks failed. See the hints below.',
+    );
+    const list = el(
+      'ul',
+      { class: 'checks', id: 'test-results', 'aria-label': 'Test Connection results' },
+      checks.map((check) => {
+        const known = CHECKS[check.name] || { title: humanise(check.name), hint: '' };
+        return el(
+          'li',
+          { class: 'check ' + (check.ok ? 'check-ok' : 'check-fail'), dataset: { check: check.name || '' } },
+          el('span', { class: 'check-icon', 'aria-hidden': 'true' }, check.ok ? '✓' : '✗'),
+          el(
+            'div',
+            { class: 'check-body' },
+            el('strong', {}, known.title, el('span', { class: 'visually-hidden' }, check.ok ? ' (passed)' : ' (failed)')),
+            check.detail ? el('span', { class: 'check-detail' }, check.detail) : null,
+            !check.ok && known.hint ? el('p', { class: 'hint check-hint' }, 'How to fix: ' + known.hint) : null,
+          ),
+        );
+      }),
+    );
+    $('test-output').replaceChildren(summary, list);
+  }
+
+  function humanise(name) {
+    const s = String(name || 'check').replace(/[_-]+/g, ' ');
+    return s.charAt(0).toUpperCase() + s.slice(1);
+  }
+
+  // ---------------------------------------------------------------- wiring
+
+  function wire() {
+    const form = $('sso-form');
+    form.addEventListener('input', () => updateDirty());
+    form.addEventListener('change', () => updateDirty());
+    form.addEventListener('submit', (event) => {
+      event.preventDefault();
+      save(false);
+    });
+
+    $('sso-provider').addEventListener('change', () => {
+      const provider = $('sso-provider').value;
+      const previous = detectProvider($('sso-issuer').value);
+      if (previous.provider !== provider) setValue('sso-tenant', '');
+      applyProviderUi(provider);
+      const issuer = issuerFor(provider, $('sso-tenant').value);
+      if (issuer !== null) setValue('sso-issuer', issuer);
+      else if (previous.provider !== 'custom') setValue('sso-issuer', '');
+      if (!$('field-tenant').hidden) $('sso-tenant').focus();
+      updateDirty();
+    });
+    $('sso-tenant').addEventListener('input', () => {
+      const issuer = issuerFor($('sso-provider').value, $('sso-tenant').value);
+      if (issuer !== null) setValue('sso-issuer', issuer);
+    });
+    $('sso-issuer').addEventListener('change', () => {
+      // A pasted or typed issuer picks the provider it belongs to.
+      const detected = detectProvider($('sso-issuer').value);
+      if (detected.provider !== $('sso-provider').value || detected.tenant !== $('sso-tenant').value) {
+        setValue('sso-provider', detected.provider);
+        setValue('sso-tenant', detected.tenant);
+        applyProviderUi(detected.provider);
+        updateDirty();
+      }
+    });
+    $('sso-allow-local').addEventListener('change', updateLocalWarning);
+
+    $('toggle-secret').addEventListener('click', () => {
+      const input = $('sso-client-secret');
+      const show = input.type === 'password';
+      input.type = show ? 'text' : 'password';
+      $('toggle-secret').textContent = show ? 'Hide' : 'Show';
+      $('toggle-secret').setAttribute('aria-pressed', show ? 'true' : 'false');
+    });
+
+    $('test-connection').addEventListener('click', testConnection);
+    $('discard').addEventListener('click', () => {
+      if (state.data) fillForm(state.data);
+      CF.toast('Changes discarded', 'info');
+    });
+    $('reload-from-file').addEventListener('click', reloadFromFile);
+
+    $('remove-sso').addEventListener('click', () => {
+      if (state.busy || $('remove-sso').disabled) return;
+      const dialog = $('remove-dialog');
+      dialog.returnValue = '';
+      dialog.showModal();
+    });
+    $('remove-dialog').addEventListener('close', () => {
+      if ($('remove-dialog').returnValue === 'confirm') removeSso();
+      $('remove-sso').focus();
+    });
+    $('lockout-dialog').addEventListener('close', () => {
+      if ($('lockout-dialog').returnValue === 'force') save(true);
+      else {
+        state.tabs.select('tab-provisioning');
+        $('sso-allow-local').focus();
+      }
+    });
+
+    document.addEventListener('visibilitychange', () => {
+      if (document.visibilityState === 'visible') {
+        poll();
+        startPolling();
+      } else stopPolling();
+    });
+    window.addEventListener('beforeunload', (event) => {
+      if (isDirty()) {
+        event.preventDefault();
+        event.returnValue = '';
+      }
+    });
+  }
+
+  async function start() {
+    renderSkeleton();
+    wire();
+    try {
+      const data = await CF.api('GET', '/api/settings/sso');
+      render(data, { form: true });
+    } catch (err) {
+      CF.showError($('load-error'), { message: 'Could not load the SSO settings: ' + err.message });
+    }
+    app.dataset.ready = 'true';
+    startPolling();
+  }
+
+  start();
+})();

@@ -1,0 +1,158 @@
+//! Fixed-window rate limits kept in memory: login attempts per username and per IP, device
+//! code requests and wrong user-code entries.
+//!
+//! A limiter never blocks and never does I/O. Its memory is bounded: expired windows are dropped
+//! when the table grows past [`MAX_KEYS`], and when every window is live the oldest are dropped
+//! first (an attacker who floods the table only frees their own earlier windows sooner, never
+//! anybody's limit from being counted for the current window of a key they cannot name).
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Keys a limiter remembers before it prunes.
+const MAX_KEYS: usize = 100_000;
+
+/// At most `limit` hits per `window` for each key.
+#[derive(Debug)]
+pub struct RateLimiter {
+    limit: u32,
+    window: Duration,
+    /// key -> (window start, hits in it).
+    windows: Mutex<HashMap<String, (Instant, u32)>>,
+}
+
+/// Refused: try again after this long.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryAfter(pub Duration);
+
+impl RateLimiter {
+    pub fn new(limit: u32, window: Duration) -> RateLimiter {
+        RateLimiter {
+            limit,
+            window,
+            windows: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Whether `key` is still under its limit, without counting a hit.
+    pub fn check(&self, key: &str) -> Result<(), RetryAfter> {
+        self.check_at(key, Instant::now())
+    }
+
+    /// Counts a hit for `key`; refused when the limit was already reached in this window.
+    pub fn hit(&self, key: &str) -> Result<(), RetryAfter> {
+        self.hit_at(key, Instant::now())
+    }
+
+    /// Forgets `key` (a successful login clears its failures).
+    pub fn reset(&self, key: &str) {
+        self.table().remove(key);
+    }
+
+    fn check_at(&self, key: &str, now: Instant) -> Result<(), RetryAfter> {
+        match self.table().get(key) {
+            Some(&(start, hits)) if now < start + self.window && hits >= self.limit => {
+                Err(RetryAfter(start + self.window - now))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn hit_at(&self, key: &str, now: Instant) -> Result<(), RetryAfter> {
+        let mut table = self.table();
+        if table.len() >= MAX_KEYS && !table.contains_key(key) {
+            prune(&mut table, self.window, now);
+        }
+        let entry = table.entry(key.to_owned()).or_insert((now, 0));
+        if now >= entry.0 + self.window {
+            *entry = (now, 0);
+        }
+        if entry.1 >= self.limit {
+            return Err(RetryAfter(entry.0 + self.window - now));
+        }
+        entry.1 += 1;
+        Ok(())
+    }
+
+    fn table(&self) -> std::sync::MutexGuard<'_, HashMap<String, (Instant, u32)>> {
+        // A panic while holding this lock cannot leave the map inconsistent: recover it.
+        self.windows.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+fn prune(table: &mut HashMap<String, (Instant, u32)>, window: Duration, now: Instant) {
+    table.retain(|_, (start, _)| now < *start + window);
+    if table.len() >= MAX_KEYS {
+        let mut starts: Vec<Instant> = table.values().map(|(s, _)| *s).collect();
+        starts.sort_unstable();
+        let cutoff = starts[starts.len() / 2];
+        table.retain(|_, (start, _)| *start > cutoff);
+    }
+}
+
+/// Every limit the daemon applies, documented in the README's "Rate limits".
+#[derive(Debug)]
+pub struct RateLimits {
+    /// Failed password logins per username: 10 per 15 minutes.
+    pub login_failures_per_user: RateLimiter,
+    /// Password login attempts per client IP: 30 per minute.
+    pub logins_per_ip: RateLimiter,
+    /// Device code requests per client IP: 20 per minute.
+    pub device_codes_per_ip: RateLimiter,
+    /// Wrong user-code entries per session and per IP: 5 per 5 minutes.
+    pub user_code_failures: RateLimiter,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        RateLimits {
+            login_failures_per_user: RateLimiter::new(10, Duration::from_secs(15 * 60)),
+            logins_per_ip: RateLimiter::new(30, Duration::from_secs(60)),
+            device_codes_per_ip: RateLimiter::new(20, Duration::from_secs(60)),
+            user_code_failures: RateLimiter::new(5, Duration::from_secs(5 * 60)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_past_the_limit_until_the_window_ends() {
+        let limiter = RateLimiter::new(3, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for _ in 0..3 {
+            limiter.hit_at("ann", t0).unwrap();
+        }
+        let refused = limiter.hit_at("ann", t0 + Duration::from_secs(10));
+        assert_eq!(refused, Err(RetryAfter(Duration::from_secs(50))));
+        assert!(limiter.check_at("ann", t0).is_err());
+        assert!(limiter.hit_at("bob", t0).is_ok(), "keys are independent");
+        let later = t0 + Duration::from_secs(61);
+        assert!(limiter.check_at("ann", later).is_ok());
+        assert!(limiter.hit_at("ann", later).is_ok());
+    }
+
+    #[test]
+    fn reset_clears_a_key() {
+        let limiter = RateLimiter::new(1, Duration::from_secs(60));
+        limiter.hit("ann").unwrap();
+        assert!(limiter.check("ann").is_err());
+        limiter.reset("ann");
+        assert!(limiter.check("ann").is_ok());
+    }
+
+    #[test]
+    fn the_table_stays_bounded() {
+        let limiter = RateLimiter::new(1, Duration::from_secs(60));
+        let t0 = Instant::now();
+        for i in 0..(MAX_KEYS + 10) {
+            limiter
+                .hit_at(&i.to_string(), t0 + Duration::from_nanos(i as u64))
+                .unwrap();
+        }
+        assert!(limiter.table().len() <= MAX_KEYS);
+    }
+}

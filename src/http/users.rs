@@ -1,0 +1,232 @@
+//! People and access for server_admin: `GET/POST /api/users`, `GET/PATCH /api/users/{username}`,
+//! `PUT /api/users/{username}/access`.
+//!
+//! Every change is flushed before the answer. The last enabled server_admin cannot be disabled
+//! or lose the role, so the server always has someone who can manage it.
+
+use serde::Deserialize;
+use serde_json::json;
+use warp::Filter;
+use warp::Reply;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::auth::{Caller, require, store_unavailable};
+use super::error::ApiError;
+use crate::auth::account::{
+    AccountError, NewUser, UserChange, UserView, change_user, create_user, set_access,
+};
+use crate::auth::credential::Password;
+use crate::auth::{Permission, Role};
+use crate::blocking::run_blocking;
+use crate::server::AppState;
+use crate::store::{AccessBinding, UserSource};
+
+/// Largest JSON body these routes read.
+const MAX_BODY_BYTES: u64 = 16 * 1024;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CreateBody {
+    username: String,
+    email: String,
+    name: String,
+    role: String,
+    password: Option<Password>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PatchBody {
+    name: Option<String>,
+    email: Option<String>,
+    disabled: Option<bool>,
+    password: Option<Password>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BindingBody {
+    role: String,
+    scope: String,
+}
+
+/// The users routes, all for server_admin.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let with_state = super::with_state(state.clone());
+    let admin = require(state, Permission::ServerAdmin);
+    let list = warp::path!("api" / "users")
+        .and(warp::get())
+        .and(admin.clone())
+        .and(with_state.clone())
+        .map(list);
+    let create = warp::path!("api" / "users")
+        .and(warp::post())
+        .and(admin.clone())
+        .and(json_body())
+        .and(with_state.clone())
+        .then(create);
+    let show = warp::path!("api" / "users" / String)
+        .and(warp::get())
+        .and(admin.clone())
+        .and(with_state.clone())
+        .map(show);
+    let patch = warp::path!("api" / "users" / String)
+        .and(warp::patch())
+        .and(admin.clone())
+        .and(json_body())
+        .and(with_state.clone())
+        .then(patch);
+    let access = warp::path!("api" / "users" / String / "access")
+        .and(warp::put())
+        .and(admin)
+        .and(json_body())
+        .and(with_state)
+        .then(put_access);
+    list.or(create)
+        .unify()
+        .or(show)
+        .unify()
+        .or(patch)
+        .unify()
+        .or(access)
+        .unify()
+        .boxed()
+}
+
+/// A JSON body of at most [`MAX_BODY_BYTES`].
+fn json_body<T: serde::de::DeserializeOwned + Send>()
+-> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
+    warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::json())
+}
+
+fn list(_admin: Caller, state: AppState) -> Response {
+    match state.store.users() {
+        Ok(users) => {
+            let users: Vec<UserView> = users.iter().map(UserView::from).collect();
+            warp::reply::json(&json!({ "users": users })).into_response()
+        }
+        Err(e) => store_unavailable(e).response(),
+    }
+}
+
+fn show(username: String, _admin: Caller, state: AppState) -> Response {
+    match state.store.user(&username) {
+        Ok(Some(user)) => warp::reply::json(&UserView::from(&user)).into_response(),
+        Ok(None) => account_error(AccountError::NoSuchUser(username)).response(),
+        Err(e) => store_unavailable(e).response(),
+    }
+}
+
+async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
+    let role = match body.role.parse::<Role>() {
+        Ok(role) => role,
+        Err(e) => {
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", e.to_string()).response();
+        }
+    };
+    let new = NewUser {
+        username: body.username,
+        email: body.email,
+        name: body.name,
+        role,
+        password: body.password,
+        source: UserSource::Local,
+    };
+    let store = state.store.clone();
+    let result = run_blocking(move || create_user(&store, new)).await;
+    match saved(&state, result).await {
+        Ok(user) => {
+            tracing::info!(by = %admin.user.username, username = %user.username, role = %role, "user created");
+            warp::reply::with_status(warp::reply::json(&user), StatusCode::CREATED).into_response()
+        }
+        Err(e) => e.response(),
+    }
+}
+
+async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState) -> Response {
+    let change = UserChange {
+        name: body.name,
+        email: body.email,
+        disabled: body.disabled,
+        password: body.password,
+    };
+    let store = state.store.clone();
+    let target = username.clone();
+    let result = run_blocking(move || change_user(&store, &target, change)).await;
+    match saved(&state, result).await {
+        Ok(user) => {
+            tracing::info!(by = %admin.user.username, username = %user.username, disabled = user.disabled, "user changed");
+            warp::reply::json(&user).into_response()
+        }
+        Err(e) => e.response(),
+    }
+}
+
+async fn put_access(
+    username: String,
+    admin: Caller,
+    body: Vec<BindingBody>,
+    state: AppState,
+) -> Response {
+    let mut bindings = Vec::with_capacity(body.len());
+    for b in body {
+        match b.role.parse::<Role>() {
+            Ok(role) => bindings.push(AccessBinding {
+                role,
+                scope: b.scope,
+            }),
+            Err(e) => {
+                return ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", e.to_string())
+                    .response();
+            }
+        }
+    }
+    let store = state.store.clone();
+    let target = username.clone();
+    let result = run_blocking(move || set_access(&store, &target, bindings)).await;
+    match saved(&state, result).await {
+        Ok(user) => {
+            let roles: Vec<&str> = user.access.iter().map(|b| b.role.as_str()).collect();
+            tracing::info!(by = %admin.user.username, username = %user.username, roles = ?roles, "access changed");
+            warp::reply::json(&user).into_response()
+        }
+        Err(e) => e.response(),
+    }
+}
+
+/// Flushes a successful change before it is acknowledged; maps failures to answers.
+async fn saved(
+    state: &AppState,
+    result: Result<crate::store::UserRecord, AccountError>,
+) -> Result<UserView, ApiError> {
+    let user = result.map_err(account_error)?;
+    state.store.flush().await.map_err(store_unavailable)?;
+    Ok(UserView::from(&user))
+}
+
+/// The answer for an account rule that refused a change.
+pub(crate) fn account_error(e: AccountError) -> ApiError {
+    let (status, code) = match &e {
+        AccountError::NoSuchUser(_) => (StatusCode::NOT_FOUND, "not_found"),
+        AccountError::UsernameTaken(_) | AccountError::EmailTaken(_) => {
+            (StatusCode::CONFLICT, "conflict")
+        }
+        AccountError::LastAdmin(_) => (StatusCode::CONFLICT, "last_admin"),
+        AccountError::Store(_) => {
+            tracing::error!(error = %e, "store failure");
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "store_unavailable",
+                "the server cannot use its store right now",
+            );
+        }
+        AccountError::InvalidUsername(_)
+        | AccountError::InvalidEmail(_)
+        | AccountError::InvalidName
+        | AccountError::InvalidScope { .. }
+        | AccountError::Credential(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+    };
+    ApiError::new(status, code, e.to_string())
+}

@@ -1,0 +1,49 @@
+//! Housekeeping on a timer: expired records swept from the store, API key uses written in
+//! batches. Runs once more at shutdown so no recorded use is lost.
+
+use std::time::Duration;
+
+use super::AppState;
+use super::shutdown::Shutdown;
+use crate::blocking::run_blocking;
+
+/// How often housekeeping runs.
+const PERIOD: Duration = Duration::from_secs(30);
+
+/// Sweeps and writes every [`PERIOD`] until shutdown, then once more.
+pub async fn run(state: AppState, mut shutdown: Shutdown) {
+    let mut tick = tokio::time::interval(PERIOD);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => once(&state).await,
+            _ = shutdown.wait() => {
+                once(&state).await;
+                return;
+            }
+        }
+    }
+}
+
+/// One round: sweep expired sessions (and the other timed records), persist key uses, flush.
+pub async fn once(state: &AppState) {
+    let worker = state.clone();
+    let result = run_blocking(move || {
+        let now = crate::clock::unix_secs();
+        let swept = worker.store.sweep_expired(now)?;
+        let uses = worker.key_usage.persist(&worker.store)?;
+        Ok::<_, crate::store::StoreError>((swept, uses))
+    })
+    .await;
+    match result {
+        Ok((swept, uses)) => {
+            if swept > 0 || uses > 0 {
+                tracing::debug!(swept, key_uses = uses, "housekeeping");
+            }
+            if let Err(e) = state.store.flush().await {
+                tracing::error!(error = %e, "housekeeping: flushing the store failed");
+            }
+        }
+        Err(e) => tracing::error!(error = %e, "housekeeping failed"),
+    }
+}
