@@ -16,10 +16,13 @@
 //! - [`server`]: the daemon. Start-up, [`server::AppState`], signals, the admin socket
 //!   (`<data-dir>/admin.sock`), graceful shutdown.
 //! - [`http`]: the warp routes, one file per resource; one rejection handler; security headers.
-//! - [`auth`]: roles, credentials (Argon2id passwords, `cf_` API keys, tokens), account rules
-//!   and the first admin.
-//! - [`store`]: sled; users (unique email index), API keys, sessions; flushed before a change
-//!   is acknowledged.
+//! - [`oidc`]: the relying party. The live identity provider (discovery and JWKS in the
+//!   background, cached, refreshed), its HTTP client (timeouts, size caps, no redirects), and the
+//!   authorization code flow with every ID token check. No store, no pages.
+//! - [`auth`]: roles and the one permission check, credentials (Argon2id passwords, `cf_` API
+//!   keys, tokens), account rules, the first admin, SSO provisioning, rate limits.
+//! - [`store`]: sled; users (unique email index), SSO identities, API keys, sessions, pending
+//!   logins; flushed before a change is acknowledged.
 //! - [`commands`]: `coder-server`'s subcommands, one file each.
 //! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
 //! - [`secret`], [`clock`]: the redacting secret string; wall-clock time for records.
@@ -31,6 +34,7 @@ pub mod blocking;
 pub mod clock;
 pub mod commands;
 pub mod http;
+pub mod oidc;
 pub mod reload;
 pub mod secret;
 pub mod server;

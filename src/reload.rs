@@ -17,6 +17,7 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::blocking::run_blocking;
 use crate::clock::{now_rfc3339, unix_ms};
+use crate::oidc::ProviderStatus;
 use crate::server::shutdown::Shutdown;
 use crate::setup::SetupError;
 use crate::setup::config::{
@@ -108,6 +109,9 @@ pub struct ReloadStatus {
     pub error: Option<ReloadError>,
     /// What git knows of `oidc.json`.
     pub git: GitState,
+    /// The identity provider's state (filled in by the server, which owns the provider).
+    #[serde(default)]
+    pub provider: ProviderStatus,
 }
 
 /// What one reload did.
@@ -165,6 +169,9 @@ pub struct Reloader {
     last_seen: Mutex<Option<Option<Vec<u8>>>>,
     /// Counters for `/metrics`.
     metrics: ReloadMetrics,
+    /// Announces each new live generation to those who build on the configuration (the
+    /// identity provider task).
+    changes: tokio::sync::watch::Sender<u64>,
 }
 
 impl Reloader {
@@ -195,6 +202,7 @@ impl Reloader {
             loaded_at: now_rfc3339(),
             error: None,
             git,
+            provider: ProviderStatus::default(),
         };
         Ok(Reloader {
             root,
@@ -208,6 +216,7 @@ impl Reloader {
                 last_reload_unix_ms: AtomicU64::new(unix_ms()),
                 ..ReloadMetrics::default()
             },
+            changes: tokio::sync::watch::Sender::new(1),
         })
     }
 
@@ -219,6 +228,11 @@ impl Reloader {
     /// The status after the last reload.
     pub fn status(&self) -> Arc<ReloadStatus> {
         self.status.load_full()
+    }
+
+    /// A receiver that sees each new live generation.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.changes.subscribe()
     }
 
     /// Reload counters.
@@ -290,12 +304,14 @@ impl Reloader {
         let generation = self.live.load().generation + 1;
         log_applied(path, generation, oidc.as_ref(), trigger);
         self.live.store(Arc::new(LiveConfig { generation, oidc }));
+        self.changes.send_replace(generation);
         self.status.store(Arc::new(ReloadStatus {
             ok: true,
             generation,
             loaded_at: now_rfc3339(),
             error: None,
             git,
+            provider: ProviderStatus::default(),
         }));
         self.metrics.success_total.fetch_add(1, Ordering::Relaxed);
         self.stamp();

@@ -8,6 +8,7 @@ pub mod account;
 pub mod credential;
 pub mod key_usage;
 pub mod permission;
+pub mod provision;
 pub mod ratelimit;
 pub mod role;
 

@@ -98,6 +98,8 @@ pub struct RateLimits {
     pub login_failures_per_user: RateLimiter,
     /// Password login attempts per client IP: 30 per minute.
     pub logins_per_ip: RateLimiter,
+    /// SSO logins started per client IP: 30 per minute (each keeps a pending login).
+    pub sso_starts_per_ip: RateLimiter,
     /// Device code requests per client IP: 20 per minute.
     pub device_codes_per_ip: RateLimiter,
     /// Wrong user-code entries per session and per IP: 5 per 5 minutes.
@@ -109,6 +111,7 @@ impl Default for RateLimits {
         RateLimits {
             login_failures_per_user: RateLimiter::new(10, Duration::from_secs(15 * 60)),
             logins_per_ip: RateLimiter::new(30, Duration::from_secs(60)),
+            sso_starts_per_ip: RateLimiter::new(30, Duration::from_secs(60)),
             device_codes_per_ip: RateLimiter::new(20, Duration::from_secs(60)),
             user_code_failures: RateLimiter::new(5, Duration::from_secs(5 * 60)),
         }

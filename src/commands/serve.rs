@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// Seconds a browser session lasts.
     #[arg(long, value_name = "SECONDS", default_value_t = 43200, value_parser = clap::value_parser!(u64).range(1..))]
     pub session_ttl: u64,
+    /// Seconds one request to the identity provider (discovery, JWKS, token, userinfo) may take.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
+    pub idp_timeout: u64,
 }
 
 /// Runs the daemon on a multi-threaded runtime until SIGTERM or SIGINT.
@@ -64,6 +67,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             device_poll_interval: Duration::from_secs(args.device_poll_interval),
             session: Duration::from_secs(args.session_ttl),
         },
+        idp_timeout: Duration::from_secs(args.idp_timeout),
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

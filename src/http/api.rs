@@ -42,7 +42,7 @@ fn public_oidc_config(state: AppState) -> Response {
 
 /// Answers the status after the reload, with an added `result` (applied, unchanged, rejected).
 async fn reload_from_file(admin: Caller, state: AppState) -> Response {
-    let outcome = state.reloader.reload(Trigger::Api).await;
+    let outcome = state.reload(Trigger::Api).await;
     tracing::info!(by = %admin.user.username, result = ?outcome.result, "reload from the API");
     let mut body = serde_json::to_value(&outcome.status).unwrap_or_default();
     body["result"] = serde_json::to_value(outcome.result).unwrap_or_default();

@@ -14,6 +14,7 @@ pub mod page;
 pub mod pages;
 pub mod return_to;
 pub mod session;
+pub mod sso;
 pub mod users;
 
 use warp::filters::BoxedFilter;
@@ -42,7 +43,9 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(users::routes(state.clone()))
         .unify()
-        .or(pages::routes(state))
+        .or(pages::routes(state.clone()))
+        .unify()
+        .or(sso::routes(state))
         .unify()
         .or(assets::routes())
         .unify()

@@ -123,7 +123,8 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
     let role = match body.role.parse::<Role>() {
         Ok(role) => role,
         Err(e) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", e.to_string()).response();
+            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", e.to_string())
+                .response();
         }
     };
     let new = NewUser {

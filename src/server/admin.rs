@@ -137,17 +137,14 @@ pub async fn serve_admin_socket(
 }
 
 async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
-    let reloader = &state.reloader;
     let (read, mut write) = stream.into_split();
     let mut line = String::new();
     BufReader::new(read.take(MAX_REQUEST_BYTES))
         .read_line(&mut line)
         .await?;
     let response = match serde_json::from_str::<AdminRequest>(&line) {
-        Ok(AdminRequest::Reload) => {
-            AdminResponse::Reload(reloader.reload(Trigger::AdminSocket).await)
-        }
-        Ok(AdminRequest::Status) => AdminResponse::Status((*reloader.status()).clone()),
+        Ok(AdminRequest::Reload) => AdminResponse::Reload(state.reload(Trigger::AdminSocket).await),
+        Ok(AdminRequest::Status) => AdminResponse::Status(state.reload_status()),
         Ok(account) => {
             let store = state.store.clone();
             let response = run_blocking(move || apply_account_request(&store, account)).await;

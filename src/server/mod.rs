@@ -20,7 +20,12 @@ use crate::auth::account::{AccountError, INITIAL_ADMIN, ensure_initial_admin};
 use crate::auth::key_usage::KeyUsage;
 use crate::auth::ratelimit::RateLimits;
 use crate::blocking::run_blocking;
-use crate::reload::{Reloader, StartupError, Trigger, run_watch_reloads};
+use crate::oidc::ProviderHandle;
+use crate::oidc::http::ProviderHttp;
+use crate::oidc::provider::run_provider;
+use crate::reload::{
+    ReloadOutcome, ReloadStatus, Reloader, StartupError, Trigger, run_watch_reloads,
+};
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
 use crate::setup::watcher::watch_setup_repo;
@@ -43,6 +48,8 @@ pub struct ServeOptions {
     pub public_url: Option<url::Url>,
     /// Lifetimes of login state, device codes and sessions.
     pub lifetimes: Lifetimes,
+    /// How long one request to the identity provider may take.
+    pub idp_timeout: Duration,
 }
 
 /// How long the login flows' records live (`serve`'s tuning flags).
@@ -87,6 +94,8 @@ pub struct AppState {
     pub limits: Arc<RateLimits>,
     /// API key uses not yet written to the store.
     pub key_usage: Arc<KeyUsage>,
+    /// The live identity provider of the current configuration.
+    pub provider: Arc<ProviderHandle>,
 }
 
 impl AppState {
@@ -96,6 +105,7 @@ impl AppState {
         store: Store,
         public_url: &str,
         lifetimes: Lifetimes,
+        provider: Arc<ProviderHandle>,
     ) -> AppState {
         let public_origin = url::Url::parse(public_url)
             .map(|u| u.origin().ascii_serialization())
@@ -108,7 +118,23 @@ impl AppState {
             lifetimes,
             limits: Arc::new(RateLimits::default()),
             key_usage: Arc::new(KeyUsage::default()),
+            provider,
         }
+    }
+
+    /// The reload status with the identity provider's state.
+    pub fn reload_status(&self) -> ReloadStatus {
+        ReloadStatus {
+            provider: self.provider.status(),
+            ..(*self.reloader.status()).clone()
+        }
+    }
+
+    /// Reloads through the one reload path; the outcome carries the provider's state.
+    pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
+        let mut outcome = self.reloader.reload(trigger).await;
+        outcome.status.provider = self.provider.status();
+        outcome
     }
 
     /// The redirect URI to register at the identity provider.
@@ -193,11 +219,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let public_url = public_url(options.public_url.as_ref(), local_addr)?;
+    let provider = ProviderHandle::new(ProviderHttp::new(options.idp_timeout));
     let state = AppState::new(
         reloader.clone(),
         store.clone(),
         &public_url,
         options.lifetimes,
+        provider.clone(),
     );
 
     let (trigger, shutdown) = shutdown_channel();
@@ -207,6 +235,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         watch_rx,
         shutdown.clone(),
     ));
+    let provider_task = tokio::spawn(run_provider(provider, reloader.clone(), shutdown.clone()));
     let maintenance_task = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let admin_task = tokio::spawn(admin::serve_admin_socket(
         admin_listener,
@@ -240,7 +269,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         } => tracing::warn!("requests still running {DRAIN_TIMEOUT:?} after shutdown began: closing them"),
     }
 
-    for task in [watch_task, admin_task, signals, maintenance_task] {
+    for task in [
+        watch_task,
+        admin_task,
+        signals,
+        maintenance_task,
+        provider_task,
+    ] {
         let _ = task.await;
     }
     tracing::info!("coder-server stopped");

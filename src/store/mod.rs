@@ -1,4 +1,5 @@
-//! Persistent records in an embedded sled database: users, API keys and sessions.
+//! Persistent records in an embedded sled database: users, SSO identities, API keys, sessions
+//! and pending SSO logins.
 //!
 //! The rest of the daemon reaches the store only through [`Store`]'s methods, which take and
 //! return domain records, never sled types, so that another backend (PostgreSQL for several
@@ -10,6 +11,7 @@
 //! Blocking: sled reads are memory-speed; writes and flushes go through
 //! [`crate::blocking::run_blocking`] in the callers that run on the async runtime.
 
+mod identities;
 mod keys;
 mod sessions;
 mod users;
@@ -19,6 +21,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use identities::PendingLogin;
 pub use keys::ApiKeyRecord;
 pub use sessions::SessionRecord;
 pub use users::{AccessBinding, UserRecord, UserSource};
@@ -56,6 +59,10 @@ pub struct Store {
     api_keys_by_user: sled::Tree,
     /// SHA-256 of the session id -> [`SessionRecord`].
     sessions: sled::Tree,
+    /// `issuer \0 sub` -> username: linked SSO identities.
+    identities: sled::Tree,
+    /// SHA-256 of an SSO login's `state` -> [`PendingLogin`].
+    pending_logins: sled::Tree,
 }
 
 impl Store {
@@ -75,6 +82,8 @@ impl Store {
             api_keys: tree("api_keys.v1")?,
             api_keys_by_user: tree("api_keys_by_user.v1")?,
             sessions: tree("sessions.v1")?,
+            identities: tree("identities.v1")?,
+            pending_logins: tree("pending_logins.v1")?,
             db,
         })
     }

@@ -47,7 +47,7 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
 }
 
-fn email_key(email: &str) -> Vec<u8> {
+pub(super) fn email_key(email: &str) -> Vec<u8> {
     email.trim().to_lowercase().into_bytes()
 }
 

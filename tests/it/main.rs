@@ -9,5 +9,6 @@ mod idp;
 mod people;
 mod reload;
 mod sessions;
+mod sso;
 mod startup;
 mod support;

@@ -1,0 +1,240 @@
+//! Turning a verified SSO identity into a user: link by (issuer, `sub`), else by verified
+//! email, else auto-provision or refuse. Later logins update the display name and nothing else.
+//! Blocking (store writes); the caller flushes before it starts the session.
+
+use crate::oidc::flow::VerifiedIdentity;
+use crate::setup::config::OidcConfig;
+use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
+
+/// Why an SSO login found no user to sign in as. Each maps to a page of the guide's
+/// Troubleshooting section.
+#[derive(Debug, thiserror::Error)]
+pub enum SsoRefusal {
+    #[error("the identity provider sent no email address")]
+    MissingEmail,
+    #[error("the identity provider says the email `{0}` is not verified")]
+    EmailNotVerified(String),
+    #[error("no user has the email `{0}` and auto-provisioning is disabled")]
+    UserNotFound(String),
+    #[error("the user `{0}` is disabled")]
+    Disabled(String),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Candidate usernames tried in order: the derived name, then with 2, 3, ... appended.
+const MAX_CANDIDATES: usize = 200;
+
+/// The username an email gives: its local part, lower-cased, `+tag` dropped, only `[a-z0-9]`
+/// kept (`john.doe+ci@company.com` -> `johndoe`); `user` when nothing is left.
+pub fn username_from_email(email: &str) -> String {
+    let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
+    let local = local.split('+').next().unwrap_or_default();
+    let name: String = local
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+        .take(56)
+        .collect();
+    if name.is_empty() {
+        "user".to_owned()
+    } else {
+        name
+    }
+}
+
+/// The user `identity` signs in as, linking or creating it as `config` allows.
+///
+/// Fails with the refusal to show, or a store failure.
+pub fn sign_in_identity(
+    store: &Store,
+    config: &OidcConfig,
+    identity: &VerifiedIdentity,
+) -> Result<UserRecord, SsoRefusal> {
+    if let Some(username) = store.identity(&identity.issuer, &identity.subject)? {
+        if let Some(user) = store.user(&username)? {
+            return signed_in(store, user, identity);
+        }
+    }
+    let email = identity.email.clone().ok_or(SsoRefusal::MissingEmail)?;
+    if identity.email_verified == Some(false) {
+        return Err(SsoRefusal::EmailNotVerified(email));
+    }
+    if let Some(user) = store.user_by_email(&email)? {
+        if user.disabled {
+            return Err(SsoRefusal::Disabled(user.username));
+        }
+        match store.link_identity(&identity.issuer, &identity.subject, &user.username) {
+            Ok(()) => {
+                tracing::info!(username = %user.username, issuer = %identity.issuer, "SSO identity linked by email")
+            }
+            // Linked by a concurrent login of the same person: fine.
+            Err(StoreError::Conflict("identity")) => {}
+            Err(e) => return Err(e.into()),
+        }
+        return signed_in(store, user, identity);
+    }
+    if !config.auto_provision {
+        return Err(SsoRefusal::UserNotFound(email));
+    }
+    let base = username_from_email(&email);
+    let mut candidates = vec![base.clone()];
+    candidates.extend((2..=MAX_CANDIDATES).map(|n| format!("{base}{n}")));
+    let fallback = format!(
+        "{base}{}",
+        &crate::auth::credential::random_token(6)
+            .to_lowercase()
+            .replace(['-', '_'], "x")
+    );
+    candidates.push(fallback);
+    let name = identity.name.clone().unwrap_or_else(|| base.clone());
+    let template = UserRecord {
+        username: String::new(),
+        email: email.clone(),
+        name,
+        source: UserSource::Sso,
+        disabled: false,
+        created_at: crate::clock::now_rfc3339(),
+        access: vec![AccessBinding::for_role(config.default_role)],
+        password_hash: None,
+    };
+    match store.provision_user(&template, &candidates, &identity.issuer, &identity.subject) {
+        Ok(user) => {
+            tracing::info!(username = %user.username, role = %config.default_role, issuer = %identity.issuer, "SSO user provisioned");
+            Ok(user)
+        }
+        // A concurrent first login of the same person won the race: sign in as its user.
+        Err(StoreError::Conflict("identity" | "email")) => {
+            sign_in_identity(store, config, identity)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// A linked user signing in: refused when disabled; the display name follows the provider.
+fn signed_in(
+    store: &Store,
+    user: UserRecord,
+    identity: &VerifiedIdentity,
+) -> Result<UserRecord, SsoRefusal> {
+    if user.disabled {
+        return Err(SsoRefusal::Disabled(user.username));
+    }
+    match &identity.name {
+        Some(name) if *name != user.name && name.chars().count() <= 200 => {
+            let updated = store
+                .update_user(&user.username, |u| u.name.clone_from(name))?
+                .unwrap_or(user);
+            tracing::info!(username = %updated.username, "display name updated from the identity provider");
+            Ok(updated)
+        }
+        _ => Ok(user),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::Role;
+    use crate::secret::Secret;
+    use crate::store::test_store;
+
+    #[test]
+    fn usernames_follow_the_contract_rule() {
+        assert_eq!(username_from_email("john.doe@company.com"), "johndoe");
+        assert_eq!(username_from_email("John.Doe+ci@company.com"), "johndoe");
+        assert_eq!(username_from_email("o'brien_x-y@x.io"), "obrienxy");
+        assert_eq!(username_from_email("+tag@x.io"), "user");
+        assert_eq!(username_from_email("Ünïcode@x.io"), "ncode");
+    }
+
+    fn config(auto_provision: bool) -> OidcConfig {
+        OidcConfig {
+            enabled: true,
+            display_name: "SSO".into(),
+            client_id: "c".into(),
+            client_secret: Secret::new("s"),
+            issuer: "https://idp.example".into(),
+            scopes: vec!["openid".into()],
+            auto_provision,
+            default_role: Role::Viewer,
+            allow_local_auth: true,
+        }
+    }
+
+    fn identity(sub: &str, email: Option<&str>, name: &str) -> VerifiedIdentity {
+        VerifiedIdentity {
+            issuer: "https://idp.example".into(),
+            subject: sub.into(),
+            email: email.map(String::from),
+            email_verified: Some(true),
+            name: Some(name.into()),
+        }
+    }
+
+    #[test]
+    fn first_login_provisions_later_logins_update_only_the_name() {
+        let (_dir, store) = test_store();
+        let first = sign_in_identity(
+            &store,
+            &config(true),
+            &identity("1", Some("john.doe@x.io"), "John"),
+        )
+        .unwrap();
+        assert_eq!(first.username, "johndoe");
+        assert_eq!(first.source, UserSource::Sso);
+        assert_eq!(first.access, [AccessBinding::for_role(Role::Viewer)]);
+        let other = sign_in_identity(
+            &store,
+            &config(true),
+            &identity("2", Some("john.doe@y.io"), "Other John"),
+        )
+        .unwrap();
+        assert_eq!(other.username, "johndoe2", "collision gets a number");
+        let mut changed_config = config(true);
+        changed_config.default_role = Role::ServerAdmin;
+        let again = sign_in_identity(
+            &store,
+            &changed_config,
+            &identity("1", Some("new@x.io"), "John Doe"),
+        )
+        .unwrap();
+        assert_eq!(again.username, "johndoe");
+        assert_eq!(again.name, "John Doe");
+        assert_eq!(
+            again.email, "john.doe@x.io",
+            "email is not taken from later logins"
+        );
+        assert_eq!(
+            again.access,
+            [AccessBinding::for_role(Role::Viewer)],
+            "never re-bound"
+        );
+    }
+
+    #[test]
+    fn refusals_name_the_guides_errors_and_write_nothing() {
+        let (_dir, store) = test_store();
+        assert!(matches!(
+            sign_in_identity(&store, &config(true), &identity("1", None, "N")),
+            Err(SsoRefusal::MissingEmail)
+        ));
+        assert!(matches!(
+            sign_in_identity(&store, &config(false), &identity("1", Some("a@x.io"), "N")),
+            Err(SsoRefusal::UserNotFound(_))
+        ));
+        let mut unverified = identity("1", Some("a@x.io"), "N");
+        unverified.email_verified = Some(false);
+        assert!(matches!(
+            sign_in_identity(&store, &config(true), &unverified),
+            Err(SsoRefusal::EmailNotVerified(_))
+        ));
+        assert_eq!(store.user_count(), 0);
+        assert!(
+            store
+                .identity("https://idp.example", "1")
+                .unwrap()
+                .is_none()
+        );
+    }
+}

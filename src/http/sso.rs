@@ -1,0 +1,353 @@
+//! SSO sign-in pages: `GET /auth/oidc/login` starts the authorization code flow,
+//! `GET /auth/oidc/callback` finishes it.
+//!
+//! The pending login (state, nonce, PKCE verifier, `return_to`) is kept server-side and works
+//! once; it is bound to the browser by the `cf_login_binding` cookie. After any rejection no
+//! session exists and no user was created; the browser gets one of the guide's error pages and
+//! the operator's log gets the detail (never a secret, code or token).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+use warp::Filter;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::auth::store_unavailable;
+use super::page::{error_page, see_other};
+use super::pages::{BrowserRequest, browser_request};
+use super::return_to::return_to_or_home;
+use super::session::{cookie_value, end_session, set_cookie, start_session, tokens_equal};
+use crate::auth::credential::{random_token, sha256};
+use crate::auth::provision::{SsoRefusal, sign_in_identity};
+use crate::blocking::run_blocking;
+use crate::oidc::flow::{binding_hash, finish_login, start_login};
+use crate::server::AppState;
+
+/// The cookie that binds a pending login to the browser that started it.
+pub const BINDING_COOKIE: &str = "cf_login_binding";
+/// Longest callback query read.
+const MAX_QUERY_BYTES: usize = 8 * 1024;
+
+#[derive(Deserialize)]
+struct StartQuery {
+    return_to: Option<String>,
+}
+
+/// `GET /auth/oidc/login` and `GET /auth/oidc/callback`.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let with_state = super::with_state(state);
+    let start = warp::path!("auth" / "oidc" / "login")
+        .and(warp::get())
+        .and(warp::query::<StartQuery>())
+        .and(browser_request())
+        .and(with_state.clone())
+        .then(start);
+    let callback = warp::path!("auth" / "oidc" / "callback")
+        .and(warp::get())
+        .and(warp::query::raw().or(warp::any().map(String::new)).unify())
+        .and(browser_request())
+        .and(with_state)
+        .then(callback);
+    start.or(callback).unify().boxed()
+}
+
+fn unavailable(detail: &str) -> Response {
+    tracing::warn!(
+        detail,
+        "SSO login refused: the identity provider is not ready"
+    );
+    error_page(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "Single sign-on is unavailable",
+        "The identity provider cannot be reached right now.",
+        "Try again in a moment. If it keeps failing, an administrator can check Settings → Single Sign-On → Test Connection.",
+        None,
+    )
+}
+
+fn state_error() -> Response {
+    error_page(
+        StatusCode::BAD_REQUEST,
+        "Invalid or expired state",
+        "This sign-in could not be matched to one started in this browser.",
+        "The login took too long, the page was refreshed during login, or browser cookies are blocked. Return to the login page and try again.",
+        None,
+    )
+}
+
+fn failed() -> Response {
+    error_page(
+        StatusCode::BAD_GATEWAY,
+        "Sign-in failed",
+        "The identity provider's answer could not be verified.",
+        "Try again. If it keeps failing, tell your administrator: the server log has the details.",
+        None,
+    )
+}
+
+async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> Response {
+    let live = state.reloader.live();
+    let Some(config) = live.oidc.as_ref().filter(|c| c.enabled) else {
+        return error_page(
+            StatusCode::NOT_FOUND,
+            "Single sign-on is not enabled",
+            "This server does not offer single sign-on.",
+            "Sign in with your username and password, or ask an administrator to enable SSO.",
+            None,
+        );
+    };
+    let ip = request
+        .remote
+        .map(|a| a.ip().to_string())
+        .unwrap_or_default();
+    if state.limits.sso_starts_per_ip.hit(&ip).is_err() {
+        return error_page(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Too many sign-in attempts",
+            "This address started too many sign-ins in a short time.",
+            "Wait a minute, then try again.",
+            None,
+        );
+    }
+    let discovered = match state.provider.ready(&config.issuer, &config.client_id) {
+        Ok(discovered) => discovered,
+        Err(status) => return unavailable(&status.detail),
+    };
+    let binding = cookie_value(request.cookie.as_deref(), BINDING_COOKIE)
+        .filter(|b| b.len() == 43)
+        .map_or_else(|| random_token(32), str::to_owned);
+    let ttl = state.lifetimes.login_state;
+    let return_to = return_to_or_home(query.return_to.as_deref());
+    let login = start_login(
+        &discovered,
+        config,
+        &state.redirect_uri(),
+        &binding,
+        &return_to,
+        crate::clock::unix_secs() + ttl.as_secs(),
+    );
+    if let Err(e) = state
+        .store
+        .create_pending_login(&sha256(login.state.as_bytes()), &login.pending)
+    {
+        return store_unavailable(e).response();
+    }
+    let cookie = set_cookie(
+        &state,
+        BINDING_COOKIE,
+        &binding,
+        Some(ttl.max(Duration::from_secs(60))),
+    );
+    see_other(&login.authorize_url, &[cookie])
+}
+
+/// The callback's parameters, each at most once.
+#[derive(Default)]
+struct CallbackParams {
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
+}
+
+/// Parses the raw query; `None` when a parameter appears twice or the query is too long.
+fn parse_callback(raw: &str) -> Option<CallbackParams> {
+    if raw.len() > MAX_QUERY_BYTES {
+        return None;
+    }
+    let mut params = CallbackParams::default();
+    let mut seen = std::collections::HashSet::new();
+    for (key, value) in url::form_urlencoded::parse(raw.as_bytes()) {
+        if !seen.insert(key.clone()) {
+            return None;
+        }
+        let slot = match key.as_ref() {
+            "code" => &mut params.code,
+            "state" => &mut params.state,
+            "iss" => &mut params.iss,
+            "error" => &mut params.error,
+            "error_description" => &mut params.error_description,
+            _ => continue,
+        };
+        *slot = Some(value.into_owned());
+    }
+    Some(params)
+}
+
+async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Response {
+    let Some(params) = parse_callback(&raw) else {
+        tracing::warn!("SSO callback refused: duplicated parameters or an oversized query");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Invalid sign-in response",
+            "The sign-in response was malformed.",
+            "Return to the login page and try again.",
+            None,
+        );
+    };
+    let now = crate::clock::unix_secs();
+    let pending = match params.state.as_deref() {
+        Some(s) => match state.store.take_pending_login(&sha256(s.as_bytes()), now) {
+            Ok(pending) => pending,
+            Err(e) => return store_unavailable(e).response(),
+        },
+        None => None,
+    };
+    if let Some(error) = &params.error {
+        let code: String = error
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        tracing::warn!(error = %code, description = params.error_description.as_deref().unwrap_or(""), "SSO login: the identity provider answered an error");
+        let message = format!("The identity provider answered “{code}”.");
+        return error_page(
+            StatusCode::BAD_REQUEST,
+            "Sign-in was not completed",
+            &message,
+            "If you cancelled, you can try again. Otherwise ask your administrator to check the application's settings at the identity provider (redirect URI, assigned users).",
+            None,
+        );
+    }
+    let Some(pending) = pending else {
+        tracing::warn!("SSO callback refused: unknown, used or expired state");
+        return state_error();
+    };
+    let binding = cookie_value(request.cookie.as_deref(), BINDING_COOKIE).unwrap_or("");
+    if binding.is_empty() || !tokens_equal(&pending.binding_hash, &binding_hash(binding)) {
+        tracing::warn!(
+            "SSO callback refused: the state belongs to another browser (or cookies are blocked)"
+        );
+        return state_error();
+    }
+    let live = state.reloader.live();
+    let Some(config) = live
+        .oidc
+        .as_ref()
+        .filter(|c| c.enabled && c.issuer == pending.issuer && c.client_id == pending.client_id)
+    else {
+        tracing::warn!(
+            "SSO callback refused: the SSO configuration changed since the login started"
+        );
+        return state_error();
+    };
+    if params
+        .iss
+        .as_deref()
+        .is_some_and(|iss| iss != pending.issuer)
+    {
+        tracing::warn!(
+            iss = params.iss.as_deref().unwrap_or(""),
+            "SSO callback refused: `iss` is not the configured issuer"
+        );
+        return failed();
+    }
+    let Some(code) = params.code.filter(|c| !c.is_empty()) else {
+        tracing::warn!("SSO callback refused: no code");
+        return failed();
+    };
+    let discovered = match state.provider.ready(&pending.issuer, &pending.client_id) {
+        Ok(discovered) => discovered,
+        Err(status) => return unavailable(&status.detail),
+    };
+    let identity = match finish_login(
+        &state.provider,
+        discovered,
+        config,
+        &state.redirect_uri(),
+        &code,
+        &pending,
+    )
+    .await
+    {
+        Ok(identity) => identity,
+        Err(e) => {
+            tracing::warn!(error = %e, issuer = %pending.issuer, "SSO login rejected");
+            return failed();
+        }
+    };
+    let store = state.store.clone();
+    let config_for_task = config.clone();
+    let subject = identity.subject.clone();
+    let user = match run_blocking(move || sign_in_identity(&store, &config_for_task, &identity))
+        .await
+    {
+        Ok(user) => user,
+        Err(refusal) => {
+            tracing::warn!(reason = %refusal, sub = %subject, issuer = %pending.issuer, "SSO login refused");
+            return refusal_page(&refusal);
+        }
+    };
+    if let Err(e) = end_session(&state, request.cookie.as_deref()).await {
+        return store_unavailable(e).response();
+    }
+    match start_session(&state, &user.username).await {
+        Ok(cookie) => {
+            tracing::info!(username = %user.username, issuer = %pending.issuer, "SSO login: session started");
+            see_other(&pending.return_to, &[cookie])
+        }
+        Err(e) => store_unavailable(e).response(),
+    }
+}
+
+fn refusal_page(refusal: &SsoRefusal) -> Response {
+    match refusal {
+        SsoRefusal::MissingEmail => error_page(
+            StatusCode::FORBIDDEN,
+            "Missing email claim",
+            "The identity provider did not return your email address.",
+            "Ask your administrator to make sure the email scope is configured, your account has an email address, and the app registration may read it (API permissions in Azure).",
+            None,
+        ),
+        SsoRefusal::EmailNotVerified(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Email not verified",
+            "The identity provider says your email address is not verified, so it cannot be matched to an account.",
+            "Verify your email address with your identity provider, then try again.",
+            None,
+        ),
+        SsoRefusal::UserNotFound(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "User not found",
+            "No CoderFlow user has your email address, and automatic provisioning is disabled.",
+            "Ask an administrator to create your account with your email address, or to enable auto-provisioning.",
+            None,
+        ),
+        SsoRefusal::Disabled(_) => error_page(
+            StatusCode::FORBIDDEN,
+            "Account disabled",
+            "Your CoderFlow account is disabled.",
+            "Ask an administrator to enable it.",
+            None,
+        ),
+        SsoRefusal::Store(e) => {
+            tracing::error!(error = %e, "store failure during SSO login");
+            error_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The server cannot use its store right now.",
+                "Try again in a moment.",
+                None,
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn callback_parameters_are_read_once_each() {
+        let p = parse_callback("code=a%2Bb&state=s&iss=https%3A%2F%2Fidp&extra=1").unwrap();
+        assert_eq!(p.code.as_deref(), Some("a+b"));
+        assert_eq!(p.iss.as_deref(), Some("https://idp"));
+        assert!(parse_callback("code=a&code=b&state=s").is_none());
+        assert!(parse_callback("state=s&state=s").is_none());
+        assert!(parse_callback(&"x".repeat(MAX_QUERY_BYTES + 1)).is_none());
+        assert!(parse_callback("").unwrap().state.is_none());
+    }
+}

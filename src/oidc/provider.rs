@@ -1,0 +1,345 @@
+//! The live identity provider: discovery and JWKS fetched in the background from the current
+//! configuration, cached per (issuer, client_id), swapped atomically, refreshed periodically and
+//! on an unknown `kid`, retried with backoff while unreachable.
+//!
+//! Nothing here blocks a request: a login reads the current snapshot and gets either a ready
+//! provider or the reason there is none. Local login and API keys never touch this module.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use openidconnect::core::CoreProviderMetadata;
+use openidconnect::{IssuerUrl, JsonWebKeySet};
+use serde::{Deserialize, Serialize};
+
+use super::http::ProviderHttp;
+use crate::reload::Reloader;
+use crate::server::shutdown::Shutdown;
+
+/// How long discovery and keys are used before they are fetched again.
+const REFRESH: Duration = Duration::from_secs(3600);
+/// First and longest wait between attempts while the provider is unreachable.
+const FIRST_RETRY: Duration = Duration::from_secs(1);
+const MAX_RETRY: Duration = Duration::from_secs(30);
+/// The JWKS is fetched again for an unknown `kid` at most this often.
+const JWKS_REFETCH_GAP: Duration = Duration::from_secs(5);
+/// Providers remembered for a switch back.
+const CACHE_ENTRIES: usize = 8;
+
+/// Where the provider stands, as the reload status shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum ProviderState {
+    /// SSO is off: nothing to discover.
+    #[default]
+    Disabled,
+    /// The first discovery for this configuration is running.
+    Discovering,
+    /// Discovery and keys are loaded; logins work.
+    Ready,
+    /// The last attempt failed; retried with backoff.
+    Unreachable,
+}
+
+/// The provider's state with a sentence for admins.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ProviderStatus {
+    pub state: ProviderState,
+    pub detail: String,
+}
+
+/// One provider's discovery document with its keys.
+#[derive(Debug)]
+pub struct Discovered {
+    pub issuer: String,
+    pub client_id: String,
+    pub metadata: CoreProviderMetadata,
+    /// When discovery (or the last JWKS refetch) happened.
+    pub fetched_at: Instant,
+}
+
+/// What a request sees: the provider for the current configuration, if any.
+#[derive(Debug, Default)]
+struct Snapshot {
+    key: Option<(String, String)>,
+    status: ProviderStatus,
+    discovered: Option<Arc<Discovered>>,
+}
+
+/// Shared handle to the live provider; cheap to clone as `Arc<ProviderHandle>`.
+#[derive(Debug)]
+pub struct ProviderHandle {
+    http: ProviderHttp,
+    current: ArcSwap<Snapshot>,
+    /// Providers discovered earlier, by (issuer, client_id).
+    cache: Mutex<HashMap<(String, String), Arc<Discovered>>>,
+    /// Single flight for JWKS refetches, with the time of the last one.
+    jwks_refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Asks the background task to retry now (a login found the provider unreachable).
+    wake: tokio::sync::Notify,
+}
+
+impl ProviderHandle {
+    pub fn new(http: ProviderHttp) -> Arc<ProviderHandle> {
+        Arc::new(ProviderHandle {
+            http,
+            current: ArcSwap::from_pointee(Snapshot::default()),
+            cache: Mutex::new(HashMap::new()),
+            jwks_refetch: tokio::sync::Mutex::new(None),
+            wake: tokio::sync::Notify::new(),
+        })
+    }
+
+    /// The HTTP client for this provider's requests.
+    pub fn http(&self) -> &ProviderHttp {
+        &self.http
+    }
+
+    /// The state for the reload status.
+    pub fn status(&self) -> ProviderStatus {
+        self.current.load().status.clone()
+    }
+
+    /// The ready provider for (issuer, client_id), or the status explaining why there is none
+    /// (and a nudge to the background task to retry).
+    pub fn ready(&self, issuer: &str, client_id: &str) -> Result<Arc<Discovered>, ProviderStatus> {
+        let current = self.current.load();
+        match &current.discovered {
+            Some(d) if d.issuer == issuer && d.client_id == client_id => Ok(d.clone()),
+            _ => {
+                if current.status.state == ProviderState::Unreachable {
+                    self.wake.notify_one();
+                }
+                Err(current.status.clone())
+            }
+        }
+    }
+
+    /// Fetches the JWKS of `stale` again, at most once per [`JWKS_REFETCH_GAP`] and one fetch at
+    /// a time; answers the provider with the new keys, or `None` when no fetch was made or it
+    /// failed.
+    pub async fn refetch_jwks(&self, stale: &Arc<Discovered>) -> Option<Arc<Discovered>> {
+        let mut last = self.jwks_refetch.lock().await;
+        // Another request refetched while this one waited: use its keys.
+        if let Some(newer) = self.current.load().discovered.as_ref() {
+            if newer.issuer == stale.issuer && newer.fetched_at > stale.fetched_at {
+                return Some(newer.clone());
+            }
+        }
+        if last.is_some_and(|at| at.elapsed() < JWKS_REFETCH_GAP) {
+            return None;
+        }
+        *last = Some(Instant::now());
+        let keys = JsonWebKeySet::fetch_async(stale.metadata.jwks_uri(), &self.http).await;
+        match keys {
+            Ok(keys) => {
+                tracing::info!(issuer = %stale.issuer, keys = keys.keys().len(), "fetched the JWKS again for an unknown key id");
+                let fresh = Arc::new(Discovered {
+                    issuer: stale.issuer.clone(),
+                    client_id: stale.client_id.clone(),
+                    metadata: stale.metadata.clone().set_jwks(keys),
+                    fetched_at: Instant::now(),
+                });
+                self.install(&fresh);
+                Some(fresh)
+            }
+            Err(e) => {
+                tracing::warn!(issuer = %stale.issuer, error = %e, "fetching the JWKS again failed");
+                None
+            }
+        }
+    }
+
+    /// Discovery and JWKS of `issuer`, checked to name exactly that issuer.
+    ///
+    /// Fails with a sentence for admins when the provider is unreachable, answers garbage, or
+    /// names another issuer.
+    pub async fn discover(&self, issuer: &str) -> Result<CoreProviderMetadata, String> {
+        let url =
+            IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("invalid issuer URL: {e}"))?;
+        CoreProviderMetadata::discover_async(url, &self.http)
+            .await
+            .map_err(|e| describe_discovery_error(&e))
+    }
+
+    /// Makes `fresh` current (if it is still the wanted provider) and caches it.
+    fn install(&self, fresh: &Arc<Discovered>) {
+        let key = (fresh.issuer.clone(), fresh.client_id.clone());
+        {
+            let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+            if cache.len() >= CACHE_ENTRIES && !cache.contains_key(&key) {
+                cache.clear();
+            }
+            cache.insert(key.clone(), fresh.clone());
+        }
+        self.current.rcu(|snapshot| {
+            if snapshot.key.as_ref() == Some(&key) {
+                Arc::new(Snapshot {
+                    key: Some(key.clone()),
+                    status: ProviderStatus {
+                        state: ProviderState::Ready,
+                        detail: format!("discovery and keys loaded from {}", fresh.issuer),
+                    },
+                    discovered: Some(fresh.clone()),
+                })
+            } else {
+                snapshot.clone()
+            }
+        });
+    }
+
+    fn cached(&self, key: &(String, String)) -> Option<Arc<Discovered>> {
+        let cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());
+        cache
+            .get(key)
+            .filter(|d| d.fetched_at.elapsed() < REFRESH)
+            .cloned()
+    }
+
+    fn set(
+        &self,
+        key: Option<(String, String)>,
+        state: ProviderState,
+        detail: String,
+        discovered: Option<Arc<Discovered>>,
+    ) {
+        self.current.store(Arc::new(Snapshot {
+            key,
+            status: ProviderStatus { state, detail },
+            discovered,
+        }));
+    }
+}
+
+/// A discovery failure in one line, with the cause chain.
+fn describe_discovery_error(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}
+
+/// Follows the live configuration until shutdown: discovers the configured provider, keeps it
+/// fresh, retries with backoff while it is unreachable.
+pub async fn run_provider(
+    handle: Arc<ProviderHandle>,
+    reloader: Arc<Reloader>,
+    mut shutdown: Shutdown,
+) {
+    let mut changes = reloader.subscribe();
+    let mut retry = FIRST_RETRY;
+    loop {
+        let live = reloader.live();
+        let wanted = live
+            .oidc
+            .as_ref()
+            .filter(|c| c.enabled)
+            .map(|c| (c.issuer.clone(), c.client_id.clone()));
+        let wait = match wanted {
+            None => {
+                if handle.current.load().status.state != ProviderState::Disabled {
+                    handle.set(
+                        None,
+                        ProviderState::Disabled,
+                        "SSO is disabled".into(),
+                        None,
+                    );
+                }
+                retry = FIRST_RETRY;
+                Duration::from_secs(24 * 3600)
+            }
+            Some(key) => {
+                let current = handle.current.load_full();
+                let same = current.key.as_ref() == Some(&key);
+                let fresh = same
+                    && current
+                        .discovered
+                        .as_ref()
+                        .is_some_and(|d| d.fetched_at.elapsed() < REFRESH);
+                if fresh {
+                    let age = current
+                        .discovered
+                        .as_ref()
+                        .map_or(REFRESH, |d| d.fetched_at.elapsed());
+                    REFRESH.saturating_sub(age)
+                } else if let Some(cached) = (!same).then(|| handle.cached(&key)).flatten() {
+                    handle.set(Some(key.clone()), ProviderState::Ready, String::new(), None);
+                    handle.install(&cached);
+                    retry = FIRST_RETRY;
+                    continue;
+                } else {
+                    if !same {
+                        handle.set(
+                            Some(key.clone()),
+                            ProviderState::Discovering,
+                            format!("discovering {}", key.0),
+                            None,
+                        );
+                    }
+                    let attempt = tokio::select! {
+                        result = handle.discover(&key.0) => Some(result),
+                        _ = changes.changed() => None,
+                        _ = shutdown.wait() => return,
+                    };
+                    match attempt {
+                        // The configuration changed meanwhile: start over with the new one.
+                        None => continue,
+                        Some(Ok(metadata)) => {
+                            tracing::info!(issuer = %key.0, keys = metadata.jwks().keys().len(), "identity provider discovered");
+                            let fresh = Arc::new(Discovered {
+                                issuer: key.0.clone(),
+                                client_id: key.1.clone(),
+                                metadata,
+                                fetched_at: Instant::now(),
+                            });
+                            handle.install(&fresh);
+                            retry = FIRST_RETRY;
+                            REFRESH
+                        }
+                        Some(Err(detail)) => {
+                            let current = handle.current.load_full();
+                            if let Some(old) = current.discovered.clone().filter(|_| same) {
+                                // A refresh failed: keep using what we have.
+                                tracing::warn!(issuer = %key.0, error = %detail, "refreshing the identity provider failed; keeping the keys loaded earlier");
+                                handle.set(
+                                    Some(key.clone()),
+                                    ProviderState::Ready,
+                                    format!("refresh failed, using keys from earlier: {detail}"),
+                                    Some(old),
+                                );
+                            } else {
+                                tracing::warn!(issuer = %key.0, error = %detail, retry_in = ?retry, "identity provider unreachable");
+                                handle.set(
+                                    Some(key.clone()),
+                                    ProviderState::Unreachable,
+                                    detail,
+                                    None,
+                                );
+                            }
+                            let wait = retry;
+                            retry = (retry * 2).min(MAX_RETRY);
+                            wait
+                        }
+                    }
+                }
+            }
+        };
+        tokio::select! {
+            _ = changes.changed() => retry = FIRST_RETRY,
+            _ = tokio::time::sleep(wait) => {}
+            _ = handle.wake.notified() => {
+                // A login wants the provider now; still at most one attempt a second.
+                tokio::time::sleep(FIRST_RETRY).await;
+            }
+            _ = shutdown.wait() => return,
+        }
+    }
+}
