@@ -24,6 +24,7 @@
 //! - [`store`]: sled; users (unique email index), SSO identities, API keys, sessions, pending
 //!   logins; flushed before a change is acknowledged.
 //! - [`commands`]: `coder-server`'s subcommands, one file each.
+//! - [`cli`]: the `coder` client: profiles, device login (`coder login --sso`), its HTTP client.
 //! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
 //! - [`secret`], [`clock`]: the redacting secret string; wall-clock time for records.
 //!
@@ -31,6 +32,7 @@
 
 pub mod auth;
 pub mod blocking;
+pub mod cli;
 pub mod clock;
 pub mod commands;
 pub mod http;

@@ -6,6 +6,7 @@
 
 pub mod account;
 pub mod credential;
+pub mod device;
 pub mod key_usage;
 pub mod permission;
 pub mod provision;

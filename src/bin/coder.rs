@@ -1,15 +1,32 @@
-//! `coder`: the CoderFlow command-line client.
-//!
-//! Profiles and `coder login --sso` arrive with the device-login work; until then this binary
-//! only reports its version and help.
+//! `coder`: the CoderFlow command-line client. Parses arguments and calls into
+//! [`coderflow::cli`].
+
+use std::process::ExitCode;
 
 use clap::Parser;
+use coderflow::cli::CoderCli;
+use coderflow::commands::print_error;
 
-/// CoderFlow client: sign in to a CoderFlow server and keep server profiles.
-#[derive(Debug, Parser)]
-#[command(name = "coder", version, about, long_about = None)]
-struct CoderCli {}
+/// Exit code of a command line that does not parse (BSD's EX_USAGE).
+const EXIT_USAGE: u8 = 64;
 
-fn main() {
-    CoderCli::parse();
+fn main() -> ExitCode {
+    let cli = match CoderCli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return if e.use_stderr() {
+                ExitCode::from(EXIT_USAGE)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match cli.run() {
+        Ok(code) => code,
+        Err(error) => {
+            print_error(&error);
+            ExitCode::FAILURE
+        }
+    }
 }

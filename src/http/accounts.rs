@@ -77,6 +77,7 @@ async fn try_login(
     tracing::info!(username = %user.username, key_id = %key.record.id, "local login: API key issued");
     Ok(warp::reply::json(&serde_json::json!({
         "api_key": key.secret,
+        "key_id": key.record.id,
         "user": UserView::from(&user),
     }))
     .into_response())

@@ -7,6 +7,7 @@ pub mod accounts;
 pub mod api;
 pub mod assets;
 pub mod auth;
+pub mod device;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -45,7 +46,9 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(pages::routes(state.clone()))
         .unify()
-        .or(sso::routes(state))
+        .or(sso::routes(state.clone()))
+        .unify()
+        .or(device::routes(state))
         .unify()
         .or(assets::routes())
         .unify()

@@ -23,7 +23,7 @@ pub struct ApiKeyRecord {
     pub last_used_unix: Option<u64>,
 }
 
-fn owner_key(username: &str, id: &str) -> Vec<u8> {
+pub(super) fn owner_key(username: &str, id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(username.len() + 1 + id.len());
     key.extend_from_slice(username.as_bytes());
     key.push(0);

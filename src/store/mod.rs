@@ -1,5 +1,5 @@
 //! Persistent records in an embedded sled database: users, SSO identities, API keys, sessions
-//! and pending SSO logins.
+//! pending SSO logins and device logins.
 //!
 //! The rest of the daemon reaches the store only through [`Store`]'s methods, which take and
 //! return domain records, never sled types, so that another backend (PostgreSQL for several
@@ -11,6 +11,7 @@
 //! Blocking: sled reads are memory-speed; writes and flushes go through
 //! [`crate::blocking::run_blocking`] in the callers that run on the async runtime.
 
+mod devices;
 mod identities;
 mod keys;
 mod sessions;
@@ -21,6 +22,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use devices::{DeviceRecord, DeviceStatus, PollOutcome};
 pub use identities::PendingLogin;
 pub use keys::ApiKeyRecord;
 pub use sessions::SessionRecord;
@@ -63,6 +65,10 @@ pub struct Store {
     identities: sled::Tree,
     /// SHA-256 of an SSO login's `state` -> [`PendingLogin`].
     pending_logins: sled::Tree,
+    /// SHA-256 of a device code -> [`DeviceRecord`].
+    device_codes: sled::Tree,
+    /// Normalised user code -> SHA-256 of its device code; unique among live codes.
+    device_user_codes: sled::Tree,
 }
 
 impl Store {
@@ -84,6 +90,8 @@ impl Store {
             sessions: tree("sessions.v1")?,
             identities: tree("identities.v1")?,
             pending_logins: tree("pending_logins.v1")?,
+            device_codes: tree("device_codes.v1")?,
+            device_user_codes: tree("device_user_codes.v1")?,
             db,
         })
     }

@@ -49,7 +49,9 @@ impl Store {
 
     /// Removes every record kind's expired records at `now_unix`; returns how many.
     pub fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
-        Ok(self.sweep_expired_sessions(now_unix)? + self.sweep_pending_logins(now_unix)?)
+        Ok(self.sweep_expired_sessions(now_unix)?
+            + self.sweep_pending_logins(now_unix)?
+            + self.sweep_device_codes(now_unix)?)
     }
 
     /// Removes sessions expired at `now_unix`; returns how many.

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod cli;
+mod device;
 mod git;
 mod http;
 mod idp;

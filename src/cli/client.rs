@@ -1,0 +1,213 @@
+//! The `coder` client's one HTTP client for a CoderFlow server: typed calls, JSON errors
+//! (`{"error","message"}`) turned into [`ApiFailure`].
+
+use std::time::Duration;
+
+use openidconnect::reqwest;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use crate::auth::account::UserView;
+
+/// How long one request to the server may take.
+const TIMEOUT: Duration = Duration::from_secs(30);
+
+/// A failed call: the server's error code and message, or why it could not be reached.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiFailure {
+    #[error("cannot reach {server}: {reason}")]
+    Unreachable { server: String, reason: String },
+    #[error("{message}")]
+    Server {
+        status: u16,
+        code: String,
+        message: String,
+        /// The whole error body (a `slow_down` carries `interval`).
+        body: Value,
+    },
+}
+
+impl ApiFailure {
+    /// The server's error code, if the server answered.
+    pub fn code(&self) -> Option<&str> {
+        match self {
+            ApiFailure::Server { code, .. } => Some(code),
+            ApiFailure::Unreachable { .. } => None,
+        }
+    }
+}
+
+/// The public SSO configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct PublicConfig {
+    pub sso_enabled: bool,
+    pub display_name: String,
+    pub allow_local_auth: bool,
+}
+
+/// The answer to a device code request (RFC 8628).
+#[derive(Debug, Clone, Deserialize)]
+pub struct DeviceCode {
+    pub device_code: String,
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: String,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// A key handed out by a login.
+#[derive(Debug, Clone, Deserialize)]
+pub struct IssuedKey {
+    pub api_key: String,
+    #[serde(default)]
+    pub key_id: Option<String>,
+    pub user: UserView,
+}
+
+/// A key as listed.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ListedKey {
+    pub id: String,
+    pub prefix: String,
+}
+
+/// A client for one server.
+pub struct ServerClient {
+    base: String,
+    http: reqwest::Client,
+    api_key: Option<String>,
+}
+
+impl ServerClient {
+    pub fn new(base: &str, api_key: Option<String>) -> ServerClient {
+        ServerClient {
+            base: base.trim_end_matches('/').to_owned(),
+            http: reqwest::Client::builder()
+                .timeout(TIMEOUT)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("coder/", env!("CARGO_PKG_VERSION")))
+                .build()
+                .unwrap_or_default(),
+            api_key,
+        }
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    async fn call<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> Result<T, ApiFailure> {
+        let unreachable = |e: reqwest::Error| ApiFailure::Unreachable {
+            server: self.base.clone(),
+            reason: match std::error::Error::source(&e) {
+                Some(source) => format!("{e}: {source}"),
+                None => e.to_string(),
+            },
+        };
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(key) = &self.api_key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body.to_string());
+        }
+        let response = request.send().await.map_err(unreachable)?;
+        let status = response.status();
+        let bytes = response.bytes().await.map_err(unreachable)?;
+        let text = if bytes.is_empty() {
+            "null".as_bytes()
+        } else {
+            &bytes[..]
+        };
+        if status.is_success() {
+            return serde_json::from_slice(text).map_err(|e| ApiFailure::Unreachable {
+                server: self.base.clone(),
+                reason: format!("the answer is not what a CoderFlow server sends ({e})"),
+            });
+        }
+        let body: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
+        let code = body["error"].as_str().unwrap_or("http_error").to_owned();
+        let message = body["message"]
+            .as_str()
+            .map_or_else(|| format!("the server answered {status}"), str::to_owned);
+        Err(ApiFailure::Server {
+            status: status.as_u16(),
+            code,
+            message,
+            body,
+        })
+    }
+
+    /// `GET /api/auth/oidc/config`.
+    pub async fn public_config(&self) -> Result<PublicConfig, ApiFailure> {
+        self.call(reqwest::Method::GET, "/api/auth/oidc/config", None)
+            .await
+    }
+
+    /// `POST /api/auth/device/code`.
+    pub async fn device_code(&self, client_name: &str) -> Result<DeviceCode, ApiFailure> {
+        self.call(
+            reqwest::Method::POST,
+            "/api/auth/device/code",
+            Some(json!({ "client_name": client_name })),
+        )
+        .await
+    }
+
+    /// `POST /api/auth/device/token`.
+    pub async fn device_token(&self, device_code: &str) -> Result<IssuedKey, ApiFailure> {
+        self.call(
+            reqwest::Method::POST,
+            "/api/auth/device/token",
+            Some(json!({ "device_code": device_code })),
+        )
+        .await
+    }
+
+    /// `POST /api/auth/login`.
+    pub async fn password_login(
+        &self,
+        username: &str,
+        password: &str,
+        key_name: &str,
+    ) -> Result<IssuedKey, ApiFailure> {
+        self.call(
+            reqwest::Method::POST,
+            "/api/auth/login",
+            Some(json!({ "username": username, "password": password, "key_name": key_name })),
+        )
+        .await
+    }
+
+    /// `GET /api/me`.
+    pub async fn me(&self) -> Result<UserView, ApiFailure> {
+        self.call(reqwest::Method::GET, "/api/me", None).await
+    }
+
+    /// `GET /api/keys`.
+    pub async fn keys(&self) -> Result<Vec<ListedKey>, ApiFailure> {
+        #[derive(Deserialize)]
+        struct Keys {
+            keys: Vec<ListedKey>,
+        }
+        let keys: Keys = self.call(reqwest::Method::GET, "/api/keys", None).await?;
+        Ok(keys.keys)
+    }
+
+    /// `DELETE /api/keys/{id}`.
+    pub async fn revoke_key(&self, id: &str) -> Result<(), ApiFailure> {
+        let _: Value = self
+            .call(reqwest::Method::DELETE, &format!("/api/keys/{id}"), None)
+            .await?;
+        Ok(())
+    }
+}

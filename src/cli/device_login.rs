@@ -1,0 +1,163 @@
+//! `coder login --sso`: the device-style login. Prints the code and the URL first, opens the
+//! browser when it can, then polls honouring `interval` and `slow_down` with a progress line and
+//! the time left.
+
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+use anyhow::bail;
+
+use super::client::{ApiFailure, IssuedKey, ServerClient};
+
+/// Runs the device login against `client`'s server.
+///
+/// Fails when the server is unreachable, SSO is disabled, or the login is denied or expires.
+pub async fn run(
+    client: &ServerClient,
+    client_name: &str,
+    no_browser: bool,
+) -> anyhow::Result<IssuedKey> {
+    let server = client.base().to_owned();
+    let config = client.public_config().await?;
+    if !config.sso_enabled {
+        bail!(
+            "single sign-on is not enabled on {server}; sign in with `coder login` (password) or ask an administrator to enable SSO"
+        );
+    }
+    let code = client.device_code(client_name).await?;
+    let interactive = std::io::stderr().is_terminal();
+    eprintln!(
+        "To sign in with {}, open this page in a browser:\n",
+        config.display_name
+    );
+    eprintln!("    {}\n", code.verification_uri_complete);
+    eprintln!("and check that it shows the code {}", code.user_code);
+    eprintln!("(or open {} and enter the code).", code.verification_uri);
+    let may_open = !no_browser && std::io::stdout().is_terminal() && has_display();
+    if may_open && open_browser(&code.verification_uri_complete) {
+        eprintln!("Opened your browser.");
+    }
+    let deadline = Instant::now() + Duration::from_secs(code.expires_in);
+    let mut interval = Duration::from_secs(code.interval.max(1));
+    let mut progress = Progress::new(interactive);
+    let mut failures = 0;
+    loop {
+        progress.wait(interval, deadline).await;
+        match client.device_token(&code.device_code).await {
+            Ok(issued) => {
+                progress.done();
+                return Ok(issued);
+            }
+            Err(ApiFailure::Server {
+                code: error, body, ..
+            }) => match error.as_str() {
+                "authorization_pending" => {}
+                "slow_down" => {
+                    let next = body["interval"].as_u64().map(Duration::from_secs);
+                    interval = next.unwrap_or(interval + Duration::from_secs(5));
+                }
+                "access_denied" => {
+                    progress.done();
+                    bail!("the sign-in was denied in the browser");
+                }
+                "expired_token" => {
+                    progress.done();
+                    bail!("the code expired before it was approved; run `coder login --sso` again");
+                }
+                _ => {
+                    progress.done();
+                    bail!(
+                        "the server refused the sign-in ({error}); run `coder login --sso` again"
+                    );
+                }
+            },
+            Err(e @ ApiFailure::Unreachable { .. }) => {
+                failures += 1;
+                if failures >= 3 {
+                    progress.done();
+                    return Err(e.into());
+                }
+            }
+        }
+        if Instant::now() >= deadline {
+            progress.done();
+            bail!("the code expired before it was approved; run `coder login --sso` again");
+        }
+    }
+}
+
+/// Whether a browser can be shown: a graphical session on Linux, always on macOS.
+fn has_display() -> bool {
+    cfg!(target_os = "macos")
+        || std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
+}
+
+fn open_browser(url: &str) -> bool {
+    let opener = if cfg!(target_os = "macos") {
+        "open"
+    } else {
+        "xdg-open"
+    };
+    std::process::Command::new(opener)
+        .arg(url)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .is_ok()
+}
+
+/// The waiting line: a spinner and the time left on a terminal, one line otherwise.
+struct Progress {
+    interactive: bool,
+    frame: usize,
+    announced: bool,
+}
+
+impl Progress {
+    fn new(interactive: bool) -> Progress {
+        Progress {
+            interactive,
+            frame: 0,
+            announced: false,
+        }
+    }
+
+    async fn wait(&mut self, interval: Duration, deadline: Instant) {
+        if !self.interactive {
+            if !self.announced {
+                eprintln!("Waiting for approval in the browser...");
+                self.announced = true;
+            }
+            tokio::time::sleep(interval).await;
+            return;
+        }
+        let until = Instant::now() + interval;
+        while Instant::now() < until {
+            const FRAMES: [&str; 4] = ["|", "/", "-", "\\"];
+            let left = deadline.saturating_duration_since(Instant::now()).as_secs();
+            eprint!(
+                "\r{} Waiting for approval in the browser... {}:{:02} left ",
+                FRAMES[self.frame % FRAMES.len()],
+                left / 60,
+                left % 60
+            );
+            let _ = std::io::stderr().flush();
+            self.frame += 1;
+            tokio::time::sleep(
+                until
+                    .saturating_duration_since(Instant::now())
+                    .min(Duration::from_millis(250)),
+            )
+            .await;
+        }
+    }
+
+    fn done(&mut self) {
+        if self.interactive {
+            eprint!("\r{}\r", " ".repeat(60));
+            let _ = std::io::stderr().flush();
+        }
+    }
+}

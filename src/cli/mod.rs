@@ -1,0 +1,344 @@
+//! `coder`, the user's command-line client: profiles, `login --sso` (device login), password
+//! login, `whoami`, `logout`.
+//!
+//! Output is for people on a terminal (instructions and progress on stderr, results on stdout)
+//! and for scripts when piped: no progress animation, and `whoami` prints JSON. Errors print
+//! one `error:` line; every failure exits 1, bad arguments exit 64.
+
+pub mod client;
+pub mod device_login;
+pub mod profiles;
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand};
+
+use client::ServerClient;
+use profiles::{Profile, Profiles, config_dir};
+
+use crate::secret::Secret;
+
+/// CoderFlow client: sign in to a CoderFlow server and keep server profiles.
+#[derive(Debug, Parser)]
+#[command(name = "coder", version, about, long_about = None)]
+pub struct CoderCli {
+    #[command(subcommand)]
+    pub command: CoderCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CoderCommand {
+    /// Sign in and store a personal API key in a profile.
+    Login(LoginArgs),
+    /// Show the server, user and roles of the active profile.
+    Whoami {
+        /// Print JSON (the default when stdout is not a terminal).
+        #[arg(long)]
+        json: bool,
+        /// Use this profile instead of the active one.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// Revoke the profile's API key on the server and remove it here.
+    Logout {
+        /// Use this profile instead of the active one.
+        #[arg(long)]
+        profile: Option<String>,
+    },
+    /// List or switch profiles.
+    #[command(subcommand)]
+    Profile(ProfileCommand),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct LoginArgs {
+    /// Sign in with the server's single sign-on in a browser (device login).
+    #[arg(long)]
+    pub sso: bool,
+    /// The server URL [default: $CODER_URL, then the profile's server].
+    #[arg(long)]
+    pub server: Option<String>,
+    /// The profile to store the key in [default: the active profile, else "default"].
+    #[arg(long)]
+    pub profile: Option<String>,
+    /// Never open a browser; print the URL only.
+    #[arg(long)]
+    pub no_browser: bool,
+    /// Username for password login [default: asked on the terminal].
+    #[arg(long, conflicts_with = "sso")]
+    pub username: Option<String>,
+    /// Read the password from the first line of standard input.
+    #[arg(long, conflicts_with = "sso")]
+    pub password_stdin: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ProfileCommand {
+    /// List the profiles; the active one is marked.
+    List,
+    /// Make NAME the active profile.
+    Use { name: String },
+}
+
+impl CoderCli {
+    /// Runs the command on a small runtime.
+    ///
+    /// Fails with a message for people: server unreachable, SSO disabled, sign-in denied or
+    /// expired, no profile, no key.
+    pub fn run(self) -> anyhow::Result<ExitCode> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        let dir = config_dir()?;
+        match self.command {
+            CoderCommand::Login(args) => runtime.block_on(login(&dir, args)),
+            CoderCommand::Whoami { json, profile } => {
+                runtime.block_on(whoami(&dir, profile.as_deref(), json))
+            }
+            CoderCommand::Logout { profile } => runtime.block_on(logout(&dir, profile.as_deref())),
+            CoderCommand::Profile(ProfileCommand::List) => profile_list(&dir),
+            CoderCommand::Profile(ProfileCommand::Use { name }) => profile_use(&dir, &name),
+        }
+    }
+}
+
+/// The server URL: `--server`, else `$CODER_URL`, else the profile's.
+fn server_url(flag: Option<String>, profile: Option<&Profile>) -> anyhow::Result<String> {
+    let url = flag
+        .or_else(|| std::env::var("CODER_URL").ok().filter(|u| !u.is_empty()))
+        .or_else(|| profile.map(|p| p.server.clone()))
+        .context("no server: pass --server URL (or set CODER_URL)")?;
+    let parsed = url::Url::parse(&url).with_context(|| format!("invalid server URL `{url}`"))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        bail!("invalid server URL `{url}`: use http:// or https://");
+    }
+    Ok(url.trim_end_matches('/').to_owned())
+}
+
+fn hostname() -> String {
+    std::fs::read_to_string("/etc/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "this computer".to_owned())
+}
+
+async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCode> {
+    let mut profiles = Profiles::load(dir)?;
+    let name = profiles.name(args.profile.as_deref());
+    let server = server_url(args.server.clone(), profiles.profiles.get(&name))?;
+    let client = ServerClient::new(&server, None);
+    let issued = if args.sso {
+        device_login::run(
+            &client,
+            &format!("coder CLI on {}", hostname()),
+            args.no_browser,
+        )
+        .await?
+    } else {
+        let username = match args.username {
+            Some(username) => username,
+            None => prompt("Username: ")?,
+        };
+        let password = if args.password_stdin {
+            let mut line = String::new();
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .context("cannot read the password from standard input")?;
+            line.trim_end_matches(['\r', '\n']).to_owned()
+        } else if std::io::stdin().is_terminal() {
+            rpassword::prompt_password("Password: ").context("cannot read the password")?
+        } else {
+            bail!("no password: pass --password-stdin, or run on a terminal");
+        };
+        let key_name = format!("coder CLI on {}", hostname());
+        client
+            .password_login(&username, &password, &key_name)
+            .await
+            .map_err(|e| match e.code() {
+                Some("local_auth_disabled") => anyhow::anyhow!(
+                    "password login is disabled on {server}: use `coder login --sso`"
+                ),
+                _ => anyhow::Error::new(e),
+            })?
+    };
+    // Replacing a profile's key: the old one is revoked, so keys do not pile up.
+    if let Some(old) = profiles.profiles.get(&name) {
+        if let (Some(key), Some(id)) = (&old.api_key, &old.key_id) {
+            if old.server == server {
+                let _ = ServerClient::new(&server, Some(key.expose().to_owned()))
+                    .revoke_key(id)
+                    .await;
+            }
+        }
+    }
+    profiles.profiles.insert(
+        name.clone(),
+        Profile {
+            server: server.clone(),
+            username: Some(issued.user.username.clone()),
+            api_key: Some(Secret::new(issued.api_key)),
+            key_id: issued.key_id,
+        },
+    );
+    profiles.active = Some(name);
+    profiles.save(dir)?;
+    println!("Logged in to {server} as {}", issued.user.username);
+    Ok(ExitCode::SUCCESS)
+}
+
+fn prompt(question: &str) -> anyhow::Result<String> {
+    if !std::io::stdin().is_terminal() {
+        bail!("no username: pass --username");
+    }
+    eprint!("{question}");
+    std::io::stderr().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(line.trim().to_owned())
+}
+
+/// The profile a command works on, with its key.
+fn signed_in_profile(
+    profiles: &Profiles,
+    requested: Option<&str>,
+) -> anyhow::Result<(String, Profile, String)> {
+    let name = profiles.name(requested);
+    let profile =
+        profiles.profiles.get(&name).cloned().with_context(|| {
+            format!("no profile `{name}`: run `coder login --server URL` first")
+        })?;
+    let key = profile
+        .api_key
+        .as_ref()
+        .map(|k| k.expose().to_owned())
+        .with_context(|| format!("profile `{name}` is signed out: run `coder login`"))?;
+    Ok((name, profile, key))
+}
+
+async fn whoami(
+    dir: &std::path::Path,
+    requested: Option<&str>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let profiles = Profiles::load(dir)?;
+    let (name, profile, key) = signed_in_profile(&profiles, requested)?;
+    let user = ServerClient::new(&profile.server, Some(key))
+        .me()
+        .await
+        .map_err(|e| match e.code() {
+            Some("unauthenticated") => anyhow::anyhow!(
+                "the key of profile `{name}` is no longer valid on {}: run `coder login`",
+                profile.server
+            ),
+            _ => anyhow::Error::new(e),
+        })?;
+    if json || !std::io::stdout().is_terminal() {
+        let out = serde_json::json!({
+            "server": profile.server,
+            "profile": name,
+            "user": user,
+        });
+        println!("{out}");
+    } else {
+        println!("Server:  {}", profile.server);
+        println!(
+            "User:    {} ({} <{}>)",
+            user.username, user.name, user.email
+        );
+        let roles: Vec<String> = user
+            .access
+            .iter()
+            .map(|b| format!("{} ({})", b.role, b.scope))
+            .collect();
+        println!(
+            "Roles:   {}",
+            if roles.is_empty() {
+                "none".to_owned()
+            } else {
+                roles.join(", ")
+            }
+        );
+        println!("Profile: {name}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn logout(dir: &std::path::Path, requested: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut profiles = Profiles::load(dir)?;
+    let (name, profile, key) = signed_in_profile(&profiles, requested)?;
+    let client = ServerClient::new(&profile.server, Some(key.clone()));
+    let id = match &profile.key_id {
+        Some(id) => Some(id.clone()),
+        None => match client.keys().await {
+            Ok(keys) => keys
+                .into_iter()
+                .find(|k| key.starts_with(&k.prefix))
+                .map(|k| k.id),
+            Err(e) if e.code() == Some("unauthenticated") => None,
+            Err(e) => return Err(e.into()),
+        },
+    };
+    if let Some(id) = id {
+        match client.revoke_key(&id).await {
+            Ok(()) => {}
+            // Already revoked (or the key no longer works): nothing left to revoke.
+            Err(e) if matches!(e.code(), Some("not_found" | "unauthenticated")) => {}
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context("the key was not revoked; it is still in the profile"));
+            }
+        }
+    }
+    if let Some(p) = profiles.profiles.get_mut(&name) {
+        p.api_key = None;
+        p.key_id = None;
+    }
+    profiles.save(dir)?;
+    println!(
+        "Logged out of {} (profile `{name}`): the API key is revoked",
+        profile.server
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profile_list(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
+    let profiles = Profiles::load(dir)?;
+    if profiles.profiles.is_empty() {
+        eprintln!("no profiles yet: run `coder login --server URL`");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let active = profiles.name(None);
+    for (name, profile) in &profiles.profiles {
+        let marker = if *name == active { "*" } else { " " };
+        let who = match (&profile.username, &profile.api_key) {
+            (Some(user), Some(_)) => user.clone(),
+            _ => "(signed out)".to_owned(),
+        };
+        println!("{marker} {name}\t{}\t{who}", profile.server);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profile_use(dir: &std::path::Path, name: &str) -> anyhow::Result<ExitCode> {
+    let mut profiles = Profiles::load(dir)?;
+    if !profiles.profiles.contains_key(name) {
+        let known: Vec<&str> = profiles.profiles.keys().map(String::as_str).collect();
+        bail!(
+            "no profile `{name}` (profiles: {})",
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
+        );
+    }
+    profiles.active = Some(name.to_owned());
+    profiles.save(dir)?;
+    println!("active profile: {name}");
+    Ok(ExitCode::SUCCESS)
+}

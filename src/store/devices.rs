@@ -1,0 +1,317 @@
+//! Device login records (RFC 8628): a device code stored by its SHA-256, its user code indexed
+//! for the browser, and the transitions pending -> approved|denied -> issued, each in one
+//! transaction so concurrent polls yield at most one API key.
+
+use serde::{Deserialize, Serialize};
+use sled::Transactional;
+use sled::transaction::ConflictableTransactionError;
+
+use super::keys::owner_key;
+use super::{ApiKeyRecord, Store, StoreError, decode, encode, unwrap_tx};
+
+/// Where a device login stands.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "state", rename_all = "snake_case")]
+pub enum DeviceStatus {
+    /// Waiting for a signed-in browser to approve or deny.
+    Pending,
+    /// Approved by `username`; the next poll gets a key.
+    Approved { username: String },
+    /// Denied: final.
+    Denied,
+    /// The key was handed out: the code is spent.
+    Issued,
+}
+
+/// A device login as stored.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeviceRecord {
+    /// The normalised user code (8 letters, no dash).
+    pub user_code: String,
+    /// What the client called itself ("coder CLI", "VS Code").
+    pub client_name: String,
+    /// IP address and user agent of the code request, shown on the confirm page.
+    pub requester_ip: String,
+    pub requester_agent: String,
+    /// RFC 3339.
+    pub created_at: String,
+    /// Unix seconds after which the code is void.
+    pub expires_unix: u64,
+    /// Seconds a client must wait between polls; grows by 5 with each `slow_down`.
+    pub interval_secs: u64,
+    /// Unix milliseconds of the last poll (0: never polled).
+    pub last_poll_ms: u64,
+    /// The session (SHA-256, base64url) that opened the code first; only it may decide.
+    pub claimed_by: Option<String>,
+    pub status: DeviceStatus,
+}
+
+/// What a poll found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PollOutcome {
+    /// No such device code, or already spent.
+    Invalid,
+    Expired,
+    /// Polled too fast: the new interval.
+    SlowDown(u64),
+    Pending,
+    Denied,
+    /// Approved: this poll created the key (and only this one).
+    Issued(ApiKeyRecord),
+}
+
+fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
+    ConflictableTransactionError::Abort(e)
+}
+
+impl Store {
+    /// Stores a new device login; false (nothing written) when its user code is already used
+    /// by a live code.
+    pub fn create_device_code(
+        &self,
+        device_hash: &[u8],
+        record: &DeviceRecord,
+    ) -> Result<bool, StoreError> {
+        let bytes = encode(record)?;
+        (&self.device_codes, &self.device_user_codes)
+            .transaction(|(codes, user_codes)| {
+                if user_codes.get(record.user_code.as_bytes())?.is_some() {
+                    return Ok(false);
+                }
+                user_codes.insert(record.user_code.as_bytes(), device_hash)?;
+                codes.insert(device_hash, bytes.as_slice())?;
+                Ok(true)
+            })
+            .map_err(unwrap_tx)
+    }
+
+    /// The device login stored under `device_hash`.
+    pub fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+        self.device_codes
+            .get(device_hash)?
+            .map(|bytes| decode(&bytes))
+            .transpose()
+    }
+
+    /// The live device login whose (normalised) user code is `user_code`, with its hash.
+    pub fn device_by_user_code(
+        &self,
+        user_code: &str,
+        now_unix: u64,
+    ) -> Result<Option<(Vec<u8>, DeviceRecord)>, StoreError> {
+        let Some(hash) = self.device_user_codes.get(user_code.as_bytes())? else {
+            return Ok(None);
+        };
+        let Some(bytes) = self.device_codes.get(&hash)? else {
+            return Ok(None);
+        };
+        let record: DeviceRecord = decode(&bytes)?;
+        Ok((record.expires_unix > now_unix).then(|| (hash.to_vec(), record)))
+    }
+
+    /// Changes a device login with `change` when `allowed` holds for it; answers the record
+    /// after the change, or `None` (nothing written) when it is gone or `allowed` refused.
+    pub fn update_device(
+        &self,
+        device_hash: &[u8],
+        allowed: impl Fn(&DeviceRecord) -> bool,
+        change: impl Fn(&mut DeviceRecord),
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        self.device_codes
+            .transaction(|codes| {
+                let Some(bytes) = codes.get(device_hash)? else {
+                    return Ok(None);
+                };
+                let mut record: DeviceRecord = decode(&bytes).map_err(abort)?;
+                if !allowed(&record) {
+                    return Ok(None);
+                }
+                change(&mut record);
+                codes.insert(device_hash, encode(&record).map_err(abort)?)?;
+                Ok(Some(record))
+            })
+            .map_err(unwrap_tx)
+    }
+
+    /// One poll of a device code at `now_ms`. When the code is approved, stores `key` (under
+    /// `key_hash`, owned by the approving user) and marks the code spent, in one transaction.
+    pub fn poll_device(
+        &self,
+        device_hash: &[u8],
+        now_ms: u64,
+        key_hash: &[u8],
+        key: &ApiKeyRecord,
+    ) -> Result<PollOutcome, StoreError> {
+        (&self.device_codes, &self.api_keys, &self.api_keys_by_user)
+            .transaction(|(codes, keys, owners)| {
+                let Some(bytes) = codes.get(device_hash)? else {
+                    return Ok(PollOutcome::Invalid);
+                };
+                let mut record: DeviceRecord = decode(&bytes).map_err(abort)?;
+                if record.expires_unix * 1000 <= now_ms {
+                    return Ok(PollOutcome::Expired);
+                }
+                if record.status == DeviceStatus::Issued {
+                    return Ok(PollOutcome::Invalid);
+                }
+                let too_fast = record.last_poll_ms > 0
+                    && now_ms < record.last_poll_ms + record.interval_secs * 1000;
+                record.last_poll_ms = now_ms;
+                let outcome = if too_fast {
+                    record.interval_secs += 5;
+                    PollOutcome::SlowDown(record.interval_secs)
+                } else {
+                    match &record.status {
+                        DeviceStatus::Pending => PollOutcome::Pending,
+                        DeviceStatus::Denied => PollOutcome::Denied,
+                        DeviceStatus::Issued => PollOutcome::Invalid,
+                        DeviceStatus::Approved { username } => {
+                            let mut key = key.clone();
+                            key.username.clone_from(username);
+                            keys.insert(key_hash, encode(&key).map_err(abort)?)?;
+                            owners.insert(owner_key(&key.username, &key.id), key_hash)?;
+                            record.status = DeviceStatus::Issued;
+                            PollOutcome::Issued(key)
+                        }
+                    }
+                };
+                codes.insert(device_hash, encode(&record).map_err(abort)?)?;
+                Ok(outcome)
+            })
+            .map_err(unwrap_tx)
+    }
+
+    /// Removes device logins expired at `now_unix` and their user codes; returns how many.
+    pub(crate) fn sweep_device_codes(&self, now_unix: u64) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        for entry in self.device_codes.iter() {
+            let (hash, bytes) = entry?;
+            let record = decode::<DeviceRecord>(&bytes).ok();
+            if record.as_ref().is_none_or(|r| r.expires_unix <= now_unix) {
+                self.device_codes.remove(&hash)?;
+                if let Some(record) = record {
+                    self.device_user_codes
+                        .compare_and_swap(record.user_code.as_bytes(), Some(hash), None::<&[u8]>)?
+                        .ok();
+                }
+                removed += 1;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn record(user_code: &str) -> DeviceRecord {
+        DeviceRecord {
+            user_code: user_code.into(),
+            client_name: "coder CLI".into(),
+            requester_ip: "127.0.0.1".into(),
+            requester_agent: "test".into(),
+            created_at: String::new(),
+            expires_unix: 1_000,
+            interval_secs: 5,
+            last_poll_ms: 0,
+            claimed_by: None,
+            status: DeviceStatus::Pending,
+        }
+    }
+
+    fn key() -> ApiKeyRecord {
+        ApiKeyRecord {
+            id: "k".into(),
+            username: String::new(),
+            name: "coder CLI".into(),
+            prefix: "cf_abcdef".into(),
+            created_at: String::new(),
+            last_used_unix: None,
+        }
+    }
+
+    #[test]
+    fn user_codes_are_unique_among_live_codes() {
+        let (_dir, store) = test_store();
+        assert!(
+            store
+                .create_device_code(b"d1", &record("BCDFGHJK"))
+                .unwrap()
+        );
+        assert!(
+            !store
+                .create_device_code(b"d2", &record("BCDFGHJK"))
+                .unwrap()
+        );
+        let (hash, _) = store.device_by_user_code("BCDFGHJK", 10).unwrap().unwrap();
+        assert_eq!(hash, b"d1");
+        assert!(
+            store
+                .device_by_user_code("BCDFGHJK", 1_000)
+                .unwrap()
+                .is_none(),
+            "expired"
+        );
+        assert_eq!(store.sweep_device_codes(1_000).unwrap(), 1);
+        assert!(
+            store
+                .create_device_code(b"d3", &record("BCDFGHJK"))
+                .unwrap(),
+            "free again"
+        );
+    }
+
+    #[test]
+    fn polls_slow_down_then_issue_exactly_one_key() {
+        let (_dir, store) = test_store();
+        store.create_device_code(b"d", &record("BCDFGHJK")).unwrap();
+        assert_eq!(
+            store.poll_device(b"d", 10_000, b"k1", &key()).unwrap(),
+            PollOutcome::Pending
+        );
+        assert_eq!(
+            store.poll_device(b"d", 11_000, b"k1", &key()).unwrap(),
+            PollOutcome::SlowDown(10)
+        );
+        assert_eq!(
+            store.poll_device(b"d", 22_000, b"k1", &key()).unwrap(),
+            PollOutcome::Pending
+        );
+        store
+            .update_device(
+                b"d",
+                |r| r.status == DeviceStatus::Pending,
+                |r| {
+                    r.status = DeviceStatus::Approved {
+                        username: "ann".into(),
+                    }
+                },
+            )
+            .unwrap()
+            .unwrap();
+        let PollOutcome::Issued(issued) = store.poll_device(b"d", 40_000, b"k1", &key()).unwrap()
+        else {
+            panic!("approved code issues a key");
+        };
+        assert_eq!(issued.username, "ann");
+        assert_eq!(
+            store.api_key_by_hash(b"k1").unwrap().unwrap().username,
+            "ann"
+        );
+        assert_eq!(
+            store.poll_device(b"d", 60_000, b"k2", &key()).unwrap(),
+            PollOutcome::Invalid
+        );
+        assert!(store.api_key_by_hash(b"k2").unwrap().is_none());
+        assert_eq!(
+            store.poll_device(b"nope", 60_000, b"k3", &key()).unwrap(),
+            PollOutcome::Invalid
+        );
+        assert_eq!(
+            store.poll_device(b"d", 1_000_000, b"k3", &key()).unwrap(),
+            PollOutcome::Expired
+        );
+    }
+}
