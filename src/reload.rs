@@ -220,6 +220,11 @@ impl Reloader {
         })
     }
 
+    /// Where `oidc.json` lives: the setup repository's root.
+    pub fn oidc_path(&self) -> PathBuf {
+        self.root.join(OIDC_FILE)
+    }
+
     /// The live configuration. Load it once per request and keep the `Arc`.
     pub fn live(&self) -> Arc<LiveConfig> {
         self.live.load_full()

@@ -1,28 +1,20 @@
-//! JSON API routes of the configuration: the public SSO configuration and the admin reload.
+//! The public SSO configuration: `GET /api/auth/oidc/config`.
 
 use warp::Filter;
 use warp::Reply;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::auth::{Caller, require};
-use crate::auth::Permission;
-use crate::reload::Trigger;
 use crate::server::AppState;
 
-/// `GET /api/auth/oidc/config` and `POST /api/settings/sso/reload`.
+/// `GET /api/auth/oidc/config`.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let with_state = super::with_state(state.clone());
+    let with_state = super::with_state(state);
     let oidc_config = warp::path!("api" / "auth" / "oidc" / "config")
         .and(warp::get())
         .and(with_state.clone())
         .map(public_oidc_config);
-    let reload = warp::path!("api" / "settings" / "sso" / "reload")
-        .and(warp::post())
-        .and(require(state.clone(), Permission::ServerAdmin))
-        .and(with_state)
-        .then(reload_from_file);
-    oidc_config.or(reload).unify().boxed()
+    oidc_config.boxed()
 }
 
 /// What anyone may know of the SSO configuration: never a secret.
@@ -38,13 +30,4 @@ fn public_oidc_config(state: AppState) -> Response {
         "login_url": login_url,
     }))
     .into_response()
-}
-
-/// Answers the status after the reload, with an added `result` (applied, unchanged, rejected).
-async fn reload_from_file(admin: Caller, state: AppState) -> Response {
-    let outcome = state.reload(Trigger::Api).await;
-    tracing::info!(by = %admin.user.username, result = ?outcome.result, "reload from the API");
-    let mut body = serde_json::to_value(&outcome.status).unwrap_or_default();
-    body["result"] = serde_json::to_value(outcome.result).unwrap_or_default();
-    warp::reply::json(&body).into_response()
 }

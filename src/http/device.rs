@@ -63,8 +63,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::post())
         .and(warp::addr::remote())
         .and(warp::header::optional::<String>("user-agent"))
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::bytes())
+        .and(super::body_bytes(MAX_BODY_BYTES))
         .and(with_state.clone())
         .then(device_code);
     let token = warp::path!("api" / "auth" / "device" / "token")

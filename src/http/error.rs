@@ -71,6 +71,12 @@ pub async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
             "method_not_allowed",
             "this route does not accept that method",
         )
+    } else if err.find::<warp::reject::LengthRequired>().is_some() {
+        error_response(
+            StatusCode::LENGTH_REQUIRED,
+            "length_required",
+            "send the request body with a Content-Length",
+        )
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
         error_response(
             StatusCode::PAYLOAD_TOO_LARGE,

@@ -3,6 +3,10 @@
 //! Handlers load the live configuration once per request and keep it for the request's life.
 //! Nothing here reads files or talks to git: that is [`crate::reload`]'s job.
 
+// Helpers here return the response to send instead (`Err(Response)`): built at most once per
+// request, its size does not matter.
+#![allow(clippy::result_large_err)]
+
 pub mod accounts;
 pub mod api;
 pub mod assets;
@@ -15,6 +19,7 @@ pub mod page;
 pub mod pages;
 pub mod return_to;
 pub mod session;
+pub mod settings;
 pub mod sso;
 pub mod users;
 
@@ -33,6 +38,37 @@ pub(crate) fn with_state(
     warp::any().map(move || state.clone())
 }
 
+/// A request body of at most `max` bytes, empty when the request has none. Unlike warp's
+/// `content_length_limit`, a POST without a body passes (as an empty one); a chunked body of
+/// unknown length is refused, so nothing unbounded is ever read.
+pub(crate) fn body_bytes(
+    max: u64,
+) -> impl Filter<Extract = (warp::hyper::body::Bytes,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<u64>("content-length")
+        .and(warp::header::optional::<String>("transfer-encoding"))
+        .and_then(
+            move |length: Option<u64>, chunked: Option<String>| async move {
+                if chunked.is_some() {
+                    return Err(warp::reject::custom(error::ApiError::new(
+                        warp::http::StatusCode::LENGTH_REQUIRED,
+                        "length_required",
+                        "send the body with a Content-Length",
+                    )));
+                }
+                if length.is_some_and(|l| l > max) {
+                    return Err(warp::reject::custom(error::ApiError::new(
+                        warp::http::StatusCode::PAYLOAD_TOO_LARGE,
+                        "payload_too_large",
+                        "the request body is too large",
+                    )));
+                }
+                Ok(())
+            },
+        )
+        .untuple_one()
+        .and(warp::body::bytes())
+}
+
 /// Every route, with JSON errors and the security headers.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     health::routes(state.clone())
@@ -43,6 +79,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(keys::routes(state.clone()))
         .unify()
         .or(users::routes(state.clone()))
+        .unify()
+        .or(settings::routes(state.clone()))
         .unify()
         .or(pages::routes(state.clone()))
         .unify()

@@ -4,10 +4,6 @@
 //! Forms carry a CSRF token: the session's, or before sign-in a double-submit token in the
 //! `cf_login_csrf` cookie. A successful login always starts a new session (rotation).
 
-// Page helpers return the response to send instead (`Err(Response)`): built at most once per
-// request, its size does not matter.
-#![allow(clippy::result_large_err)]
-
 use std::net::SocketAddr;
 use std::time::Duration;
 

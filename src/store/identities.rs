@@ -40,6 +40,21 @@ impl Store {
         Ok(false)
     }
 
+    /// Users with an SSO identity at `issuer`.
+    pub fn users_with_identity_at(
+        &self,
+        issuer: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        let mut prefix = issuer.as_bytes().to_vec();
+        prefix.push(0);
+        let mut users = std::collections::BTreeSet::new();
+        for entry in self.identities.scan_prefix(prefix) {
+            let (_, username) = entry?;
+            users.insert(String::from_utf8_lossy(&username).into_owned());
+        }
+        Ok(users)
+    }
+
     /// Links (issuer, sub) to the existing user `username`. Fails with
     /// [`StoreError::Conflict`] when the identity is already linked to someone.
     pub fn link_identity(&self, issuer: &str, sub: &str, username: &str) -> Result<(), StoreError> {

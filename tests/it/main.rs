@@ -10,6 +10,7 @@ mod idp;
 mod people;
 mod reload;
 mod sessions;
+mod settings;
 mod sso;
 mod startup;
 mod support;

@@ -14,6 +14,10 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("PATCH", "/api/users/admin"),
     ("PUT", "/api/users/admin/access"),
     ("POST", "/api/settings/sso/reload"),
+    ("GET", "/api/settings/sso"),
+    ("PUT", "/api/settings/sso"),
+    ("DELETE", "/api/settings/sso"),
+    ("POST", "/api/settings/sso/test"),
 ];
 const SIGNED_IN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),

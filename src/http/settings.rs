@@ -1,0 +1,378 @@
+//! Settings -> Single Sign-On for server_admin: `GET/PUT/DELETE /api/settings/sso`,
+//! `POST /api/settings/sso/test`, `POST /api/settings/sso/reload`.
+//!
+//! A save writes `oidc.json` atomically (mode 0600) and goes through the one reload path, so the
+//! file and the UI never disagree. The client secret is never answered; an omitted one keeps the
+//! current secret. Turning local login off while no server_admin can sign in with SSO at the
+//! configured issuer is refused (409 `lockout_risk`) unless `?force=true`.
+
+use serde::Deserialize;
+use serde_json::{Value, json};
+use warp::Filter;
+use warp::Reply;
+use warp::filters::BoxedFilter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::auth::{Caller, require, store_unavailable};
+use super::error::{ApiError, error_response};
+use crate::auth::{Permission, permission::permits};
+use crate::blocking::run_blocking;
+use crate::oidc::http::ProviderHttp;
+use crate::reload::Trigger;
+use crate::server::AppState;
+use crate::setup::config::{ConfigProblem, OidcConfig, parse_oidc_config};
+use crate::setup::fsutil::write_atomic;
+
+/// Largest settings body read.
+const MAX_BODY_BYTES: u64 = 64 * 1024;
+
+#[derive(Deserialize)]
+struct ForceQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+/// The settings routes, all for server_admin.
+pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+    let with_state = super::with_state(state.clone());
+    let admin = require(state, Permission::ServerAdmin);
+    let get = warp::path!("api" / "settings" / "sso")
+        .and(warp::get())
+        .and(admin.clone())
+        .and(with_state.clone())
+        .map(|_: Caller, state: AppState| {
+            warp::reply::json(&settings_view(&state)).into_response()
+        });
+    let put = warp::path!("api" / "settings" / "sso")
+        .and(warp::put())
+        .and(admin.clone())
+        .and(warp::query::<ForceQuery>())
+        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
+        .and(warp::body::json())
+        .and(with_state.clone())
+        .then(save);
+    let delete = warp::path!("api" / "settings" / "sso")
+        .and(warp::delete())
+        .and(admin.clone())
+        .and(with_state.clone())
+        .then(remove);
+    let test = warp::path!("api" / "settings" / "sso" / "test")
+        .and(warp::post())
+        .and(admin.clone())
+        .and(super::body_bytes(MAX_BODY_BYTES))
+        .and(with_state.clone())
+        .then(test_connection);
+    let reload = warp::path!("api" / "settings" / "sso" / "reload")
+        .and(warp::post())
+        .and(admin)
+        .and(with_state)
+        .then(reload_from_file);
+    get.or(put)
+        .unify()
+        .or(delete)
+        .unify()
+        .or(test)
+        .unify()
+        .or(reload)
+        .unify()
+        .boxed()
+}
+
+/// The live configuration without its secret.
+fn config_view(config: &OidcConfig) -> Value {
+    json!({
+        "enabled": config.enabled,
+        "display_name": config.display_name,
+        "client_id": config.client_id,
+        "issuer": config.issuer,
+        "scopes": config.scopes,
+        "auto_provision": config.auto_provision,
+        "default_role": config.default_role,
+        "allow_local_auth": config.allow_local_auth,
+    })
+}
+
+/// `GET /api/settings/sso`'s answer.
+fn settings_view(state: &AppState) -> Value {
+    let live = state.reloader.live();
+    json!({
+        "config": live.oidc.as_ref().map(config_view),
+        "client_secret_set": live.oidc.as_ref().is_some_and(|c| !c.client_secret.expose().is_empty()),
+        "redirect_uri": state.redirect_uri(),
+        "status": state.reload_status(),
+    })
+}
+
+fn invalid(problems: &[ConfigProblem]) -> Response {
+    let details: Vec<Value> = problems
+        .iter()
+        .map(|p| json!({"pointer": p.pointer.clone().unwrap_or_default(), "message": p.message}))
+        .collect();
+    let body = json!({
+        "error": "invalid_config",
+        "message": "the SSO settings are not valid: see details",
+        "details": details,
+    });
+    warp::reply::with_status(warp::reply::json(&body), StatusCode::UNPROCESSABLE_ENTITY)
+        .into_response()
+}
+
+/// The submitted object with the current secret filled in when it was left out, validated.
+fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfig), Response> {
+    let Some(object) = body.as_object_mut() else {
+        return Err(invalid(&[ConfigProblem {
+            message: "the settings must be a JSON object".into(),
+            line: None,
+            column: None,
+            pointer: Some(String::new()),
+        }]));
+    };
+    let omitted = object
+        .get("client_secret")
+        .is_none_or(|s| s.as_str() == Some(""));
+    if omitted {
+        object.remove("client_secret");
+        if let Some(current) = state.reloader.live().oidc.as_ref() {
+            object.insert(
+                "client_secret".into(),
+                current.client_secret.expose().into(),
+            );
+        }
+    }
+    let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
+    match parse_oidc_config(&bytes) {
+        Ok(config) => Ok((body, config)),
+        Err(problems) => Err(invalid(&problems)),
+    }
+}
+
+async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) -> Response {
+    let (body, config) = match complete(&state, body) {
+        Ok(done) => done,
+        Err(response) => return response,
+    };
+    if config.enabled && !config.allow_local_auth && !force.force {
+        match sso_admins(&state, &config.issuer) {
+            Ok(0) => {
+                return error_response(
+                    StatusCode::CONFLICT,
+                    "lockout_risk",
+                    "no server_admin has signed in with SSO at this issuer yet: with local login off, nobody could manage this server. Sign in with SSO as an admin first, or save with ?force=true",
+                );
+            }
+            Ok(_) => {}
+            Err(e) => return e.response(),
+        }
+    }
+    let mut bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
+    bytes.push(b'\n');
+    let path = state.reloader.oidc_path();
+    let written = run_blocking(move || write_atomic(&path, &bytes, 0o600)).await;
+    if let Err(e) = written {
+        tracing::error!(error = %e, "cannot write oidc.json");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "write_failed",
+            "oidc.json could not be written; the settings are unchanged",
+        );
+    }
+    let outcome = state.reload(Trigger::Api).await;
+    tracing::info!(by = %admin.user.username, result = ?outcome.result, "SSO settings saved from the API");
+    warp::reply::json(&settings_view(&state)).into_response()
+}
+
+/// How many enabled server_admins have an SSO identity at `issuer`.
+fn sso_admins(state: &AppState, issuer: &str) -> Result<usize, ApiError> {
+    let linked = state
+        .store
+        .users_with_identity_at(issuer)
+        .map_err(store_unavailable)?;
+    let mut count = 0;
+    for username in linked {
+        if let Some(user) = state.store.user(&username).map_err(store_unavailable)? {
+            if permits(&user, Permission::ServerAdmin) {
+                count += 1;
+            }
+        }
+    }
+    Ok(count)
+}
+
+async fn remove(admin: Caller, state: AppState) -> Response {
+    let path = state.reloader.oidc_path();
+    let removed = run_blocking(move || match std::fs::remove_file(&path) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    })
+    .await;
+    if let Err(e) = removed {
+        tracing::error!(error = %e, "cannot remove oidc.json");
+        return error_response(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "write_failed",
+            "oidc.json could not be removed",
+        );
+    }
+    let outcome = state.reload(Trigger::Api).await;
+    tracing::info!(by = %admin.user.username, result = ?outcome.result, "SSO removed from the API");
+    warp::reply::json(&settings_view(&state)).into_response()
+}
+
+async fn reload_from_file(admin: Caller, state: AppState) -> Response {
+    let outcome = state.reload(Trigger::Api).await;
+    tracing::info!(by = %admin.user.username, result = ?outcome.result, "reload from the API");
+    let mut body = serde_json::to_value(&outcome.status).unwrap_or_default();
+    body["result"] = serde_json::to_value(outcome.result).unwrap_or_default();
+    warp::reply::json(&body).into_response()
+}
+
+async fn test_connection(
+    _admin: Caller,
+    body: warp::hyper::body::Bytes,
+    state: AppState,
+) -> Response {
+    let config = if body.iter().all(u8::is_ascii_whitespace) || body.as_ref() == b"{}" {
+        match state.reloader.live().oidc.clone() {
+            Some(config) => config,
+            None => {
+                return error_response(
+                    StatusCode::UNPROCESSABLE_ENTITY,
+                    "invalid_config",
+                    "there is no SSO configuration to test: send one",
+                );
+            }
+        }
+    } else {
+        let value: Value = match serde_json::from_slice(&body) {
+            Ok(value) => value,
+            Err(_) => {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    "the body must be an oidc.json object",
+                );
+            }
+        };
+        match complete(&state, value) {
+            Ok((_, config)) => config,
+            Err(response) => return response,
+        }
+    };
+    let checks = run_checks(state.provider.http(), &config, &state.redirect_uri()).await;
+    let ok = checks.iter().all(|c| c["ok"] == true);
+    warp::reply::json(&json!({ "ok": ok, "checks": checks })).into_response()
+}
+
+fn check(name: &str, ok: bool, detail: impl Into<String>) -> Value {
+    json!({ "name": name, "ok": ok, "detail": detail.into() })
+}
+
+async fn get_json(http: &ProviderHttp, url: &str) -> Result<Value, String> {
+    use openidconnect::AsyncHttpClient;
+    let request = openidconnect::http::Request::get(url)
+        .header("accept", "application/json")
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let response = http.call(request).await.map_err(|e| e.to_string())?;
+    if !response.status().is_success() {
+        return Err(format!("{url} answered HTTP {}", response.status()));
+    }
+    serde_json::from_slice(response.body()).map_err(|_| format!("{url} did not answer JSON"))
+}
+
+/// Test Connection: discovery, issuer, JWKS, code flow, S256, email, the redirect URI.
+async fn run_checks(http: &ProviderHttp, config: &OidcConfig, redirect_uri: &str) -> Vec<Value> {
+    let discovery_url = format!(
+        "{}/.well-known/openid-configuration",
+        config.issuer.trim_end_matches('/')
+    );
+    let mut checks = Vec::new();
+    let metadata = match get_json(http, &discovery_url).await {
+        Ok(metadata) => {
+            checks.push(check("discovery", true, format!("fetched {discovery_url}")));
+            metadata
+        }
+        Err(e) => {
+            checks.push(check("discovery", false, e));
+            checks.push(check(
+                "redirect_uri",
+                true,
+                format!("register {redirect_uri} at the identity provider"),
+            ));
+            return checks;
+        }
+    };
+    let issuer = metadata["issuer"].as_str().unwrap_or_default();
+    checks.push(if issuer == config.issuer {
+        check("issuer", true, format!("the provider names itself {issuer}"))
+    } else {
+        check("issuer", false, format!("the provider names itself `{issuer}`, not `{}`: set issuer to exactly its value (watch the trailing slash)", config.issuer))
+    });
+    let jwks = match metadata["jwks_uri"].as_str() {
+        Some(uri) => match get_json(http, uri).await {
+            Ok(jwks) => {
+                let usable = jwks["keys"].as_array().map_or(0, |keys| {
+                    keys.iter()
+                        .filter(|k| {
+                            matches!(k["kty"].as_str(), Some("RSA" | "EC" | "OKP"))
+                                && k["use"].as_str() != Some("enc")
+                        })
+                        .count()
+                });
+                if usable > 0 {
+                    check("jwks", true, format!("{usable} signing key(s) at {uri}"))
+                } else {
+                    check("jwks", false, format!("no usable signing key at {uri}"))
+                }
+            }
+            Err(e) => check("jwks", false, e),
+        },
+        None => check("jwks", false, "discovery has no jwks_uri"),
+    };
+    checks.push(jwks);
+    let listed = |field: &str, value: &str| {
+        metadata[field]
+            .as_array()
+            .is_some_and(|values| values.iter().any(|v| v.as_str() == Some(value)))
+    };
+    checks.push(if listed("response_types_supported", "code") {
+        check(
+            "code_flow",
+            true,
+            "the authorization code flow is supported",
+        )
+    } else {
+        check(
+            "code_flow",
+            false,
+            "response_types_supported does not list `code`",
+        )
+    });
+    checks.push(if listed("code_challenge_methods_supported", "S256") {
+        check("pkce_s256", true, "PKCE with S256 is supported")
+    } else {
+        check("pkce_s256", false, "code_challenge_methods_supported does not list S256; logins send PKCE anyway and may fail")
+    });
+    let email_offered = listed("scopes_supported", "email") || listed("claims_supported", "email");
+    let email_requested = config.scopes.iter().any(|s| s == "email");
+    checks.push(match (email_offered, email_requested) {
+        (true, true) => check("email", true, "the email scope is requested and supported"),
+        (_, false) => check(
+            "email",
+            false,
+            "add `email` to scopes, or users cannot be matched and provisioned",
+        ),
+        (false, true) => check(
+            "email",
+            false,
+            "the provider lists neither an email scope nor an email claim",
+        ),
+    });
+    checks.push(check(
+        "redirect_uri",
+        true,
+        format!("register {redirect_uri} at the identity provider"),
+    ));
+    checks
+}

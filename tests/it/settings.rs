@@ -1,0 +1,368 @@
+//! Settings -> Single Sign-On through its JSON API: read, save (validation, 422 details,
+//! lockout guard), remove, Test Connection, and the secret never answered.
+
+use std::os::unix::fs::PermissionsExt;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::browser::Browser;
+use crate::support::idp::{IdpUser, TestIdp};
+use crate::support::{Daemon, Setup, eventually};
+
+const SECRET: &str = "very-secret-value-42";
+
+async fn call(
+    daemon: &Daemon,
+    key: &str,
+    method: Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value, String) {
+    let response = daemon.api(method, path, key, body).await;
+    let status = response.status().as_u16();
+    let text = response.text().await.unwrap();
+    (
+        status,
+        serde_json::from_str(&text).unwrap_or(Value::Null),
+        text,
+    )
+}
+
+fn form(issuer: &str) -> Value {
+    json!({
+        "enabled": true,
+        "display_name": "Sign in with Acme",
+        "client_id": "acme-client",
+        "client_secret": SECRET,
+        "issuer": issuer,
+        "scopes": ["openid", "profile", "email"],
+        "auto_provision": true,
+        "default_role": "manager",
+        "allow_local_auth": true,
+    })
+}
+
+#[tokio::test]
+async fn save_validates_writes_0600_applies_at_once_and_never_returns_the_secret() {
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let (status, body, _) = call(&daemon, &admin, Method::GET, "/api/settings/sso", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["config"], Value::Null);
+    assert_eq!(body["client_secret_set"], false);
+    assert_eq!(body["redirect_uri"], daemon.url("/auth/oidc/callback"));
+    assert_eq!(body["status"]["ok"], true);
+    assert_eq!(body["status"]["provider"]["state"], "disabled");
+    assert_eq!(
+        body["status"]["git"],
+        json!({"repo": true, "ignored": true, "tracked": false})
+    );
+
+    let (status, body, text) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(form("http://127.0.0.1:9/")),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert!(!text.contains(SECRET), "the secret is never answered");
+    assert_eq!(
+        body["config"]["default_role"], "environment_admin",
+        "legacy role mapped"
+    );
+    assert_eq!(body["client_secret_set"], true);
+    assert_eq!(body["status"]["generation"], 2);
+    assert_eq!(
+        daemon.public_config().await["display_name"],
+        "Sign in with Acme",
+        "live at once"
+    );
+    let path = daemon.setup.oidc_path();
+    let written = std::fs::read_to_string(&path).unwrap();
+    assert!(written.contains(SECRET));
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+
+    // Left out (or empty), the secret stays.
+    let mut change = form("http://127.0.0.1:9/");
+    change.as_object_mut().unwrap().remove("client_secret");
+    change["display_name"] = "Renamed".into();
+    let (status, _, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(change),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let written: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    assert_eq!(
+        (
+            written["client_secret"].as_str(),
+            written["display_name"].as_str()
+        ),
+        (Some(SECRET), Some("Renamed"))
+    );
+    let (_, _, text) = call(&daemon, &admin, Method::GET, "/api/settings/sso", None).await;
+    assert!(!text.contains(SECRET));
+    assert!(!daemon.logs().contains(SECRET), "nor logged");
+}
+
+#[tokio::test]
+async fn invalid_settings_answer_422_with_each_problem_and_change_nothing() {
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let mut bad = form("ftp://idp.example.com");
+    bad["client_id"] = "".into();
+    bad["default_role"] = "owner".into();
+    bad["colour"] = "blue".into();
+    let (status, body, text) =
+        call(&daemon, &admin, Method::PUT, "/api/settings/sso", Some(bad)).await;
+    assert_eq!(status, 422, "{text}");
+    assert_eq!(body["error"], "invalid_config");
+    let pointers: Vec<&str> = body["details"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|d| d["pointer"].as_str().unwrap())
+        .collect();
+    for pointer in ["/client_id", "/default_role", "/issuer", "/colour"] {
+        assert!(pointers.contains(&pointer), "{pointer} in {pointers:?}");
+    }
+    assert!(!text.contains(SECRET));
+    assert!(!daemon.setup.oidc_path().exists(), "nothing written");
+    let (status, _, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(json!([1, 2])),
+    )
+    .await;
+    assert_eq!(status, 422);
+    // A secret is required when there is none yet.
+    let mut no_secret = form("http://127.0.0.1:9/");
+    no_secret.as_object_mut().unwrap().remove("client_secret");
+    let (status, body, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(no_secret),
+    )
+    .await;
+    assert_eq!(status, 422);
+    assert!(body["details"].to_string().contains("client_secret"));
+}
+
+#[tokio::test]
+async fn turning_local_login_off_is_guarded_against_lockout() {
+    let idp = TestIdp::start("acme-client", SECRET).await;
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let mut sso_only = form(&idp.issuer());
+    sso_only["allow_local_auth"] = false.into();
+    let (status, body, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(sso_only.clone()),
+    )
+    .await;
+    assert_eq!(status, 409);
+    assert_eq!(body["error"], "lockout_risk");
+    assert!(!daemon.setup.oidc_path().exists());
+
+    // Once the admin has signed in with SSO at this issuer, the same save passes.
+    let (status, _, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(form(&idp.issuer())),
+    )
+    .await;
+    assert_eq!(status, 200);
+    daemon
+        .wait_for_status("provider ready", |s| {
+            s.provider.state == coderflow::oidc::ProviderState::Ready
+        })
+        .await;
+    idp.login_as(IdpUser::from_email(
+        "admin@localhost.localdomain",
+        "Administrator",
+    ));
+    let browser = Browser::new(&daemon.base);
+    let start = browser.get("/auth/oidc/login").await;
+    let at_idp = browser
+        .get(&crate::support::browser::location(&start))
+        .await;
+    let callback = browser
+        .get(&crate::support::browser::location(&at_idp))
+        .await;
+    assert_eq!(callback.status(), 303);
+    let (status, body, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(sso_only),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        daemon
+            .login_response("admin", &daemon.admin_password())
+            .await
+            .status(),
+        403
+    );
+}
+
+#[tokio::test]
+async fn force_saves_anyway_and_delete_removes_sso() {
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let mut sso_only = form("http://127.0.0.1:9/");
+    sso_only["allow_local_auth"] = false.into();
+    let (status, _, _) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso?force=true",
+        Some(sso_only),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(daemon.public_config().await["allow_local_auth"], false);
+    let (status, body, _) = call(&daemon, &admin, Method::DELETE, "/api/settings/sso", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(body["config"], Value::Null);
+    assert!(!daemon.setup.oidc_path().exists());
+    let public = daemon.public_config().await;
+    assert_eq!(
+        (
+            public["sso_enabled"].as_bool(),
+            public["allow_local_auth"].as_bool()
+        ),
+        (Some(false), Some(true))
+    );
+    let (status, _, _) = call(&daemon, &admin, Method::DELETE, "/api/settings/sso", None).await;
+    assert_eq!(status, 200, "removing twice is fine");
+}
+
+#[tokio::test]
+async fn a_broken_file_on_disk_shows_in_the_status_with_its_position() {
+    let setup = Setup::git();
+    setup.write_oidc(&form("http://127.0.0.1:9/").to_string());
+    let daemon = setup.start();
+    let admin = daemon.admin_key().await;
+    std::fs::write(
+        daemon.setup.oidc_path(),
+        "{\n  \"enabled\": true,\n  oops\n}",
+    )
+    .unwrap();
+    let body = eventually("the status shows the error", || async {
+        let (_, body, _) = call(&daemon, &admin, Method::GET, "/api/settings/sso", None).await;
+        (!body["status"]["error"].is_null()).then_some(body)
+    })
+    .await;
+    assert_eq!(body["status"]["ok"], false);
+    assert_eq!(body["status"]["error"]["line"], 3);
+    assert!(body["status"]["error"]["column"].is_number());
+    assert_eq!(
+        body["config"]["display_name"], "Sign in with Acme",
+        "the last good configuration"
+    );
+}
+
+#[tokio::test]
+async fn test_connection_reports_each_check() {
+    let idp = TestIdp::start("acme-client", SECRET).await;
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let (status, body, text) = call(
+        &daemon,
+        &admin,
+        Method::POST,
+        "/api/settings/sso/test",
+        Some(form(&idp.issuer())),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    assert_eq!(body["ok"], true, "{body}");
+    let names: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "discovery",
+            "issuer",
+            "jwks",
+            "code_flow",
+            "pkce_s256",
+            "email",
+            "redirect_uri"
+        ]
+    );
+    assert!(
+        body["checks"][6]["detail"]
+            .as_str()
+            .unwrap()
+            .contains(&daemon.url("/auth/oidc/callback"))
+    );
+
+    let mut mismatch = form(&format!("{}/", idp.issuer()));
+    mismatch["scopes"] = json!(["openid"]);
+    let (_, body, _) = call(
+        &daemon,
+        &admin,
+        Method::POST,
+        "/api/settings/sso/test",
+        Some(mismatch),
+    )
+    .await;
+    assert_eq!(body["ok"], false);
+    let failed: Vec<&str> = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["ok"] == false)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(failed, ["issuer", "email"]);
+
+    let (status, body, _) = call(
+        &daemon,
+        &admin,
+        Method::POST,
+        "/api/settings/sso/test",
+        Some(form("http://127.0.0.1:9/")),
+    )
+    .await;
+    assert_eq!(status, 200, "unreachable is an answer, not an error");
+    assert_eq!(body["ok"], false);
+    assert_eq!(body["checks"][0]["name"], "discovery");
+    assert_eq!(body["checks"][0]["ok"], false);
+
+    let (status, _, _) = call(
+        &daemon,
+        &admin,
+        Method::POST,
+        "/api/settings/sso/test",
+        None,
+    )
+    .await;
+    assert_eq!(status, 422, "nothing saved to test");
+}
