@@ -261,6 +261,9 @@
 
   function autoInit() {
     for (const list of document.querySelectorAll('[role="tablist"][data-tabs]')) initTabs(list);
+    for (const link of document.querySelectorAll('.topnav a[href]')) {
+      if (link.getAttribute('href') === location.pathname) link.setAttribute('aria-current', 'page');
+    }
   }
   if (document.readyState === 'loading') document.addEventListener('DOMContentLoaded', autoInit);
   else autoInit();

@@ -7,7 +7,8 @@
 //   #users-table            the table; #users-body its tbody; #user-count "N users"
 //   #user-filter            search box "Filter users"
 //   tr[data-username=U]     one row per user (data-disabled="true|false", data-source="local|sso")
-//     td[data-col=username|name|email|source|access|status|actions]
+//     td[data-col=user|source|access|status|actions]; in the user cell .user-username,
+//       [data-field=name], [data-field=email]
 //     .badge-sso / .badge-local         sign-in source
 //     .badge-disabled                   shown when the user is disabled
 //     .access-badges [data-role=ROLE]   the user's current bindings
@@ -156,16 +157,14 @@
               el(
                 'tr',
                 {},
-                el('th', { scope: 'col' }, 'Username'),
-                el('th', { scope: 'col' }, 'Name'),
-                el('th', { scope: 'col' }, 'Email'),
+                el('th', { scope: 'col' }, 'User'),
                 el('th', { scope: 'col' }, 'Sign-in'),
                 el('th', { scope: 'col' }, 'Access'),
                 el('th', { scope: 'col' }, 'Status'),
                 el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Actions')),
               ),
             ),
-            el('tbody', { id: 'users-body' }, el('tr', {}, el('td', { colspan: '7', class: 'muted' }, 'Loading…'))),
+            el('tbody', { id: 'users-body' }, el('tr', {}, el('td', { colspan: '5', class: 'muted' }, 'Loading…'))),
           ),
         ),
       ),
@@ -205,20 +204,30 @@
           user.disabled ? 'Enable' : 'Disable',
         );
     const created = user.created_at ? 'Created ' + CF.formatTime(user.created_at) : null;
+    // One wrapper per cell keeps the stacked (narrow screen) layout a simple two-column grid.
+    const cell = (col, label, attrs, ...children) =>
+      el('td', Object.assign({ dataset: { col, label } }, attrs || {}), el('div', { class: 'cell' }, ...children));
     return el(
       'tr',
       { dataset: { username: user.username, disabled: user.disabled ? 'true' : 'false', source: user.source || '' }, class: user.disabled ? 'is-disabled' : null },
-      el('td', { dataset: { col: 'username', label: 'Username' } }, el('strong', { title: created }, user.username), isMe ? el('span', { class: 'badge badge-muted you' }, 'you') : null),
-      el('td', { dataset: { col: 'name', label: 'Name' } }, user.name || ''),
-      el('td', { dataset: { col: 'email', label: 'Email' }, class: 'break' }, user.email || ''),
-      el(
-        'td',
-        { dataset: { col: 'source', label: 'Sign-in' } },
+      cell(
+        'user',
+        'User',
+        { class: 'break' },
+        el('div', { class: 'user-line' }, el('strong', { class: 'user-username', title: created }, user.username), isMe ? el('span', { class: 'badge badge-muted you' }, 'you') : null),
+        el('div', { class: 'user-name', dataset: { field: 'name' } }, user.name || ''),
+        el('div', { class: 'user-email muted small', dataset: { field: 'email' } }, user.email || ''),
+      ),
+      cell(
+        'source',
+        'Sign-in',
+        null,
         user.source === 'sso' ? el('span', { class: 'badge badge-sso' }, 'SSO') : el('span', { class: 'badge badge-local' }, 'Local'),
       ),
-      el(
-        'td',
-        { dataset: { col: 'access', label: 'Access' } },
+      cell(
+        'access',
+        'Access',
+        null,
         el('div', { class: 'access-badges' }, bindings.length ? bindings : el('span', { class: 'muted' }, 'No access')),
         el(
           'div',
@@ -228,12 +237,13 @@
           apply,
         ),
       ),
-      el(
-        'td',
-        { dataset: { col: 'status', label: 'Status' } },
+      cell(
+        'status',
+        'Status',
+        null,
         user.disabled ? el('span', { class: 'badge badge-disabled' }, 'Disabled') : el('span', { class: 'badge badge-success' }, 'Active'),
       ),
-      el('td', { dataset: { col: 'actions', label: 'Actions' }, class: 'actions-cell' }, toggle),
+      cell('actions', 'Actions', { class: 'actions-cell' }, toggle),
     );
   }
 
@@ -247,7 +257,7 @@
     const body = $('users-body');
     const shown = state.users.filter(matches);
     if (!shown.length) {
-      body.replaceChildren(el('tr', {}, el('td', { colspan: '7', class: 'muted' }, state.users.length ? 'No user matches the filter.' : 'No users yet.')));
+      body.replaceChildren(el('tr', {}, el('td', { colspan: '5', class: 'muted' }, state.users.length ? 'No user matches the filter.' : 'No users yet.')));
     } else {
       body.replaceChildren(...shown.map(renderRow));
     }
@@ -320,7 +330,7 @@
     try {
       const answer = await CF.api('PATCH', path(username), { disabled });
       replaceUser(answer && answer.username ? answer : Object.assign({}, user, { disabled }), 'toggle-disabled');
-      CF.toast(username + (disabled ? ' is disabled and signed out.' : ' is enabled.'), 'success');
+      CF.toast(username + (disabled ? ' is disabled.' : ' is enabled.'), 'success');
     } catch (err) {
       button.disabled = false;
       button.removeAttribute('aria-busy');

@@ -135,9 +135,11 @@
     data: null, // last GET/PUT/DELETE answer
     baseline: null, // serialised form state after the last render from the server
     busy: false, // a save/remove/reload/test request is in flight
+    seq: 0, // bumped by every such request, so an older poll answer is dropped
     pollTimer: null,
     polling: false,
     tabs: null,
+    formSignature: null, // configSignature() of the answer the form was last filled from
     serverChangedWhileDirty: false,
   };
 
@@ -490,6 +492,7 @@
     $('remove-sso').disabled = !has;
     clearFieldErrors();
     state.baseline = serialiseForm();
+    state.formSignature = configSignature(data);
     updateDirty();
   }
 
@@ -605,9 +608,9 @@
         unplaced.push(d);
       }
     }
-    const summary = first
-      ? (err.message || 'The configuration is invalid.') + ' Fix the highlighted fields.'
-      : err.message || 'The configuration is invalid.';
+    let message = (err.message || 'The configuration is invalid').trim();
+    if (!/[.!?:]$/.test(message)) message += '.';
+    const summary = first ? message + ' Fix the highlighted fields.' : message;
     CF.showError($('form-error'), { message: summary, details: unplaced });
     if (first) {
       state.tabs.select(tabOf(first));
@@ -657,10 +660,12 @@
     $('provider-detail').textContent = provider.detail || '';
 
     const parts = [];
-    if (!data.config) parts.push('No oidc.json: SSO is not configured.');
-    if (status.generation !== undefined && status.generation !== null) parts.push('Configuration generation ' + status.generation);
-    if (status.loaded_at) parts.push('loaded ' + CF.formatTime(status.loaded_at));
-    $('config-generation').textContent = parts.join(', ');
+    if (!data.config) parts.push('No oidc.json (SSO not configured)');
+    let loaded = '';
+    if (status.generation !== undefined && status.generation !== null) loaded = 'Configuration generation ' + status.generation;
+    if (status.loaded_at) loaded += (loaded ? ', loaded ' : 'Loaded ') + CF.formatTime(status.loaded_at);
+    if (loaded) parts.push(loaded);
+    $('config-generation').textContent = parts.join(' · ');
 
     const redirect = data.redirect_uri || initialRedirect;
     setValue('redirect-uri', redirect);
@@ -703,9 +708,9 @@
           el(
             'p',
             {},
-            'The file holds the client secret and is committed to the setup repository. Stop tracking it with ',
+            'The file holds the client secret, and git tracks it (in the index or a commit). Stop tracking it with ',
             el('code', {}, 'git rm --cached oidc.json'),
-            ', commit, and rotate the client secret at your identity provider (the old one is in the git history).',
+            ', commit, and rotate the client secret at your identity provider: treat the current one as leaked.',
           ),
           el('div', { class: 'input-group input-group-inline' }, el('button', { type: 'button', class: 'btn btn-secondary btn-small', 'data-copy': 'git rm --cached oidc.json' }, 'Copy command')),
         ),
@@ -721,15 +726,26 @@
 
   // ---------------------------------------------------------------- server round trips
 
+  // Status and banners always follow the server; the form follows it when it is not dirty
+  // (or when asked, after a save), so typing is never overwritten by a poll.
   function render(data, opts) {
     state.data = data;
     renderStatus(data);
-    if ((opts && opts.form) || !isDirty()) {
+    const force = Boolean(opts && opts.form);
+    if (!force && configSignature(data) === state.formSignature) return;
+    if (force || !isDirty()) {
       fillForm(data);
-    } else if (state.baseline !== null) {
+    } else {
       state.serverChangedWhileDirty = true;
       updateDirty();
     }
+  }
+
+  // PUT and DELETE answer the GET shape; should one answer only the status (or nothing), the
+  // page asks for the full picture instead of guessing.
+  async function fullAnswer(answer) {
+    if (answer && typeof answer === 'object' && 'config' in answer && 'status' in answer) return answer;
+    return CF.api('GET', '/api/settings/sso');
   }
 
   function configSignature(data) {
@@ -739,19 +755,12 @@
   async function poll() {
     if (state.polling || state.busy || document.visibilityState !== 'visible') return;
     state.polling = true;
+    const seq = state.seq;
     try {
       const data = await CF.api('GET', '/api/settings/sso');
-      if (state.busy) return; // a save answered meanwhile; its answer wins
-      const changed = configSignature(data) !== configSignature(state.data);
-      state.data = data;
-      renderStatus(data);
-      if (changed) {
-        if (!isDirty()) fillForm(data);
-        else {
-          state.serverChangedWhileDirty = true;
-          updateDirty();
-        }
-      }
+      // A save, removal or reload started meanwhile: its answer is newer than this one.
+      if (state.busy || seq !== state.seq) return;
+      render(data);
       CF.showError($('load-error'), null);
     } catch (err) {
       if (err.status !== 401) CF.showError($('load-error'), { message: 'Could not refresh the status: ' + err.message });
@@ -771,6 +780,7 @@
 
   function setBusy(busy, button, label) {
     state.busy = busy;
+    state.seq += 1;
     for (const id of ['save', 'remove-sso', 'reload-from-file', 'test-connection']) {
       const b = $(id);
       if (b) b.setAttribute('aria-disabled', busy ? 'true' : 'false');
@@ -799,7 +809,7 @@
     const button = $('save');
     setBusy(true, button, 'Saving…');
     try {
-      const data = await CF.api('PUT', '/api/settings/sso' + (force ? '?force=true' : ''), payload);
+      const data = await fullAnswer(await CF.api('PUT', '/api/settings/sso' + (force ? '?force=true' : ''), payload));
       setBusy(false, button);
       render(data, { form: true });
       CF.toast('SSO settings saved', 'success');
@@ -831,7 +841,7 @@
     const button = $('remove-sso');
     setBusy(true, button, 'Removing…');
     try {
-      const data = await CF.api('DELETE', '/api/settings/sso');
+      const data = await fullAnswer(await CF.api('DELETE', '/api/settings/sso'));
       setBusy(false, button);
       clearTestResults();
       render(data, { form: true });

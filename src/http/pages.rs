@@ -340,10 +340,12 @@ pub(crate) fn render_login(
 async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -> Response {
     let return_to = return_to_or_home(form.return_to.as_deref());
     let cookie_token = cookie_value(request.cookie.as_deref(), LOGIN_CSRF_COOKIE).unwrap_or("");
+    // Browsers send `Origin: null` on form posts under `Referrer-Policy: no-referrer`: only a
+    // real foreign origin is refused; the double-submit token is what proves the form is ours.
     let origin_ok = request
         .origin
         .as_deref()
-        .is_none_or(|origin| is_own_origin(&state, origin));
+        .is_none_or(|origin| origin == "null" || is_own_origin(&state, origin));
     if !origin_ok || !tokens_equal(cookie_token, &form.csrf_token) {
         tracing::warn!("login form refused: CSRF token or origin mismatch");
         return render_login(

@@ -115,6 +115,9 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
         Ok(discovered) => discovered,
         Err(status) => return unavailable(&status.detail),
     };
+    if let Err(status) = state.provider.ensure_answering(&discovered).await {
+        return unavailable(&status.detail);
+    }
     let binding = cookie_value(request.cookie.as_deref(), BINDING_COOKIE)
         .filter(|b| b.len() == 43)
         .map_or_else(|| random_token(32), str::to_owned);

@@ -165,6 +165,7 @@ pub async fn finish_login(
         .request_async(http)
         .await
         .map_err(|e| FlowError::Token(describe(&e)))?;
+    provider.answered();
     let id_token = token.id_token().ok_or(FlowError::NoIdToken)?;
     let nonce = Nonce::new(pending.nonce.clone());
     let verify = |discovered: &Discovered| {

@@ -27,6 +27,11 @@ const MAX_RETRY: Duration = Duration::from_secs(30);
 const JWKS_REFETCH_GAP: Duration = Duration::from_secs(5);
 /// Providers remembered for a switch back.
 const CACHE_ENTRIES: usize = 8;
+/// A login starting longer than this after the provider last answered checks that it still
+/// answers, so a browser is never sent to a provider that is down.
+const PROBE_AFTER: Duration = Duration::from_secs(10);
+/// How long that check may take.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
 /// Where the provider stands, as the reload status shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -79,6 +84,10 @@ pub struct ProviderHandle {
     jwks_refetch: tokio::sync::Mutex<Option<Instant>>,
     /// Asks the background task to retry now (a login found the provider unreachable).
     wake: tokio::sync::Notify,
+    /// When the provider last answered (discovery, JWKS, a token exchange, a probe).
+    last_answer: Mutex<Option<Instant>>,
+    /// Single flight for probes.
+    probe: tokio::sync::Mutex<()>,
 }
 
 impl ProviderHandle {
@@ -89,7 +98,85 @@ impl ProviderHandle {
             cache: Mutex::new(HashMap::new()),
             jwks_refetch: tokio::sync::Mutex::new(None),
             wake: tokio::sync::Notify::new(),
+            last_answer: Mutex::new(None),
+            probe: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Notes that the provider just answered.
+    pub fn answered(&self) {
+        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = Some(Instant::now());
+    }
+
+    fn answered_within(&self, within: Duration) -> bool {
+        self.last_answer
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_some_and(|at| at.elapsed() < within)
+    }
+
+    /// Before a browser is sent to the provider: when it has not answered for a while, checks
+    /// (one request, a few seconds at most) that its discovery document still answers. When it
+    /// does not, the provider is marked unreachable and the background task retries.
+    ///
+    /// Fails with the status to show when the provider does not answer.
+    pub async fn ensure_answering(&self, discovered: &Discovered) -> Result<(), ProviderStatus> {
+        if self.answered_within(PROBE_AFTER) {
+            return Ok(());
+        }
+        let _single = self.probe.lock().await;
+        if self.answered_within(PROBE_AFTER) {
+            return Ok(());
+        }
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            discovered.issuer.trim_end_matches('/')
+        );
+        let request = openidconnect::http::Request::get(url)
+            .body(Vec::new())
+            .map_err(|e| ProviderStatus {
+                state: ProviderState::Unreachable,
+                detail: e.to_string(),
+            })?;
+        let probe = tokio::time::timeout(
+            PROBE_TIMEOUT.min(self.http.timeout()),
+            openidconnect::AsyncHttpClient::call(&self.http, request),
+        )
+        .await;
+        match probe {
+            Ok(Ok(response)) if response.status().is_success() => {
+                self.answered();
+                Ok(())
+            }
+            failed => {
+                let detail = match failed {
+                    Ok(Ok(response)) => format!("discovery answered HTTP {}", response.status()),
+                    Ok(Err(e)) => e.to_string(),
+                    Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
+                };
+                tracing::warn!(issuer = %discovered.issuer, error = %detail, "identity provider stopped answering");
+                let key = (discovered.issuer.clone(), discovered.client_id.clone());
+                self.current.rcu(|snapshot| {
+                    if snapshot.key.as_ref() == Some(&key) {
+                        Arc::new(Snapshot {
+                            key: Some(key.clone()),
+                            status: ProviderStatus {
+                                state: ProviderState::Unreachable,
+                                detail: detail.clone(),
+                            },
+                            discovered: None,
+                        })
+                    } else {
+                        snapshot.clone()
+                    }
+                });
+                self.wake.notify_one();
+                Err(ProviderStatus {
+                    state: ProviderState::Unreachable,
+                    detail,
+                })
+            }
+        }
     }
 
     /// The HTTP client for this provider's requests.
@@ -166,6 +253,7 @@ impl ProviderHandle {
 
     /// Makes `fresh` current (if it is still the wanted provider) and caches it.
     fn install(&self, fresh: &Arc<Discovered>) {
+        self.answered();
         let key = (fresh.issuer.clone(), fresh.client_id.clone());
         {
             let mut cache = self.cache.lock().unwrap_or_else(|e| e.into_inner());

@@ -304,7 +304,7 @@ export async function spawnProvider(input, { logFile, name = 'idp' } = {}) {
       if (handle.port !== null) current.port = handle.port;
       const configFile = path.join(dir, 'provider.json');
       writeFileSync(configFile, JSON.stringify(current, null, 2));
-      const proc = spawn(process.execPath, [SELF, '--config', configFile], {
+      const proc = spawn(process.execPath, [SELF, '--config', configFile, '--exit-with-stdin', 'yes'], {
         cwd: HERE,
         stdio: ['pipe', 'pipe', 'pipe'],
       });
@@ -394,8 +394,8 @@ async function main() {
   };
   process.on('SIGTERM', shutdown);
   process.on('SIGINT', shutdown);
-  // The parent's end (or death) closes our stdin: stop then too.
-  if (!process.stdin.isTTY) {
+  // Run by spawnProvider: the parent's end (or death) closes our stdin; stop then too.
+  if (args['exit-with-stdin'] !== undefined) {
     process.stdin.on('end', shutdown);
     process.stdin.resume();
   }

@@ -88,6 +88,30 @@ fn validate_fails_on_a_path_that_does_not_exist() {
 }
 
 #[test]
+fn provider_examples_validate_and_name_their_provider() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/setup-repo-template/examples");
+    let expected = [
+        ("auth0.oidc.json", ".auth0.com/"),
+        ("entra-id.oidc.json", "https://login.microsoftonline.com/"),
+        ("google-workspace.oidc.json", "https://accounts.google.com"),
+        ("okta.oidc.json", "/oauth2/default"),
+    ];
+    for (file, issuer_part) in expected {
+        let path = format!("{dir}/{file}");
+        let (status, stdout, stderr) = run_cli(&["validate", &path]);
+        assert!(status.success(), "{file}: {stdout}{stderr}");
+        let config: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert!(
+            config["issuer"].as_str().unwrap().contains(issuer_part),
+            "{file}: {}",
+            config["issuer"]
+        );
+    }
+    assert_eq!(std::fs::read_dir(dir).unwrap().count(), expected.len());
+}
+
+#[test]
 fn template_example_validates() {
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),

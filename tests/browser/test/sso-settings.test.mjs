@@ -1,0 +1,369 @@
+// Settings → Single Sign-On in real Chromium against the real coder-server.
+//
+// One daemon and one signed-in admin page for the whole file; the tests run in order and build on
+// each other: configure → test connection → save → /login shows SSO → edits of oidc.json on disk
+// show up → SSO-only mode → Remove SSO.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import {
+  assertAccessible,
+  assertNoHorizontalOverflow,
+  assertNoPageErrors,
+  eventually,
+  launchBrowser,
+  newPage,
+  screenshot,
+  sequence,
+  signIn,
+} from '../lib/browser.mjs';
+import { startDaemon, writeFileAtomic } from '../lib/daemon.mjs';
+import { startIdp } from '../lib/idp.mjs';
+
+const SUITE = 'sso';
+const CLIENT_ID = 'coderflow-browser-test';
+// `: & +` must survive (client_secret_basic form-encodes them).
+const CLIENT_SECRET = 'br0wser:secret&with+chars';
+const DISPLAY_NAME = 'Sign in with Test IdP';
+
+describe('Settings → Single Sign-On', () => {
+  const step = sequence(test);
+  let daemon;
+  let idp;
+  let browser;
+  let page; // the admin's settings page, kept open (it polls) through the whole file
+
+  before(async () => {
+    idp = await startIdp();
+    daemon = await startDaemon('sso-settings');
+    browser = await launchBrowser();
+    page = await newPage(browser);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await daemon?.stop();
+    await idp?.close();
+  });
+
+  /** /login as a stranger sees it: a fresh context, no cookies. */
+  async function freshLogin() {
+    const fresh = await newPage(browser);
+    await fresh.goto(`${daemon.url}/login`);
+    return fresh;
+  }
+
+  async function toast(text) {
+    await page.locator('#toast-region .toast', { hasText: text }).first().waitFor({ state: 'visible' });
+  }
+
+  step('the admin signs in on /login and opens the settings page', async () => {
+    await page.goto(`${daemon.url}/login`);
+    await page.locator('#local-login-form').waitFor();
+    assert.equal(await page.locator('#sso-login').count(), 0, 'no SSO button before SSO is configured');
+    await screenshot(page, SUITE, 'login-local-only');
+
+    await signIn(page, daemon.url, 'admin', daemon.password, '/settings/sso');
+    assert.equal(new URL(page.url()).pathname, '/settings/sso');
+    await page.locator('#app[data-ready="true"]').waitFor();
+    await page.getByRole('heading', { name: 'Single Sign-On', level: 1 }).waitFor();
+    // Nothing configured yet: SSO off, nothing to remove, the redirect URI to register is shown.
+    assert.equal(await page.getByRole('switch', { name: 'Enable SSO' }).isChecked(), false);
+    assert.equal(await page.locator('#remove-sso').isDisabled(), true);
+    const redirect = await page.locator('#redirect-uri').inputValue();
+    assert.match(redirect, /^http:\/\/127\.0\.0\.1:\d+\/auth\/oidc\/callback$/);
+    assert.equal(redirect, `${daemon.url}/auth/oidc/callback`);
+    assert.equal(await page.locator('#provider-state').getAttribute('data-state'), 'disabled');
+    await screenshot(page, SUITE, 'settings-empty');
+    assertNoPageErrors(page);
+  });
+
+  step('the redirect URI has a working Copy button', async () => {
+    await page.context().grantPermissions(['clipboard-read', 'clipboard-write'], { origin: daemon.url });
+    await page.locator('#copy-redirect-uri').click();
+    await page.locator('#copy-redirect-uri', { hasText: 'Copied' }).waitFor();
+    const copied = await page.evaluate(() => navigator.clipboard.readText());
+    assert.equal(copied, `${daemon.url}/auth/oidc/callback`);
+  }, { critical: false });
+
+  step('tabs work with the keyboard', async () => {
+    await page.locator('#tab-connection').focus();
+    await page.keyboard.press('ArrowRight');
+    assert.equal(await page.locator('#tab-provisioning').getAttribute('aria-selected'), 'true');
+    assert.ok(await page.locator('#panel-provisioning').isVisible());
+    assert.ok(await page.locator('#panel-connection').isHidden());
+    await page.keyboard.press('Home');
+    assert.equal(await page.locator('#tab-connection').getAttribute('aria-selected'), 'true');
+    assert.ok(await page.locator('#panel-connection').isVisible());
+  }, { critical: false });
+
+  step('choosing a provider fills its issuer template', async () => {
+    await page.getByLabel('Identity provider', { exact: true }).selectOption('entra');
+    await page.getByLabel('Directory (tenant) ID').fill('contoso-tenant-id');
+    assert.equal(await page.getByLabel('Issuer URL').inputValue(), 'https://login.microsoftonline.com/contoso-tenant-id/v2.0');
+    await page.getByLabel('Identity provider', { exact: true }).selectOption('okta');
+    await page.getByLabel('Okta domain').fill('example.okta.com');
+    assert.equal(await page.getByLabel('Issuer URL').inputValue(), 'https://example.okta.com/oauth2/default');
+    await page.getByLabel('Identity provider', { exact: true }).selectOption('google');
+    assert.ok(await page.locator('#field-tenant').isHidden());
+    assert.equal(await page.getByLabel('Issuer URL').inputValue(), 'https://accounts.google.com');
+    // A pasted issuer picks its provider.
+    await page.getByLabel('Issuer URL').fill('https://login.microsoftonline.com/another-tenant/v2.0');
+    await page.getByLabel('Issuer URL').blur();
+    assert.equal(await page.getByLabel('Identity provider', { exact: true }).inputValue(), 'entra');
+    assert.equal(await page.getByLabel('Directory (tenant) ID').inputValue(), 'another-tenant');
+  }, { critical: false });
+
+  step('a rejected value is shown beside its field (422 by pointer)', async () => {
+    await page.getByRole('switch', { name: 'Enable SSO' }).check();
+    await page.getByLabel('Identity provider', { exact: true }).selectOption('custom');
+    await page.getByLabel('Client ID').fill(CLIENT_ID);
+    await page.getByLabel('Client Secret').fill(CLIENT_SECRET);
+    // http:// is only allowed for a loopback host: the server's schema refuses this one.
+    await page.getByLabel('Issuer URL').fill('http://idp.example.com');
+    await page.locator('#save').click();
+    await page.locator('#err-issuer').waitFor({ state: 'visible' });
+    assert.equal(await page.locator('#sso-issuer').getAttribute('aria-invalid'), 'true');
+    assert.notEqual((await page.locator('#err-issuer').textContent()).trim(), '');
+    assert.equal(fs.existsSync(daemon.oidcPath), false, 'an invalid configuration is not written');
+    await screenshot(page, SUITE, 'field-error');
+  });
+
+  step('Test Connection against an unreachable issuer shows a failed check with a hint', async () => {
+    await page.getByLabel('Issuer URL').fill('http://127.0.0.1:9/unreachable');
+    await page.locator('#test-connection').click();
+    await page.locator('#test-summary').waitFor({ timeout: 30_000 });
+    assert.equal(await page.locator('#test-summary').getAttribute('data-ok'), 'false');
+    const failed = page.locator('#test-results li.check-fail');
+    assert.ok((await failed.count()) >= 1);
+    await page.locator('#test-results li.check-fail[data-check="discovery"] .check-hint').waitFor();
+  }, { critical: false });
+
+  step('fill the Connection tab for the running identity provider; Test Connection passes', async () => {
+    await page.getByLabel('Issuer URL').fill(idp.issuer);
+    await page.getByLabel('Display name').fill(DISPLAY_NAME);
+    await page.getByLabel('Scopes').fill('openid, profile email');
+    assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'true');
+    assert.equal(await page.locator('#err-issuer').isHidden(), true);
+
+    await page.getByRole('button', { name: 'Test Connection' }).click();
+    await page.locator('#test-summary').waitFor();
+    await eventually(async () => {
+      assert.equal(await page.locator('#test-running').count(), 0);
+    });
+    const checks = await page.locator('#test-results li.check').evaluateAll((items) =>
+      items.map((li) => ({ name: li.dataset.check, ok: li.classList.contains('check-ok'), text: li.textContent })),
+    );
+    const failed = checks.filter((c) => !c.ok);
+    assert.deepEqual(failed, [], 'every check passes');
+    const names = checks.map((c) => c.name);
+    for (const name of ['discovery', 'issuer', 'jwks']) assert.ok(names.includes(name), `check ${name} is shown: ${names}`);
+    assert.equal(await page.locator('#test-summary').getAttribute('data-ok'), 'true');
+    assert.ok(idp.requests.includes('/.well-known/openid-configuration'), 'the server asked the identity provider');
+    await screenshot(page, SUITE, 'test-connection-ok');
+    assertNoPageErrors(page);
+  });
+
+  step('Save writes oidc.json and applies it; the form re-renders from the answer', async () => {
+    await page.locator('#tab-provisioning').click();
+    await page.getByRole('radio', { name: 'Viewer' }).check();
+    await page.locator('#tab-connection').click();
+    await page.locator('#save').click();
+    await toast('SSO settings saved');
+
+    assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'false');
+    assert.equal(await page.getByLabel('Client Secret').inputValue(), '', 'the secret is never sent back');
+    assert.equal(await page.getByLabel('Client Secret').getAttribute('placeholder'), '•••••• (unchanged)');
+    assert.equal(await page.getByLabel('Scopes').inputValue(), 'openid profile email');
+    assert.equal(await page.locator('#remove-sso').isDisabled(), false);
+
+    const onDisk = JSON.parse(fs.readFileSync(daemon.oidcPath, 'utf8'));
+    assert.equal(onDisk.enabled, true);
+    assert.equal(onDisk.client_id, CLIENT_ID);
+    assert.equal(onDisk.client_secret, CLIENT_SECRET);
+    assert.equal(onDisk.issuer, idp.issuer);
+    assert.equal(onDisk.display_name, DISPLAY_NAME);
+    assert.equal(onDisk.default_role, 'viewer');
+    assert.deepEqual(onDisk.scopes, ['openid', 'profile', 'email']);
+    const mode = fs.statSync(daemon.oidcPath).mode & 0o777;
+    assert.equal(mode, 0o600, `oidc.json mode is ${mode.toString(8)}`);
+
+    // The provider becomes ready in the background (discovery + JWKS from the Node IdP).
+    await eventually(async () => {
+      assert.equal(await page.locator('#provider-state').getAttribute('data-state'), 'ready');
+    }, { timeoutMs: 20_000, message: 'provider state' });
+    await screenshot(page, SUITE, 'saved');
+    assertNoPageErrors(page);
+  });
+
+  step('the settings page and /login pass axe (WCAG AA), light and dark', async () => {
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      await page.locator('#tab-connection').click();
+      await assertAccessible(page, `settings, Connection tab (${colorScheme})`);
+      await page.locator('#tab-provisioning').click();
+      await assertAccessible(page, `settings, User Provisioning tab (${colorScheme})`);
+      const fresh = await newPage(browser, { colorScheme });
+      await fresh.goto(`${daemon.url}/login`);
+      await assertAccessible(fresh, `/login (${colorScheme})`);
+      await fresh.context().close();
+    }
+    await screenshot(page, SUITE, 'provisioning-dark');
+    await page.emulateMedia({ colorScheme: 'light' });
+    await page.locator('#tab-connection').click();
+  }, { critical: false });
+
+  step('the SSO button appears on /login without a restart', async () => {
+    const fresh = await freshLogin();
+    const button = fresh.locator('#sso-login');
+    await button.waitFor();
+    assert.equal((await button.textContent()).trim(), DISPLAY_NAME);
+    assert.match(await button.getAttribute('href'), /^\/auth\/oidc\/login(\?|$)/);
+    assert.ok(await fresh.locator('#local-login-form').isVisible(), 'local login is still allowed');
+    await screenshot(fresh, SUITE, 'login-with-sso');
+    await fresh.setViewportSize({ width: 360, height: 740 });
+    await assertNoHorizontalOverflow(fresh);
+    await screenshot(fresh, SUITE, 'login-with-sso-360px');
+    assertNoPageErrors(fresh);
+    await fresh.context().close();
+  });
+
+  step('an invalid oidc.json on disk shows up in the banner; the last good config stays live', async () => {
+    writeFileAtomic(daemon.oidcPath, `{\n  "enabled": true,\n  "client_id": "${CLIENT_ID}",\n  "issuer": \n}\n`);
+    const banner = page.locator('#banner-file-error');
+    await banner.waitFor({ state: 'visible', timeout: 20_000 });
+    assert.match(await page.locator('#file-error-location').textContent(), /line \d+/);
+    assert.ok(await page.locator('#reload-from-file').isVisible());
+    await screenshot(page, SUITE, 'banner-invalid-file');
+
+    const fresh = await freshLogin();
+    assert.equal((await fresh.locator('#sso-login').textContent()).trim(), DISPLAY_NAME);
+    await fresh.context().close();
+
+    // Reload from file does not make it valid: the page says so and the banner stays.
+    await page.locator('#reload-from-file').click();
+    await toast(/rejected|unchanged/);
+    assert.ok(await banner.isVisible());
+  });
+
+  step('a valid edit of oidc.json on disk shows up in the form', async () => {
+    const edited = {
+      enabled: true,
+      display_name: 'Sign in from disk',
+      client_id: CLIENT_ID,
+      client_secret: CLIENT_SECRET,
+      issuer: idp.issuer,
+      scopes: ['openid', 'profile', 'email'],
+      auto_provision: false,
+      default_role: 'developer',
+      allow_local_auth: true,
+    };
+    writeFileAtomic(daemon.oidcPath, JSON.stringify(edited, null, 2) + '\n');
+    await eventually(async () => {
+      assert.equal(await page.getByLabel('Display name').inputValue(), 'Sign in from disk');
+    }, { timeoutMs: 20_000, message: 'display name in the form' });
+    await page.locator('#banner-file-error').waitFor({ state: 'detached' });
+    await page.locator('#tab-provisioning').click();
+    assert.equal(await page.getByRole('switch', { name: 'Auto-provisioning' }).isChecked(), false);
+    assert.equal(await page.getByRole('radio', { name: 'Developer' }).isChecked(), true);
+    await screenshot(page, SUITE, 'form-from-disk');
+
+    const fresh = await freshLogin();
+    assert.equal((await fresh.locator('#sso-login').textContent()).trim(), 'Sign in from disk');
+    await fresh.context().close();
+    assertNoPageErrors(page);
+  });
+
+  step('an oidc.json tracked by git shows the warning banner until it is untracked', async (t) => {
+    const git = (...args) => spawnSync('git', ['-C', daemon.setupDir, ...args], { encoding: 'utf8' });
+    if (spawnSync('git', ['--version']).status !== 0) return t.skip('git is not installed');
+    if (!fs.existsSync(path.join(daemon.setupDir, '.git'))) return t.skip('the setup repository is not a git work tree');
+    const added = git('add', '-f', 'oidc.json');
+    assert.equal(added.status, 0, added.stderr);
+    const text = fs.readFileSync(daemon.oidcPath, 'utf8');
+    writeFileAtomic(daemon.oidcPath, text.trimEnd() + '\n\n'); // new bytes: a reload, which checks git
+    const banner = page.locator('#banner-git-tracked');
+    await banner.waitFor({ state: 'visible', timeout: 20_000 });
+    assert.match(await banner.textContent(), /git rm --cached oidc\.json/);
+    assert.match(await banner.textContent(), /rotate the client secret/);
+    await screenshot(page, SUITE, 'banner-git-tracked');
+
+    const removed = git('rm', '--cached', '--force', '--quiet', 'oidc.json');
+    assert.equal(removed.status, 0, removed.stderr);
+    writeFileAtomic(daemon.oidcPath, text);
+    await banner.waitFor({ state: 'detached', timeout: 20_000 });
+  }, { critical: false });
+
+  step('turning off local login asks about the lockout risk; Save anyway hides the form on /login', async () => {
+    await page.locator('#tab-provisioning').click();
+    await page.getByRole('switch', { name: 'Allow local login' }).uncheck();
+    assert.ok(await page.locator('#local-auth-warning').isVisible());
+    assert.match(await page.locator('#local-auth-warning').textContent(), /Ensure at least one admin user can authenticate via SSO before disabling local auth/);
+    await page.locator('#save').click();
+
+    const dialog = page.locator('#lockout-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    assert.equal(await dialog.evaluate((d) => d.open), true);
+    await screenshot(page, SUITE, 'lockout-dialog');
+    assert.equal(JSON.parse(fs.readFileSync(daemon.oidcPath, 'utf8')).allow_local_auth, true, 'nothing saved before confirming');
+
+    await page.getByRole('button', { name: 'Save anyway' }).click();
+    await toast('SSO settings saved');
+    assert.equal(await dialog.evaluate((d) => d.open), false);
+    assert.equal(JSON.parse(fs.readFileSync(daemon.oidcPath, 'utf8')).allow_local_auth, false);
+    assert.equal(await page.getByRole('switch', { name: 'Allow local login' }).isChecked(), false);
+
+    const fresh = await freshLogin();
+    await fresh.locator('#sso-login').waitFor();
+    assert.equal(await fresh.locator('#local-login-form').count(), 0, 'no local form in SSO-only mode');
+    assert.equal(await fresh.locator('#password').count(), 0);
+    await fresh.getByText('Local login is disabled').waitFor();
+    await screenshot(fresh, SUITE, 'login-sso-only');
+    await fresh.context().close();
+  });
+
+  step('Remove SSO, after confirming, deletes oidc.json and brings local login back', async () => {
+    await page.locator('#tab-connection').click();
+    await page.locator('#remove-sso').click();
+    const dialog = page.locator('#remove-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    await screenshot(page, SUITE, 'remove-dialog');
+    // Cancel first: nothing happens.
+    await page.locator('#remove-cancel').click();
+    assert.equal(await dialog.evaluate((d) => d.open), false);
+    assert.ok(fs.existsSync(daemon.oidcPath));
+
+    await page.locator('#remove-sso').click();
+    await page.locator('#remove-confirm').click();
+    await toast('SSO removed');
+    await eventually(() => assert.equal(fs.existsSync(daemon.oidcPath), false));
+    assert.equal(await page.getByRole('switch', { name: 'Enable SSO' }).isChecked(), false);
+    assert.equal(await page.locator('#remove-sso').isDisabled(), true);
+    await eventually(async () => {
+      assert.equal(await page.locator('#provider-state').getAttribute('data-state'), 'disabled');
+    });
+    await screenshot(page, SUITE, 'removed');
+
+    const fresh = await freshLogin();
+    await fresh.locator('#local-login-form').waitFor();
+    assert.equal(await fresh.locator('#sso-login').count(), 0);
+    await signIn(fresh, daemon.url, 'admin', daemon.password, '/settings/sso');
+    await fresh.context().close();
+    assertNoPageErrors(page);
+  });
+
+  step('the settings page fits a 360 px wide screen', async () => {
+    const small = await newPage(browser, { viewport: { width: 360, height: 740 } });
+    await signIn(small, daemon.url, 'admin', daemon.password, '/settings/sso');
+    await small.locator('#app[data-ready="true"]').waitFor();
+    await assertNoHorizontalOverflow(small);
+    await screenshot(small, SUITE, 'settings-360px');
+    await small.locator('#tab-provisioning').click();
+    await assertNoHorizontalOverflow(small);
+    await screenshot(small, SUITE, 'settings-provisioning-360px');
+    assertNoPageErrors(small);
+    await small.context().close();
+  }, { critical: false });
+});
