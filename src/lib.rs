@@ -25,11 +25,13 @@
 //!   logins; flushed before a change is acknowledged.
 //! - [`commands`]: `coder-server`'s subcommands, one file each.
 //! - [`cli`]: the `coder` client: profiles, device login (`coder login --sso`), its HTTP client.
+//! - [`audit`]: the kinds of audited events and the one function that records them.
 //! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
 //! - [`secret`], [`clock`]: the redacting secret string; wall-clock time for records.
 //!
 //! The binaries in `src/bin/` only parse arguments, set up logging and call into this library.
 
+pub mod audit;
 pub mod auth;
 pub mod blocking;
 pub mod cli;

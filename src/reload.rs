@@ -172,7 +172,12 @@ pub struct Reloader {
     /// Announces each new live generation to those who build on the configuration (the
     /// identity provider task).
     changes: tokio::sync::watch::Sender<u64>,
+    /// Told of every reload that applied or rejected a file (the audit trail).
+    observer: std::sync::OnceLock<ReloadObserver>,
 }
+
+/// A function told of each reload that changed something or was rejected.
+pub type ReloadObserver = Box<dyn Fn(Trigger, ReloadResult, &ReloadStatus) + Send + Sync>;
 
 impl Reloader {
     /// Loads the configuration at start-up and checks git safety. Blocking.
@@ -217,6 +222,7 @@ impl Reloader {
                 ..ReloadMetrics::default()
             },
             changes: tokio::sync::watch::Sender::new(1),
+            observer: std::sync::OnceLock::new(),
         })
     }
 
@@ -233,6 +239,12 @@ impl Reloader {
     /// The status after the last reload.
     pub fn status(&self) -> Arc<ReloadStatus> {
         self.status.load_full()
+    }
+
+    /// Sets the function told of every applied or rejected reload (once; later calls are
+    /// ignored).
+    pub fn observe(&self, observer: ReloadObserver) {
+        let _ = self.observer.set(observer);
     }
 
     /// A receiver that sees each new live generation.
@@ -288,10 +300,13 @@ impl Reloader {
                 }
             }
         };
-        ReloadOutcome {
-            result,
-            status: (*self.status()).clone(),
+        let status = (*self.status()).clone();
+        if result != ReloadResult::Unchanged {
+            if let Some(observer) = self.observer.get() {
+                observer(trigger, result, &status);
+            }
         }
+        ReloadOutcome { result, status }
     }
 
     async fn read(&self) -> (Result<Option<Vec<u8>>, SetupError>, GitState) {

@@ -2,6 +2,7 @@
 //! email, else auto-provision or refuse. Later logins update the display name and nothing else.
 //! Blocking (store writes); the caller flushes before it starts the session.
 
+use crate::audit::{Audit, AuditKind};
 use crate::oidc::flow::VerifiedIdentity;
 use crate::setup::config::OidcConfig;
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
@@ -101,6 +102,14 @@ pub fn sign_in_identity(
     match store.provision_user(&template, &candidates, &identity.issuer, &identity.subject) {
         Ok(user) => {
             tracing::info!(username = %user.username, role = %config.default_role, issuer = %identity.issuer, "SSO user provisioned");
+            Audit::success(AuditKind::UserCreated)
+                .actor(&user.username)
+                .subject(&user.username)
+                .reason(format!(
+                    "provisioned at first SSO login, role {}",
+                    config.default_role
+                ))
+                .record(store);
             Ok(user)
         }
         // A concurrent first login of the same person won the race: sign in as its user.

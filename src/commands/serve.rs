@@ -47,6 +47,9 @@ pub struct ServeArgs {
     /// Seconds a browser session lasts.
     #[arg(long, value_name = "SECONDS", default_value_t = 43200, value_parser = clap::value_parser!(u64).range(1..))]
     pub session_ttl: u64,
+    /// Days audit events are kept (at most 100,000 events are kept in any case).
+    #[arg(long, value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub audit_retention_days: u64,
     /// Seconds one request to the identity provider (discovery, JWKS, token, userinfo) may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub idp_timeout: u64,
@@ -66,6 +69,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             device_code: Duration::from_secs(args.device_code_ttl),
             device_poll_interval: Duration::from_secs(args.device_poll_interval),
             session: Duration::from_secs(args.session_ttl),
+            audit_retention: Duration::from_secs(args.audit_retention_days * 86_400),
         },
         idp_timeout: Duration::from_secs(args.idp_timeout),
     };

@@ -13,6 +13,7 @@ use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
 use super::error::ApiError;
+use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
 use crate::auth::account::UserView;
 use crate::auth::credential::{
@@ -95,6 +96,10 @@ pub(crate) async fn check_password(
     password: Password,
 ) -> Result<UserRecord, ApiError> {
     if !state.reloader.live().local_auth_allowed() {
+        Audit::failure(AuditKind::LoginLocal, "local login is disabled")
+            .actor(username)
+            .ip(remote)
+            .record(&state.store);
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "local_auth_disabled",
@@ -109,6 +114,10 @@ pub(crate) async fn check_password(
         .and_then(|()| limits.login_failures_per_user.check(username));
     if let Err(retry) = limited {
         tracing::warn!(username, ip, "login attempt refused by the rate limit");
+        Audit::failure(AuditKind::LoginLocal, "rate limited")
+            .actor(username)
+            .ip(remote)
+            .record(&state.store);
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -127,6 +136,10 @@ pub(crate) async fn check_password(
     match user {
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => {
             limits.login_failures_per_user.reset(username);
+            Audit::success(AuditKind::LoginLocal)
+                .actor(username)
+                .ip(remote)
+                .record(&state.store);
             Ok(user)
         }
         _ => {
@@ -136,6 +149,10 @@ pub(crate) async fn check_password(
                 ip,
                 "local login refused: wrong username or password"
             );
+            Audit::failure(AuditKind::LoginLocal, "wrong username or password")
+                .actor(username)
+                .ip(remote)
+                .record(&state.store);
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",
@@ -172,6 +189,11 @@ pub(crate) async fn issue_api_key(
         .store
         .create_api_key(&key.hash, &record)
         .map_err(store_unavailable)?;
+    Audit::success(AuditKind::ApiKeyCreated)
+        .actor(username)
+        .subject(&record.id)
+        .reason(format!("key `{name}`"))
+        .record(&state.store);
     state.store.flush().await.map_err(store_unavailable)?;
     Ok(IssuedKey {
         secret: key.secret,

@@ -25,6 +25,11 @@ const ASSETS: &[(&str, &str, &str)] = &[
         include_str!("../../assets/settings.js"),
     ),
     (
+        "audit.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/audit.js"),
+    ),
+    (
         "people.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/people.js"),

@@ -23,6 +23,7 @@ use super::error::{ApiError, error_response};
 use super::page::{Page, error_page, escape, query_escape, see_other};
 use super::pages::{BrowserRequest, browser_request, require_page};
 use super::session::Session;
+use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
 use crate::auth::account::UserView;
 use crate::auth::credential::{new_api_key, random_token, sha256};
@@ -68,10 +69,25 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .then(device_code);
     let token = warp::path!("api" / "auth" / "device" / "token")
         .and(warp::post())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::json())
+        .and(warp::header::optional::<String>("content-type"))
+        .and(super::body_bytes(MAX_BODY_BYTES))
         .and(with_state.clone())
-        .then(device_token);
+        .then(|content_type: Option<String>, body: warp::hyper::body::Bytes, state: AppState| async move {
+            // JSON as the contract says, or RFC 8628's form encoding (`grant_type`,
+            // `device_code`, `client_id`) for standard OAuth device-flow clients.
+            let form = content_type
+                .as_deref()
+                .is_some_and(|t| t.starts_with("application/x-www-form-urlencoded"));
+            let request: Option<TokenRequest> = if form {
+                serde_urlencoded_device_code(&body)
+            } else {
+                serde_json::from_slice(&body).ok()
+            };
+            match request {
+                Some(request) => device_token(request, state).await,
+                None => token_error("invalid_request", "send {\"device_code\": \"...\"}"),
+            }
+        });
     let page = warp::path!("device")
         .and(warp::get())
         .and(warp::query::<DeviceQuery>())
@@ -199,6 +215,15 @@ async fn device_code(
     .into_response()
 }
 
+/// The `device_code` field of a form-encoded token request.
+fn serde_urlencoded_device_code(body: &[u8]) -> Option<TokenRequest> {
+    url::form_urlencoded::parse(body)
+        .find(|(k, _)| k == "device_code")
+        .map(|(_, v)| TokenRequest {
+            device_code: v.into_owned(),
+        })
+}
+
 fn token_error(code: &'static str, message: &str) -> Response {
     error_response(StatusCode::BAD_REQUEST, code, message)
 }
@@ -265,6 +290,11 @@ async fn device_token(request: TokenRequest, state: AppState) -> Response {
                 Err(e) => return store_unavailable(e).response(),
             };
             tracing::info!(username = %user.username, key_id = %issued.id, client = %issued.name, "device login: API key issued");
+            Audit::success(AuditKind::LoginDevice)
+                .actor(&user.username)
+                .subject(&issued.id)
+                .reason(format!("key `{}`", issued.name))
+                .record(&state.store);
             warp::reply::json(&json!({
                 "api_key": key.secret,
                 "key_id": issued.id,
@@ -532,6 +562,17 @@ async fn decide(
         }
         Err(e) => return store_unavailable(e).response(),
     };
+    let kind = if approve {
+        AuditKind::DeviceApproved
+    } else {
+        AuditKind::DeviceDenied
+    };
+    Audit::success(kind)
+        .actor(&session.user.username)
+        .subject(&record.client_name)
+        .reason(format!("requested from {}", record.requester_ip))
+        .ip(request.remote)
+        .record(&state.store);
     if let Err(e) = state.store.flush().await {
         return store_unavailable(e).response();
     }

@@ -84,7 +84,12 @@ pub async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
             "the request body is too large",
         )
     } else if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
-        tracing::debug!(error = %e, "rejected a request body");
+        // Only where, never serde's text: it can quote a value (a password sent as a number).
+        let position = std::error::Error::source(e)
+            .and_then(|s| s.downcast_ref::<serde_json::Error>())
+            .map(|s| format!("line {} column {}", s.line(), s.column()))
+            .unwrap_or_default();
+        tracing::debug!(position, "rejected a request body");
         error_response(
             StatusCode::BAD_REQUEST,
             "bad_request",

@@ -9,6 +9,7 @@ use warp::filters::BoxedFilter;
 use warp::http::header::CONTENT_TYPE;
 use warp::reply::Response;
 
+use crate::oidc::ProviderState;
 use crate::server::AppState;
 
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`.
@@ -96,6 +97,30 @@ fn render_metrics(state: &AppState) -> String {
         "gauge",
         "1 when the live configuration enables SSO.",
         &[("", if live.sso_enabled() { 1.0 } else { 0.0 })],
+    );
+    let provider = state.provider.status().state;
+    metric(
+        "coderflow_sso_provider_state",
+        "gauge",
+        "1 for the identity provider's current state (disabled, discovering, ready, unreachable).",
+        &[
+            (
+                "{state=\"disabled\"}",
+                f64::from(u8::from(provider == ProviderState::Disabled)),
+            ),
+            (
+                "{state=\"discovering\"}",
+                f64::from(u8::from(provider == ProviderState::Discovering)),
+            ),
+            (
+                "{state=\"ready\"}",
+                f64::from(u8::from(provider == ProviderState::Ready)),
+            ),
+            (
+                "{state=\"unreachable\"}",
+                f64::from(u8::from(provider == ProviderState::Unreachable)),
+            ),
+        ],
     );
     metric(
         "coderflow_setup_oidc_tracked_by_git",

@@ -13,6 +13,7 @@ use warp::reply::Response;
 use super::accounts::issue_api_key;
 use super::auth::{Caller, require, store_unavailable};
 use super::error::error_response;
+use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
 use crate::server::AppState;
 use crate::store::ApiKeyRecord;
@@ -118,6 +119,10 @@ async fn revoke(id: String, caller: Caller, state: AppState) -> Response {
             "you have no API key with this id",
         );
     }
+    Audit::success(AuditKind::ApiKeyRevoked)
+        .actor(&caller.user.username)
+        .subject(&id)
+        .record(&state.store);
     if let Err(e) = state.store.flush().await {
         return store_unavailable(e).response();
     }

@@ -10,6 +10,7 @@
 pub mod accounts;
 pub mod api;
 pub mod assets;
+pub mod audit;
 pub mod auth;
 pub mod device;
 pub mod error;
@@ -81,6 +82,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(users::routes(state.clone()))
         .unify()
         .or(settings::routes(state.clone()))
+        .unify()
+        .or(audit::routes(state.clone()))
         .unify()
         .or(pages::routes(state.clone()))
         .unify()

@@ -81,7 +81,7 @@ impl Page<'_> {
 
 fn nav(session: &Session) -> String {
     let admin_links = if permits(&session.user, Permission::ServerAdmin) {
-        "<a href=\"/settings/sso\">Single Sign-On</a><a href=\"/people\">People &amp; Access</a>"
+        "<a href=\"/settings/sso\">Single Sign-On</a><a href=\"/people\">People &amp; Access</a><a href=\"/audit\">Audit</a>"
     } else {
         ""
     };

@@ -21,6 +21,7 @@ use super::session::{
     LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, clear_cookie, cookie_value, end_session,
     session_from_cookies, set_cookie, start_session, tokens_equal,
 };
+use crate::audit::{Audit, AuditKind};
 use crate::auth::credential::{Password, random_token};
 use crate::auth::{Permission, permission::permits};
 use crate::server::AppState;
@@ -114,6 +115,20 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 String::new(),
             )
         });
+    let audit = warp::path!("audit")
+        .and(warp::get())
+        .and(browser_request())
+        .and(with_state.clone())
+        .map(|request: BrowserRequest, state: AppState| {
+            admin_shell(
+                &state,
+                &request,
+                "/audit",
+                "Audit trail",
+                "audit",
+                String::new(),
+            )
+        });
     let settings = warp::path!("settings" / "sso")
         .and(warp::get())
         .and(browser_request())
@@ -138,6 +153,8 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(people)
         .unify()
         .or(settings)
+        .unify()
+        .or(audit)
         .unify()
         .boxed()
 }
@@ -408,6 +425,10 @@ async fn logout(request: BrowserRequest, form: CsrfForm, state: AppState) -> Res
             return store_unavailable(e).response();
         }
         tracing::info!(username = %session.user.username, "signed out");
+        Audit::success(AuditKind::Logout)
+            .actor(&session.user.username)
+            .ip(request.remote)
+            .record(&state.store);
     }
     see_other("/login", &[clear_cookie(&state, SESSION_COOKIE)])
 }

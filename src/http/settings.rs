@@ -16,6 +16,7 @@ use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
 use super::error::{ApiError, error_response};
+use crate::audit::{Audit, AuditKind};
 use crate::auth::{Permission, permission::permits};
 use crate::blocking::run_blocking;
 use crate::oidc::http::ProviderHttp;
@@ -179,6 +180,17 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
     }
     let outcome = state.reload(Trigger::Api).await;
     tracing::info!(by = %admin.user.username, result = ?outcome.result, "SSO settings saved from the API");
+    Audit::success(AuditKind::SettingsSaved)
+        .actor(&admin.user.username)
+        .subject("oidc.json")
+        .reason(format!(
+            "enabled {}, issuer {}, allow_local_auth {}{}",
+            config.enabled,
+            config.issuer,
+            config.allow_local_auth,
+            if force.force { " (forced)" } else { "" }
+        ))
+        .record(&state.store);
     warp::reply::json(&settings_view(&state)).into_response()
 }
 
@@ -216,6 +228,10 @@ async fn remove(admin: Caller, state: AppState) -> Response {
     }
     let outcome = state.reload(Trigger::Api).await;
     tracing::info!(by = %admin.user.username, result = ?outcome.result, "SSO removed from the API");
+    Audit::success(AuditKind::SettingsRemoved)
+        .actor(&admin.user.username)
+        .subject("oidc.json")
+        .record(&state.store);
     warp::reply::json(&settings_view(&state)).into_response()
 }
 

@@ -19,6 +19,7 @@ use super::page::{error_page, see_other};
 use super::pages::{BrowserRequest, browser_request};
 use super::return_to::return_to_or_home;
 use super::session::{cookie_value, end_session, set_cookie, start_session, tokens_equal};
+use crate::audit::{Audit, AuditKind};
 use crate::auth::credential::{random_token, sha256};
 use crate::auth::provision::{SsoRefusal, sign_in_identity};
 use crate::blocking::run_blocking;
@@ -181,7 +182,13 @@ fn parse_callback(raw: &str) -> Option<CallbackParams> {
 }
 
 async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Response {
+    let audit_failure = |reason: &str| {
+        Audit::failure(AuditKind::LoginSso, reason)
+            .ip(request.remote)
+            .record(&state.store);
+    };
     let Some(params) = parse_callback(&raw) else {
+        audit_failure("malformed callback (duplicated parameters or oversized)");
         tracing::warn!("SSO callback refused: duplicated parameters or an oversized query");
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -206,6 +213,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             .take(64)
             .collect();
         tracing::warn!(error = %code, description = params.error_description.as_deref().unwrap_or(""), "SSO login: the identity provider answered an error");
+        audit_failure(&format!("the identity provider answered `{code}`"));
         let message = format!("The identity provider answered “{code}”.");
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -217,6 +225,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     }
     let Some(pending) = pending else {
         tracing::warn!("SSO callback refused: unknown, used or expired state");
+        audit_failure("unknown, used or expired state");
         return state_error();
     };
     let binding = cookie_value(request.cookie.as_deref(), BINDING_COOKIE).unwrap_or("");
@@ -224,6 +233,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         tracing::warn!(
             "SSO callback refused: the state belongs to another browser (or cookies are blocked)"
         );
+        audit_failure("state of another browser, or cookies blocked");
         return state_error();
     }
     let live = state.reloader.live();
@@ -246,10 +256,12 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             iss = params.iss.as_deref().unwrap_or(""),
             "SSO callback refused: `iss` is not the configured issuer"
         );
+        audit_failure("`iss` parameter is not the issuer");
         return failed();
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         tracing::warn!("SSO callback refused: no code");
+        audit_failure("no code");
         return failed();
     };
     let discovered = match state.provider.ready(&pending.issuer, &pending.client_id) {
@@ -269,6 +281,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         Ok(identity) => identity,
         Err(e) => {
             tracing::warn!(error = %e, issuer = %pending.issuer, "SSO login rejected");
+            audit_failure(&e.to_string());
             return failed();
         }
     };
@@ -281,6 +294,10 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         Ok(user) => user,
         Err(refusal) => {
             tracing::warn!(reason = %refusal, sub = %subject, issuer = %pending.issuer, "SSO login refused");
+            Audit::failure(AuditKind::LoginSso, refusal.to_string())
+                .subject(&subject)
+                .ip(request.remote)
+                .record(&state.store);
             return refusal_page(&refusal);
         }
     };
@@ -290,6 +307,11 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     match start_session(&state, &user.username).await {
         Ok(cookie) => {
             tracing::info!(username = %user.username, issuer = %pending.issuer, "SSO login: session started");
+            Audit::success(AuditKind::LoginSso)
+                .actor(&user.username)
+                .reason(format!("issuer {}", pending.issuer))
+                .ip(request.remote)
+                .record(&state.store);
             see_other(&pending.return_to, &[cookie])
         }
         Err(e) => store_unavailable(e).response(),

@@ -14,6 +14,7 @@ use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
 use super::error::ApiError;
+use crate::audit::{Audit, AuditKind};
 use crate::auth::account::{
     AccountError, NewUser, UserChange, UserView, change_user, create_user, set_access,
 };
@@ -140,6 +141,11 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
     match saved(&state, result).await {
         Ok(user) => {
             tracing::info!(by = %admin.user.username, username = %user.username, role = %role, "user created");
+            Audit::success(AuditKind::UserCreated)
+                .actor(&admin.user.username)
+                .subject(&user.username)
+                .reason(format!("role {role}"))
+                .record(&state.store);
             warp::reply::with_status(warp::reply::json(&user), StatusCode::CREATED).into_response()
         }
         Err(e) => e.response(),
@@ -147,6 +153,17 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
 }
 
 async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState) -> Response {
+    let changed = [
+        body.name.as_ref().map(|_| "name"),
+        body.email.as_ref().map(|_| "email"),
+        body.disabled
+            .map(|d| if d { "disabled" } else { "enabled" }),
+        body.password.as_ref().map(|_| "password"),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ");
     let change = UserChange {
         name: body.name,
         email: body.email,
@@ -159,6 +176,11 @@ async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState
     match saved(&state, result).await {
         Ok(user) => {
             tracing::info!(by = %admin.user.username, username = %user.username, disabled = user.disabled, "user changed");
+            Audit::success(AuditKind::UserChanged)
+                .actor(&admin.user.username)
+                .subject(&user.username)
+                .reason(changed)
+                .record(&state.store);
             warp::reply::json(&user).into_response()
         }
         Err(e) => e.response(),
@@ -191,6 +213,11 @@ async fn put_access(
         Ok(user) => {
             let roles: Vec<&str> = user.access.iter().map(|b| b.role.as_str()).collect();
             tracing::info!(by = %admin.user.username, username = %user.username, roles = ?roles, "access changed");
+            Audit::success(AuditKind::AccessChanged)
+                .actor(&admin.user.username)
+                .subject(&user.username)
+                .reason(roles.join(", "))
+                .record(&state.store);
             warp::reply::json(&user).into_response()
         }
         Err(e) => e.response(),

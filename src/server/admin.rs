@@ -13,6 +13,7 @@ use tokio::net::{UnixListener, UnixStream};
 
 use super::AppState;
 use super::shutdown::Shutdown;
+use crate::audit::{Audit, AuditKind};
 use crate::auth::Role;
 use crate::auth::account::{NewUser, UserView, create_user, reset_password, set_role};
 use crate::auth::credential::Password;
@@ -173,6 +174,12 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
 /// implementation behind the admin socket and the commands run while no daemon is. Blocking;
 /// the caller flushes the store before it reports success.
 pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminResponse {
+    let (kind, what) = match &request {
+        AdminRequest::CreateUser { role, .. } => (AuditKind::UserCreated, format!("role {role}")),
+        AdminRequest::ResetPassword { .. } => (AuditKind::UserChanged, "password reset".to_owned()),
+        AdminRequest::SetRole { role, .. } => (AuditKind::AccessChanged, format!("role {role}")),
+        AdminRequest::Reload | AdminRequest::Status => (AuditKind::UserChanged, String::new()),
+    };
     let result = match request {
         AdminRequest::CreateUser {
             username,
@@ -202,7 +209,14 @@ pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminRespo
         }
     };
     match result {
-        Ok(user) => AdminResponse::User(UserView::from(&user)),
+        Ok(user) => {
+            Audit::success(kind)
+                .actor("operator")
+                .subject(&user.username)
+                .reason(what)
+                .record(store);
+            AdminResponse::User(UserView::from(&user))
+        }
         Err(e) => AdminResponse::Error {
             message: e.to_string(),
         },

@@ -7,6 +7,8 @@ use super::AppState;
 use super::shutdown::Shutdown;
 use crate::blocking::run_blocking;
 
+/// Audit events kept at most, whatever their age.
+const MAX_AUDIT_EVENTS: usize = 100_000;
 /// How often housekeeping runs.
 const PERIOD: Duration = Duration::from_secs(30);
 
@@ -30,7 +32,12 @@ pub async fn once(state: &AppState) {
     let worker = state.clone();
     let result = run_blocking(move || {
         let now = crate::clock::unix_secs();
-        let swept = worker.store.sweep_expired(now)?;
+        let mut swept = worker.store.sweep_expired(now)?;
+        let cutoff = std::time::SystemTime::now()
+            .checked_sub(worker.lifetimes.audit_retention)
+            .map(|t| humantime::format_rfc3339_millis(t).to_string())
+            .unwrap_or_default();
+        swept += worker.store.sweep_audit(&cutoff, MAX_AUDIT_EVENTS)?;
         let uses = worker.key_usage.persist(&worker.store)?;
         Ok::<_, crate::store::StoreError>((swept, uses))
     })

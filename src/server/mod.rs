@@ -16,6 +16,7 @@ use std::time::Duration;
 
 use tokio::signal::unix::{SignalKind, signal};
 
+use crate::audit::{Audit, AuditKind};
 use crate::auth::account::{AccountError, INITIAL_ADMIN, ensure_initial_admin};
 use crate::auth::key_usage::KeyUsage;
 use crate::auth::ratelimit::RateLimits;
@@ -24,7 +25,7 @@ use crate::oidc::ProviderHandle;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::run_provider;
 use crate::reload::{
-    ReloadOutcome, ReloadStatus, Reloader, StartupError, Trigger, run_watch_reloads,
+    ReloadOutcome, ReloadResult, ReloadStatus, Reloader, StartupError, Trigger, run_watch_reloads,
 };
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
@@ -63,6 +64,8 @@ pub struct Lifetimes {
     pub device_poll_interval: Duration,
     /// A browser session.
     pub session: Duration,
+    /// How long audit events are kept.
+    pub audit_retention: Duration,
 }
 
 impl Default for Lifetimes {
@@ -72,6 +75,7 @@ impl Default for Lifetimes {
             device_code: Duration::from_secs(600),
             device_poll_interval: Duration::from_secs(5),
             session: Duration::from_secs(43_200),
+            audit_retention: Duration::from_secs(90 * 86_400),
         }
     }
 }
@@ -219,6 +223,28 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         source,
     })?;
     let public_url = public_url(options.public_url.as_ref(), local_addr)?;
+    let audit_store = store.clone();
+    reloader.observe(Box::new(move |trigger, result, status| {
+        let actor = match trigger {
+            Trigger::Watch => "file",
+            Trigger::Signal => "signal",
+            Trigger::AdminSocket => "operator",
+            Trigger::Api => "api",
+            Trigger::Startup => "startup",
+        };
+        let audit = match (result, &status.error) {
+            (ReloadResult::Rejected, Some(error)) => {
+                let first = error
+                    .details
+                    .first()
+                    .map_or(error.message.as_str(), |p| p.message.as_str());
+                Audit::failure(AuditKind::SettingsReloaded, first)
+            }
+            _ => Audit::success(AuditKind::SettingsReloaded)
+                .reason(format!("generation {}", status.generation)),
+        };
+        audit.actor(actor).subject("oidc.json").record(&audit_store);
+    }));
     let provider = ProviderHandle::new(ProviderHttp::new(options.idp_timeout));
     let state = AppState::new(
         reloader.clone(),

@@ -60,6 +60,9 @@ pub enum PollOutcome {
     Issued(ApiKeyRecord),
 }
 
+/// How long an expired device login is kept to answer `expired_token`.
+const EXPIRED_KEPT_SECS: u64 = 600;
+
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
@@ -187,7 +190,11 @@ impl Store {
         for entry in self.device_codes.iter() {
             let (hash, bytes) = entry?;
             let record = decode::<DeviceRecord>(&bytes).ok();
-            if record.as_ref().is_none_or(|r| r.expires_unix <= now_unix) {
+            // Kept a while after expiry, so late polls still hear `expired_token`.
+            if record
+                .as_ref()
+                .is_none_or(|r| r.expires_unix + EXPIRED_KEPT_SECS <= now_unix)
+            {
                 self.device_codes.remove(&hash)?;
                 if let Some(record) = record {
                     self.device_user_codes
@@ -254,7 +261,12 @@ mod tests {
                 .is_none(),
             "expired"
         );
-        assert_eq!(store.sweep_device_codes(1_000).unwrap(), 1);
+        assert_eq!(
+            store.sweep_device_codes(1_000).unwrap(),
+            0,
+            "kept to answer expired_token"
+        );
+        assert_eq!(store.sweep_device_codes(1_600).unwrap(), 1);
         assert!(
             store
                 .create_device_code(b"d3", &record("BCDFGHJK"))

@@ -11,6 +11,7 @@
 //! Blocking: sled reads are memory-speed; writes and flushes go through
 //! [`crate::blocking::run_blocking`] in the callers that run on the async runtime.
 
+mod audit;
 mod devices;
 mod identities;
 mod keys;
@@ -22,6 +23,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+pub use audit::AuditEvent;
 pub use devices::{DeviceRecord, DeviceStatus, PollOutcome};
 pub use identities::PendingLogin;
 pub use keys::ApiKeyRecord;
@@ -69,6 +71,8 @@ pub struct Store {
     device_codes: sled::Tree,
     /// Normalised user code -> SHA-256 of its device code; unique among live codes.
     device_user_codes: sled::Tree,
+    /// Big-endian event id -> [`AuditEvent`].
+    audit: sled::Tree,
 }
 
 impl Store {
@@ -92,6 +96,7 @@ impl Store {
             pending_logins: tree("pending_logins.v1")?,
             device_codes: tree("device_codes.v1")?,
             device_user_codes: tree("device_user_codes.v1")?,
+            audit: tree("audit.v1")?,
             db,
         })
     }

@@ -106,6 +106,22 @@ async fn device_code_answer_follows_rfc_8628() {
         (status, body["error"].as_str()),
         (400, Some("authorization_pending"))
     );
+    // RFC 8628's form encoding works too.
+    let form = daemon
+        .http
+        .post(daemon.url("/api/auth/device/token"))
+        .form(&[
+            ("grant_type", "urn:ietf:params:oauth:grant-type:device_code"),
+            ("device_code", code["device_code"].as_str().unwrap()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    let body: Value = form.json().await.unwrap();
+    assert_eq!(
+        body["error"], "slow_down",
+        "a second poll within the interval"
+    );
     let (status, body) = poll(&daemon, "not-a-code").await;
     assert_eq!(
         (status, body["error"].as_str()),

@@ -2,6 +2,7 @@
 //! repositories (see `support`).
 
 mod accounts;
+mod audit;
 mod cli;
 mod device;
 mod git;

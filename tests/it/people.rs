@@ -18,6 +18,7 @@ const ADMIN_ROUTES: &[(&str, &str)] = &[
     ("PUT", "/api/settings/sso"),
     ("DELETE", "/api/settings/sso"),
     ("POST", "/api/settings/sso/test"),
+    ("GET", "/api/audit"),
 ];
 const SIGNED_IN_ROUTES: &[(&str, &str)] = &[
     ("GET", "/api/me"),

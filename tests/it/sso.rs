@@ -597,9 +597,21 @@ async fn a_provider_that_is_down_never_blocks_local_login_and_sso_recovers_by_it
     );
     let login_page = browser.page("/login").await;
     assert!(login_page.contains("local-login-form"));
+    assert_eq!(
+        daemon
+            .metric("coderflow_sso_provider_state{state=\"unreachable\"}")
+            .await,
+        1.0
+    );
 
     idp.restart().await;
     wait_ready(&daemon).await;
+    assert_eq!(
+        daemon
+            .metric("coderflow_sso_provider_state{state=\"ready\"}")
+            .await,
+        1.0
+    );
     idp.login_as(IdpUser::from_email("val@company.com", "Val"));
     let start = browser.get("/auth/oidc/login").await;
     let callback = location(&browser.get(&location(&start)).await);

@@ -1,0 +1,132 @@
+//! The audit trail: sign-ins and their failures, API keys, settings and access changes, in
+//! order of arrival, with retention. Events never hold a secret: callers pass names, ids and
+//! reasons, never passwords, keys, codes or tokens.
+
+use serde::{Deserialize, Serialize};
+
+use super::{Store, StoreError, decode, encode};
+
+/// One audited event.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Increasing; pages of the trail are read backwards from an id.
+    #[serde(default)]
+    pub id: u64,
+    /// RFC 3339.
+    pub at: String,
+    /// What happened, e.g. `login.local`, `api_key.revoked` (see `crate::audit::AuditKind`).
+    pub kind: String,
+    /// `success` or `failure`.
+    pub outcome: String,
+    /// Who did it: a username, `file` for a change of `oidc.json` on disk, or `operator` for the
+    /// admin socket.
+    pub actor: Option<String>,
+    /// What it was done to: a username, an API key id, `oidc.json`.
+    pub subject: Option<String>,
+    /// Why it failed, or what changed.
+    pub reason: Option<String>,
+    /// The client's IP address.
+    pub ip: Option<String>,
+}
+
+impl Store {
+    /// Appends an event (not flushed: it is written with the change it records, or within the
+    /// next flush).
+    pub fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+        let id = self.db.generate_id()?;
+        let mut event = event.clone();
+        event.id = id;
+        self.audit.insert(id.to_be_bytes(), encode(&event)?)?;
+        Ok(id)
+    }
+
+    /// Up to `limit` events older than `before` (newest first), those of `kind` only when given.
+    pub fn audit_events(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        kind: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        let end = before.unwrap_or(u64::MAX).to_be_bytes();
+        let mut events = Vec::new();
+        for entry in self.audit.range(..end).rev() {
+            let (_, bytes) = entry?;
+            let event: AuditEvent = decode(&bytes)?;
+            if kind.is_none_or(|k| event.kind == k || event.kind.starts_with(&format!("{k}."))) {
+                events.push(event);
+                if events.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(events)
+    }
+
+    /// Drops events recorded before `cutoff_rfc3339` and beyond the newest `max_events`;
+    /// returns how many.
+    pub fn sweep_audit(
+        &self,
+        cutoff_rfc3339: &str,
+        max_events: usize,
+    ) -> Result<usize, StoreError> {
+        let mut removed = 0;
+        let excess = self.audit.len().saturating_sub(max_events);
+        for entry in self.audit.iter() {
+            let (key, bytes) = entry?;
+            let old = decode::<AuditEvent>(&bytes).map_or(true, |e| e.at.as_str() < cutoff_rfc3339);
+            if removed < excess || old {
+                self.audit.remove(key)?;
+                removed += 1;
+            } else {
+                break;
+            }
+        }
+        Ok(removed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_store;
+
+    fn event(kind: &str, at: &str) -> AuditEvent {
+        AuditEvent {
+            id: 0,
+            at: at.into(),
+            kind: kind.into(),
+            outcome: "success".into(),
+            actor: Some("ann".into()),
+            subject: None,
+            reason: None,
+            ip: None,
+        }
+    }
+
+    #[test]
+    fn events_page_backwards_filter_by_kind_and_expire() {
+        let (_dir, store) = test_store();
+        for (i, kind) in ["login.local", "api_key.created", "login.sso", "login.local"]
+            .iter()
+            .enumerate()
+        {
+            store
+                .record_audit(&event(kind, &format!("2026-11-2{i}T00:00:00Z")))
+                .unwrap();
+        }
+        let all = store.audit_events(None, 10, None).unwrap();
+        assert_eq!(all.len(), 4);
+        assert_eq!(all[0].at, "2026-11-23T00:00:00Z", "newest first");
+        let page = store.audit_events(Some(all[1].id), 10, None).unwrap();
+        assert_eq!(page.len(), 2);
+        let logins = store.audit_events(None, 10, Some("login")).unwrap();
+        assert_eq!(logins.len(), 3);
+        assert_eq!(store.sweep_audit("2026-11-22T00:00:00Z", 100).unwrap(), 2);
+        assert_eq!(
+            store.sweep_audit("2000-01-01T00:00:00Z", 1).unwrap(),
+            1,
+            "count cap"
+        );
+        assert_eq!(store.audit_events(None, 10, None).unwrap().len(), 1);
+    }
+}
