@@ -7,6 +7,7 @@
 pub mod account;
 pub mod credential;
 pub mod device;
+pub mod key_cache;
 pub mod key_usage;
 pub mod permission;
 pub mod provision;

@@ -51,7 +51,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let me = warp::path!("api" / "me")
         .and(warp::get())
         .and(require(state, Permission::SignedIn))
-        .map(|caller: Caller| warp::reply::json(&UserView::from(&caller.user)).into_response());
+        .map(|caller: Caller| warp::reply::json(&UserView::from(&*caller.user)).into_response());
     login.or(me).unify().boxed()
 }
 
@@ -192,7 +192,7 @@ pub(crate) async fn issue_api_key(
     Audit::success(AuditKind::ApiKeyCreated)
         .actor(username)
         .subject(&record.id)
-        .reason(format!("key `{name}`"))
+        .reason(format!("key \"{name}\""))
         .record(&state.store);
     state.store.flush().await.map_err(store_unavailable)?;
     Ok(IssuedKey {

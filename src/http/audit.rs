@@ -37,11 +37,12 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
 fn list(_admin: Caller, query: AuditQuery, state: AppState) -> Response {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let kind = query.kind.as_deref().filter(|k| !k.is_empty());
-    match state.store.audit_events(query.before, limit, kind) {
-        Ok(events) => {
-            let next_before = (events.len() == limit)
-                .then(|| events.last().map(|e| e.id))
-                .flatten();
+    // One more than asked tells whether an older page exists.
+    match state.store.audit_events(query.before, limit + 1, kind) {
+        Ok(mut events) => {
+            let more = events.len() > limit;
+            events.truncate(limit);
+            let next_before = more.then(|| events.last().map(|e| e.id)).flatten();
             warp::reply::json(&json!({ "events": events, "next_before": next_before }))
                 .into_response()
         }

@@ -4,7 +4,10 @@
 //! lookup, never a password hash) or by the `cf_session` cookie. A cookie-authenticated unsafe
 //! method (anything but GET and HEAD) must also carry the session's CSRF token in
 //! `X-CSRF-Token` or a same-origin `Origin` header, so another site cannot make a signed-in
-//! browser act. The permission itself is [`crate::auth::permission::permits`].
+//! browser act. Keys already seen are answered from [`crate::auth::key_cache`] until the store
+//! changes a user or revokes a key. The permission itself is [`crate::auth::permission::permits`].
+
+use std::sync::Arc;
 
 use warp::http::{Method, StatusCode};
 use warp::{Filter, Rejection};
@@ -28,7 +31,7 @@ pub enum Credential {
 /// The signed-in caller of a request.
 #[derive(Debug, Clone)]
 pub struct Caller {
-    pub user: UserRecord,
+    pub user: Arc<UserRecord>,
     pub credential: Credential,
 }
 
@@ -79,6 +82,15 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
         let Some(hash) = bearer_key_hash(header) else {
             return Ok(None);
         };
+        // The epoch is read before the lookup, so a change racing with it leaves a stale entry.
+        let epoch = state.store.auth_epoch();
+        if let Some(user) = state.key_cache.get(&hash, epoch) {
+            state.key_usage.record(hash, crate::clock::unix_secs());
+            return Ok(Some(Caller {
+                user,
+                credential: Credential::ApiKey(hash),
+            }));
+        }
         let Some(key) = state.store.api_key_by_hash(&hash).map_err(internal)? else {
             return Ok(None);
         };
@@ -86,6 +98,8 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
         let Some(user) = user.filter(|u| !u.disabled) else {
             return Ok(None);
         };
+        let user = Arc::new(user);
+        state.key_cache.insert(hash, epoch, user.clone());
         state.key_usage.record(hash, crate::clock::unix_secs());
         return Ok(Some(Caller {
             user,
@@ -106,7 +120,7 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
         )));
     }
     Ok(Some(Caller {
-        user: session.user.clone(),
+        user: Arc::new(session.user.clone()),
         credential: Credential::Session(Box::new(session)),
     }))
 }

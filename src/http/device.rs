@@ -293,7 +293,7 @@ async fn device_token(request: TokenRequest, state: AppState) -> Response {
             Audit::success(AuditKind::LoginDevice)
                 .actor(&user.username)
                 .subject(&issued.id)
-                .reason(format!("key `{}`", issued.name))
+                .reason(format!("key \"{}\"", issued.name))
                 .record(&state.store);
             warp::reply::json(&json!({
                 "api_key": key.secret,

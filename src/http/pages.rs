@@ -245,7 +245,8 @@ fn home(request: BrowserRequest, state: AppState) -> Response {
         .collect();
     let admin_links = if permits(user, Permission::ServerAdmin) {
         "<p class=\"toolbar\"><a class=\"btn btn-secondary\" href=\"/settings/sso\">Single Sign-On settings</a> \
-         <a class=\"btn btn-secondary\" href=\"/people\">People &amp; Access</a></p>"
+         <a class=\"btn btn-secondary\" href=\"/people\">People &amp; Access</a> \
+         <a class=\"btn btn-secondary\" href=\"/audit\">Audit trail</a></p>"
     } else {
         ""
     };

@@ -9,6 +9,8 @@ use crate::blocking::run_blocking;
 
 /// Audit events kept at most, whatever their age.
 const MAX_AUDIT_EVENTS: usize = 100_000;
+/// How often unflushed writes are flushed.
+const FLUSH_PERIOD: Duration = Duration::from_secs(1);
 /// How often housekeeping runs.
 const PERIOD: Duration = Duration::from_secs(30);
 
@@ -16,9 +18,18 @@ const PERIOD: Duration = Duration::from_secs(30);
 pub async fn run(state: AppState, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut flush_tick = tokio::time::interval(FLUSH_PERIOD);
+    flush_tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = tick.tick() => once(&state).await,
+            // Records that need not be durable at once (audit events, pending logins, key
+            // uses) reach the disk within this; acknowledged changes were flushed already.
+            _ = flush_tick.tick() => {
+                if let Err(e) = state.store.flush().await {
+                    tracing::error!(error = %e, "flushing the store failed");
+                }
+            }
             _ = shutdown.wait() => {
                 once(&state).await;
                 return;

@@ -18,6 +18,7 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::audit::{Audit, AuditKind};
 use crate::auth::account::{AccountError, INITIAL_ADMIN, ensure_initial_admin};
+use crate::auth::key_cache::KeyCache;
 use crate::auth::key_usage::KeyUsage;
 use crate::auth::ratelimit::RateLimits;
 use crate::blocking::run_blocking;
@@ -29,7 +30,7 @@ use crate::reload::{
 };
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
-use crate::setup::watcher::watch_setup_repo;
+use crate::setup::watcher::{SetupWatcher, WatchSignal, watch_setup_repo};
 use crate::store::{Store, StoreError};
 use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 
@@ -100,6 +101,8 @@ pub struct AppState {
     pub key_usage: Arc<KeyUsage>,
     /// The live identity provider of the current configuration.
     pub provider: Arc<ProviderHandle>,
+    /// Authenticated API keys and their users, valid until the store's auth epoch moves.
+    pub key_cache: Arc<KeyCache>,
 }
 
 impl AppState {
@@ -123,6 +126,7 @@ impl AppState {
             limits: Arc::new(RateLimits::default()),
             key_usage: Arc::new(KeyUsage::default()),
             provider,
+            key_cache: Arc::new(KeyCache::default()),
         }
     }
 
@@ -194,7 +198,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     // Watch before the first load, so a save during start-up is not missed: its event waits in
     // the channel, and the first watch reload finds the bytes changed (or not).
     let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
-    let _watcher = watch_setup_repo(&setup_repo, watch_tx)?;
+    let watcher = watch_setup_repo(&setup_repo, watch_tx.clone())?;
     let root = setup_repo.clone();
     let reloader = run_blocking(move || Reloader::load_initial(root))
         .await
@@ -262,6 +266,12 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         shutdown.clone(),
     ));
     let provider_task = tokio::spawn(run_provider(provider, reloader.clone(), shutdown.clone()));
+    let rewatch_task = tokio::spawn(keep_watching(
+        setup_repo.clone(),
+        watch_tx,
+        watcher,
+        shutdown.clone(),
+    ));
     let maintenance_task = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let admin_task = tokio::spawn(admin::serve_admin_socket(
         admin_listener,
@@ -301,11 +311,63 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         signals,
         maintenance_task,
         provider_task,
+        rewatch_task,
     ] {
         let _ = task.await;
     }
     tracing::info!("coder-server stopped");
     Ok(())
+}
+
+/// How often the setup repository folder is checked for having been removed or replaced.
+const REWATCH_PERIOD: Duration = Duration::from_millis(500);
+
+/// Keeps the folder watch alive when the setup repository is removed and created again (a
+/// fresh `git clone`, a restored backup): a watch follows an inode, so a new folder needs a new
+/// watch. Each change of the folder triggers a reload (a missing folder reads as no `oidc.json`:
+/// SSO off, local login on).
+async fn keep_watching(
+    root: PathBuf,
+    signal: tokio::sync::mpsc::UnboundedSender<WatchSignal>,
+    watcher: SetupWatcher,
+    mut shutdown: Shutdown,
+) {
+    use std::os::unix::fs::MetadataExt;
+    let identity = |root: &std::path::Path| {
+        std::fs::metadata(root)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .map(|m| (m.dev(), m.ino()))
+    };
+    let mut watched = identity(&root);
+    // Replaced whenever the folder is; dropping the old one ends its watch.
+    let mut _watcher = Some(watcher);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(REWATCH_PERIOD) => {}
+            _ = shutdown.wait() => return,
+        }
+        let now = identity(&root);
+        if now == watched {
+            continue;
+        }
+        watched = now;
+        _watcher = None;
+        if now.is_some() {
+            match watch_setup_repo(&root, signal.clone()) {
+                Ok(new) => {
+                    tracing::warn!(setup_repo = %root.display(), "the setup repository folder was replaced: watching the new one");
+                    _watcher = Some(new);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch the new setup repository folder")
+                }
+            }
+        } else {
+            tracing::warn!(setup_repo = %root.display(), "the setup repository folder is gone: SSO is off until it is back");
+        }
+        let _ = signal.send(WatchSignal::Settled);
+    }
 }
 
 /// Opens the store in `<data-dir>/store`; on a store without users, creates the first admin and

@@ -33,6 +33,7 @@ impl Store {
     /// Appends an event (not flushed: it is written with the change it records, or within the
     /// next flush).
     pub fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+        let _write = self.write_gate();
         let id = self.db.generate_id()?;
         let mut event = event.clone();
         event.id = id;
@@ -69,6 +70,7 @@ impl Store {
         cutoff_rfc3339: &str,
         max_events: usize,
     ) -> Result<usize, StoreError> {
+        let _write = self.write_gate();
         let mut removed = 0;
         let excess = self.audit.len().saturating_sub(max_events);
         for entry in self.audit.iter() {

@@ -75,6 +75,7 @@ impl Store {
         device_hash: &[u8],
         record: &DeviceRecord,
     ) -> Result<bool, StoreError> {
+        let _write = self.write_gate();
         let bytes = encode(record)?;
         (&self.device_codes, &self.device_user_codes)
             .transaction(|(codes, user_codes)| {
@@ -120,6 +121,7 @@ impl Store {
         allowed: impl Fn(&DeviceRecord) -> bool,
         change: impl Fn(&mut DeviceRecord),
     ) -> Result<Option<DeviceRecord>, StoreError> {
+        let _write = self.write_gate();
         self.device_codes
             .transaction(|codes| {
                 let Some(bytes) = codes.get(device_hash)? else {
@@ -145,6 +147,7 @@ impl Store {
         key_hash: &[u8],
         key: &ApiKeyRecord,
     ) -> Result<PollOutcome, StoreError> {
+        let _write = self.write_gate();
         (&self.device_codes, &self.api_keys, &self.api_keys_by_user)
             .transaction(|(codes, keys, owners)| {
                 let Some(bytes) = codes.get(device_hash)? else {
@@ -186,6 +189,7 @@ impl Store {
 
     /// Removes device logins expired at `now_unix` and their user codes; returns how many.
     pub(crate) fn sweep_device_codes(&self, now_unix: u64) -> Result<usize, StoreError> {
+        let _write = self.write_gate();
         let mut removed = 0;
         for entry in self.device_codes.iter() {
             let (hash, bytes) = entry?;

@@ -58,6 +58,7 @@ impl Store {
     /// Links (issuer, sub) to the existing user `username`. Fails with
     /// [`StoreError::Conflict`] when the identity is already linked to someone.
     pub fn link_identity(&self, issuer: &str, sub: &str, username: &str) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         let key = identity_key(issuer, sub);
         (&self.identities, &self.users)
             .transaction(|(identities, users)| {
@@ -83,6 +84,7 @@ impl Store {
         issuer: &str,
         sub: &str,
     ) -> Result<UserRecord, StoreError> {
+        let _write = self.write_gate();
         let key = identity_key(issuer, sub);
         (&self.users, &self.users_by_email, &self.identities)
             .transaction(|(users, emails, identities)| {
@@ -139,6 +141,7 @@ impl Store {
         state_hash: &[u8],
         login: &PendingLogin,
     ) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         self.pending_logins.insert(state_hash, encode(login)?)?;
         Ok(())
     }
@@ -150,6 +153,7 @@ impl Store {
         state_hash: &[u8],
         now_unix: u64,
     ) -> Result<Option<PendingLogin>, StoreError> {
+        let _write = self.write_gate();
         let Some(bytes) = self.pending_logins.remove(state_hash)? else {
             return Ok(None);
         };
@@ -159,6 +163,7 @@ impl Store {
 
     /// Removes pending logins expired at `now_unix`; returns how many.
     pub(crate) fn sweep_pending_logins(&self, now_unix: u64) -> Result<usize, StoreError> {
+        let _write = self.write_gate();
         let mut removed = 0;
         for entry in self.pending_logins.iter() {
             let (key, bytes) = entry?;

@@ -34,6 +34,7 @@ pub(super) fn owner_key(username: &str, id: &str) -> Vec<u8> {
 impl Store {
     /// Stores a new key under the SHA-256 `hash` of its secret.
     pub fn create_api_key(&self, hash: &[u8], record: &ApiKeyRecord) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         let bytes = encode(record)?;
         (&self.api_keys, &self.api_keys_by_user)
             .transaction(|(keys, owners)| {
@@ -80,7 +81,8 @@ impl Store {
 
     /// Revokes `username`'s key `id`; false when there is no such key of that user.
     pub fn delete_api_key(&self, username: &str, id: &str) -> Result<bool, StoreError> {
-        (&self.api_keys, &self.api_keys_by_user)
+        let _write = self.write_gate();
+        let result = (&self.api_keys, &self.api_keys_by_user)
             .transaction(|(keys, owners)| {
                 let Some(hash) = owners.remove(owner_key(username, id))? else {
                     return Ok(false);
@@ -88,11 +90,14 @@ impl Store {
                 keys.remove(hash)?;
                 Ok::<_, ConflictableTransactionError<StoreError>>(true)
             })
-            .map_err(unwrap_tx)
+            .map_err(unwrap_tx);
+        self.bump_auth_epoch();
+        result
     }
 
     /// Records the last use of keys (hash, unix seconds), skipping keys revoked meanwhile.
     pub fn record_api_key_uses(&self, uses: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         for (hash, unix) in uses {
             self.api_keys.fetch_and_update(hash, |old| {
                 let mut record: ApiKeyRecord = serde_json::from_slice(old?).ok()?;

@@ -48,6 +48,9 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
 }
 
+/// sled's page cache.
+const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+
 /// The store: one sled database with a tree per record kind and index.
 #[derive(Clone)]
 pub struct Store {
@@ -73,6 +76,18 @@ pub struct Store {
     device_user_codes: sled::Tree,
     /// Big-endian event id -> [`AuditEvent`].
     audit: sled::Tree,
+    /// Moves on every change that can take a key's permissions away (a user changed, a key
+    /// revoked), so caches of authenticated keys know they are stale.
+    auth_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// Held by every write and by every flush, so they never overlap. sled 0.34 deadlocks when
+    /// a transaction waits for its exclusive lock while a flush holds the shared one and waits
+    /// for IO threads that need the shared lock too (seen under concurrent user creation).
+    write_gate: std::sync::Arc<std::sync::Mutex<()>>,
+    /// Group commit: writes completed, and writes known durable.
+    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    flushed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    /// One flush at a time; callers arriving during a flush share the next one.
+    flush_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Store {
@@ -84,7 +99,16 @@ impl Store {
             path: dir.to_owned(),
             source,
         };
-        let db = sled::Config::new().path(dir).open().map_err(open)?;
+        // A small page cache: the records are small and few; the daemon should stay small.
+        // No background flusher: it takes sled's shared lock outside the write gate (see
+        // `write_gate`); the maintenance task flushes instead, and every acknowledged change
+        // is flushed before its answer.
+        let db = sled::Config::new()
+            .path(dir)
+            .cache_capacity(CACHE_BYTES)
+            .flush_every_ms(None)
+            .open()
+            .map_err(open)?;
         let tree = |name: &str| db.open_tree(name).map_err(open);
         Ok(Store {
             users: tree("users.v1")?,
@@ -97,16 +121,67 @@ impl Store {
             device_codes: tree("device_codes.v1")?,
             device_user_codes: tree("device_user_codes.v1")?,
             audit: tree("audit.v1")?,
+            auth_epoch: std::sync::Arc::default(),
+            write_gate: std::sync::Arc::default(),
+            writes: std::sync::Arc::default(),
+            flushed: std::sync::Arc::default(),
+            flush_turn: std::sync::Arc::default(),
             db,
         })
     }
 
+    /// The auth epoch: changes whenever a user changes or a key is revoked.
+    pub fn auth_epoch(&self) -> u64 {
+        self.auth_epoch.load(std::sync::atomic::Ordering::Acquire)
+    }
+
+    fn bump_auth_epoch(&self) {
+        self.auth_epoch
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+    }
+
     /// Writes every change made so far to disk; a change is durable once this returns.
+    /// Concurrent callers share flushes (group commit): a caller whose writes were covered by a
+    /// flush that started after them returns without another one.
     ///
     /// Fails when the disk refuses the write.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
-        Ok(())
+        use std::sync::atomic::Ordering;
+        let mine = self.writes.load(Ordering::Acquire);
+        let _turn = self.flush_turn.lock().await;
+        if self.flushed.load(Ordering::Acquire) >= mine {
+            return Ok(());
+        }
+        let store = self.clone();
+        crate::blocking::run_blocking(move || {
+            let _write = store.write_gate();
+            let covered = store.writes.load(Ordering::Acquire);
+            store.db.flush()?;
+            store.flushed.fetch_max(covered, Ordering::AcqRel);
+            Ok(())
+        })
+        .await
+    }
+
+    /// Enters the write gate; the write counts once the guard is dropped.
+    fn write_gate(&self) -> WriteGuard<'_> {
+        WriteGuard {
+            _guard: self.write_gate.lock().unwrap_or_else(|e| e.into_inner()),
+            writes: &self.writes,
+        }
+    }
+}
+
+/// Holds the write gate; counts a write when dropped (after the write happened).
+struct WriteGuard<'a> {
+    _guard: std::sync::MutexGuard<'a, ()>,
+    writes: &'a std::sync::atomic::AtomicU64,
+}
+
+impl Drop for WriteGuard<'_> {
+    fn drop(&mut self) {
+        self.writes
+            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
     }
 }
 

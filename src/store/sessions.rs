@@ -19,6 +19,7 @@ pub struct SessionRecord {
 impl Store {
     /// Stores a new session under the SHA-256 `hash` of its id.
     pub fn create_session(&self, hash: &[u8], session: &SessionRecord) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         self.sessions.insert(hash, encode(session)?)?;
         Ok(())
     }
@@ -30,6 +31,7 @@ impl Store {
         };
         let session: SessionRecord = decode(&bytes)?;
         if session.expires_unix <= now_unix {
+            let _write = self.write_gate();
             self.sessions.remove(hash)?;
             return Ok(None);
         }
@@ -38,6 +40,7 @@ impl Store {
 
     /// Ends a session.
     pub fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         self.sessions.remove(hash)?;
         Ok(())
     }
@@ -63,6 +66,7 @@ impl Store {
         &self,
         doomed: impl Fn(&SessionRecord) -> bool,
     ) -> Result<usize, StoreError> {
+        let _write = self.write_gate();
         let mut removed = 0;
         for entry in self.sessions.iter() {
             let (hash, bytes) = entry?;

@@ -59,6 +59,7 @@ impl Store {
     /// Creates a user. Fails with [`StoreError::Conflict`] when the username or the email
     /// (case-insensitively) is taken.
     pub fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        let _write = self.write_gate();
         let bytes = encode(user)?;
         (&self.users, &self.users_by_email)
             .transaction(|(users, emails)| {
@@ -113,7 +114,9 @@ impl Store {
         username: &str,
         change: impl Fn(&mut UserRecord),
     ) -> Result<Option<UserRecord>, StoreError> {
-        (&self.users, &self.users_by_email)
+        let _write = self.write_gate();
+        self.bump_auth_epoch();
+        let result = (&self.users, &self.users_by_email)
             .transaction(|(users, emails)| {
                 let Some(bytes) = users.get(username.as_bytes())? else {
                     return Ok(None);
@@ -132,7 +135,10 @@ impl Store {
                 users.insert(username.as_bytes(), encode(&new).map_err(abort)?)?;
                 Ok(Some(new))
             })
-            .map_err(unwrap_tx)
+            .map_err(unwrap_tx);
+        // Again after the write: a lookup between the two bumps cached the old record.
+        self.bump_auth_epoch();
+        result
     }
 }
 

@@ -5,6 +5,7 @@ mod accounts;
 mod audit;
 mod cli;
 mod device;
+mod faults;
 mod git;
 mod http;
 mod idp;

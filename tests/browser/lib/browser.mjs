@@ -11,6 +11,14 @@ import { REPO } from './daemon.mjs';
 
 export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
 export const SCREENSHOT_DIR = path.join(REPO, 'target', 'browser-screenshots');
+/**
+ * ASSETS_FROM_DISK=1: the browser gets /assets/* from the working tree's assets/ instead of the
+ * copies embedded in the binary, to try a page's script or stylesheet without rebuilding. Only
+ * for development: a real run tests what the binary serves.
+ */
+export const ASSETS_FROM_DISK = process.env.ASSETS_FROM_DISK === '1';
+// The URL name of an asset whose file is named differently (see src/http/assets.rs).
+const ASSET_FILES = { 'settings-sso.js': 'settings.js' };
 
 // Flags from shared/guides/REAL-IDP.md: without them Chromium's background connections are
 // refused many times a second on a closed network. Playwright adds --headless and a fresh
@@ -36,6 +44,15 @@ export async function launchBrowser() {
 /** A fresh context (own cookie jar) and page that records script errors and CSP violations. */
 export async function newPage(browser, { viewport = { width: 1280, height: 900 }, ...options } = {}) {
   const context = await browser.newContext({ viewport, ...options });
+  if (ASSETS_FROM_DISK) {
+    await context.route(/\/assets\/[A-Za-z0-9._-]+$/, (route) => {
+      const name = new URL(route.request().url()).pathname.split('/').pop();
+      const file = path.join(REPO, 'assets', ASSET_FILES[name] || name);
+      if (!fs.existsSync(file)) return route.continue();
+      const contentType = name.endsWith('.css') ? 'text/css; charset=utf-8' : 'text/javascript; charset=utf-8';
+      return route.fulfill({ status: 200, contentType, body: fs.readFileSync(file, 'utf8') });
+    });
+  }
   const page = await context.newPage();
   page.setDefaultTimeout(15_000);
   page.errors = [];

@@ -1,0 +1,292 @@
+//! Faults through the real binary: `kill -9` in a burst of writes, the setup repository folder
+//! removed and created again, 100 reloads (half invalid) under authenticated load, 1,000
+//! concurrent device polls, an unusable data folder.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use reqwest::Method;
+use serde_json::{Value, json};
+
+use crate::support::browser::{Browser, hidden_input};
+use crate::support::{Setup, eventually, oidc_json, run_cli, save_atomic};
+
+#[tokio::test]
+async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_user_or_key() {
+    let mut daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let acknowledged_users = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let acknowledged_keys = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut tasks = Vec::new();
+    for worker in 0..6 {
+        let (base, admin, users, keys, stop) = (
+            daemon.base.clone(),
+            admin.clone(),
+            acknowledged_users.clone(),
+            acknowledged_keys.clone(),
+            stop.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            let mut i = 0;
+            while !stop.load(Ordering::Relaxed) {
+                i += 1;
+                let name = format!("w{worker}n{i}");
+                let user = http
+                    .post(format!("{base}/api/users"))
+                    .bearer_auth(&admin)
+                    .json(&json!({"username": name, "email": format!("{name}@example.com"), "name": name, "role": "viewer"}))
+                    .send()
+                    .await;
+                if let Ok(r) = user {
+                    if r.status() == 201 {
+                        users.lock().unwrap().push(name.clone());
+                    }
+                }
+                let key = http
+                    .post(format!("{base}/api/keys"))
+                    .bearer_auth(&admin)
+                    .json(&json!({"name": name}))
+                    .send()
+                    .await;
+                if let Ok(r) = key {
+                    if r.status() == 201 {
+                        if let Ok(body) = r.json::<Value>().await {
+                            keys.lock().unwrap().push(body["id"].as_str().unwrap().to_owned());
+                        }
+                    }
+                }
+            }
+        }));
+    }
+    eventually("a burst of writes", || async {
+        (acknowledged_users.lock().unwrap().len() >= 40).then_some(())
+    })
+    .await;
+    daemon.signal("KILL");
+    daemon.wait_exit();
+    stop.store(true, Ordering::Relaxed);
+    for task in tasks {
+        let _ = task.await;
+    }
+    let setup = std::mem::replace(&mut daemon.setup, Setup::missing());
+    drop(daemon);
+    let store =
+        coderflow::store::Store::open(&setup.data.join("store")).expect("the store opens cleanly");
+    let users = acknowledged_users.lock().unwrap().clone();
+    for name in &users {
+        assert!(
+            store.user(name).unwrap().is_some(),
+            "acknowledged user {name} survived"
+        );
+    }
+    let stored: Vec<String> = store
+        .api_keys_of("admin")
+        .unwrap()
+        .into_iter()
+        .map(|k| k.id)
+        .collect();
+    for id in acknowledged_keys.lock().unwrap().iter() {
+        assert!(stored.contains(id), "acknowledged key {id} survived");
+    }
+    // And the daemon starts again on it.
+    drop(store);
+    let again = setup.start();
+    assert_eq!(again.get("/readyz").await.status(), 200);
+}
+
+#[tokio::test]
+async fn the_setup_folder_removed_and_created_again_is_watched_again() {
+    let setup = Setup::git();
+    setup.write_oidc(&oidc_json("Before"));
+    let daemon = setup.start();
+    let repo = daemon.setup.repo.clone();
+    std::fs::remove_dir_all(&repo).unwrap();
+    eventually("SSO off while the folder is gone", || async {
+        (daemon.public_config().await["sso_enabled"] == false).then_some(())
+    })
+    .await;
+    assert_eq!(daemon.public_config().await["allow_local_auth"], true);
+    std::fs::create_dir(&repo).unwrap();
+    git2::Repository::init(&repo).unwrap();
+    std::fs::write(repo.join(".gitignore"), "oidc.json\n").unwrap();
+    save_atomic(&repo.join("oidc.json"), &oidc_json("After"));
+    daemon.wait_for_display_name("After").await;
+    // Edits in the new folder are seen too.
+    save_atomic(&repo.join("oidc.json"), &oidc_json("Edited"));
+    daemon.wait_for_display_name("Edited").await;
+}
+
+#[tokio::test]
+async fn a_hundred_reloads_half_invalid_under_authenticated_load_fail_no_request() {
+    let setup = Setup::git();
+    setup.write_oidc(&oidc_json("v0"));
+    let daemon = setup.start();
+    let admin = daemon.admin_key().await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let (ok, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let (base, key, stop, ok, failed) = (
+            daemon.base.clone(),
+            admin.clone(),
+            stop.clone(),
+            ok.clone(),
+            failed.clone(),
+        );
+        load.push(tokio::spawn(async move {
+            let http = reqwest::Client::new();
+            while !stop.load(Ordering::Relaxed) {
+                for path in ["/api/me", "/api/auth/oidc/config", "/login"] {
+                    let response = http
+                        .get(format!("{base}{path}"))
+                        .bearer_auth(&key)
+                        .send()
+                        .await;
+                    match response {
+                        Ok(r) if r.status() == 200 => ok.fetch_add(1, Ordering::Relaxed),
+                        _ => failed.fetch_add(1, Ordering::Relaxed),
+                    };
+                }
+            }
+        }));
+    }
+    let path = daemon.setup.oidc_path();
+    for i in 1..=100 {
+        if i % 2 == 0 {
+            save_atomic(&path, &format!("{{ \"broken\": {i}"));
+            daemon.wait_for_status("rejected", |s| !s.ok).await;
+        } else {
+            save_atomic(&path, &oidc_json(&format!("v{i}")));
+            daemon.wait_for_display_name(&format!("v{i}")).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        task.await.unwrap();
+    }
+    assert_eq!(failed.load(Ordering::Relaxed), 0, "no failed request");
+    assert!(ok.load(Ordering::Relaxed) > 100, "the load ran");
+    assert_eq!(
+        daemon
+            .metric("coderflow_config_reloads_total{result=\"failure\"}")
+            .await,
+        50.0
+    );
+    assert_eq!(
+        daemon
+            .metric("coderflow_config_reloads_total{result=\"success\"}")
+            .await,
+        50.0
+    );
+}
+
+#[tokio::test]
+async fn a_thousand_concurrent_device_polls_yield_one_key_and_no_error() {
+    let setup = Setup::git();
+    setup.write_oidc(&oidc_json("SSO"));
+    let daemon = setup.start_with(&["--device-poll-interval", "1"]);
+    let code: Value = daemon
+        .http
+        .post(daemon.url("/api/auth/device/code"))
+        .json(&json!({"client_name": "load"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let user_code = code["user_code"].as_str().unwrap();
+    let browser = Browser::new(&daemon.base);
+    browser.sign_in("admin", &daemon.admin_password()).await;
+    let html = browser
+        .page(&format!("/device?user_code={user_code}"))
+        .await;
+    let csrf = hidden_input(&html, "csrf_token").unwrap();
+    let approved = browser
+        .post_form(
+            "/device/approve",
+            &[("user_code", user_code), ("csrf_token", &csrf)],
+        )
+        .await;
+    assert_eq!(approved.status(), 200);
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(1000)
+        .build()
+        .unwrap();
+    let polls: Vec<_> = (0..1000)
+        .map(|_| {
+            let (http, url, device) = (
+                http.clone(),
+                daemon.url("/api/auth/device/token"),
+                code["device_code"].clone(),
+            );
+            tokio::spawn(async move {
+                let response = http
+                    .post(url)
+                    .json(&json!({"device_code": device}))
+                    .send()
+                    .await
+                    .unwrap();
+                let status = response.status().as_u16();
+                let body: Value = response.json().await.unwrap();
+                (status, body)
+            })
+        })
+        .collect();
+    let mut keys = 0;
+    for poll in polls {
+        let (status, body) = poll.await.unwrap();
+        match status {
+            200 => keys += 1,
+            400 => assert!(
+                ["slow_down", "invalid_grant"].contains(&body["error"].as_str().unwrap()),
+                "{body}"
+            ),
+            other => panic!("unexpected {other}: {body}"),
+        }
+    }
+    assert_eq!(keys, 1);
+    assert_eq!(daemon.get("/readyz").await.status(), 200);
+    let key_count = daemon
+        .api(Method::GET, "/api/keys", &daemon.admin_key().await, None)
+        .await
+        .json::<Value>()
+        .await
+        .unwrap()["keys"]
+        .as_array()
+        .unwrap()
+        .len();
+    assert_eq!(
+        key_count, 2,
+        "the device key and the one just made to list them"
+    );
+}
+
+#[test]
+fn an_unusable_data_folder_is_a_clear_error_and_changes_nothing() {
+    let setup = Setup::git();
+    std::fs::write(&setup.data, "not a folder").unwrap();
+    let (status, _, stderr) = run_cli(&[
+        "serve",
+        "--setup-repo",
+        setup.repo.to_str().unwrap(),
+        "--data-dir",
+        setup.data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(status.code(), Some(1));
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(
+        stderr.contains(setup.data.to_str().unwrap()),
+        "names the folder: {stderr}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&setup.data).unwrap(),
+        "not a folder"
+    );
+    let _ = Duration::ZERO;
+}
