@@ -27,6 +27,7 @@
 //! - [`cli`]: the `coder` client: profiles, device login (`coder login --sso`), its HTTP client.
 //! - [`audit`]: the kinds of audited events and the one function that records them.
 //! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
+//! - [`fuzz_checks`]: the properties the fuzz targets (`fuzz/`) and their regression tests check.
 //! - [`secret`], [`clock`]: the redacting secret string; wall-clock time for records.
 //!
 //! The binaries in `src/bin/` only parse arguments, set up logging and call into this library.
@@ -37,6 +38,7 @@ pub mod blocking;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod fuzz_checks;
 pub mod http;
 pub mod oidc;
 pub mod reload;

@@ -67,6 +67,33 @@ pub struct UserView {
     pub access: Vec<AccessBinding>,
 }
 
+/// [`UserView`]'s JSON written straight from a record, without copying it (the hot path of
+/// `GET /api/me`).
+#[derive(Serialize)]
+pub struct UserViewRef<'a> {
+    pub username: &'a str,
+    pub email: &'a str,
+    pub name: &'a str,
+    pub source: UserSource,
+    pub disabled: bool,
+    pub created_at: &'a str,
+    pub access: &'a [AccessBinding],
+}
+
+impl<'a> From<&'a UserRecord> for UserViewRef<'a> {
+    fn from(u: &'a UserRecord) -> Self {
+        UserViewRef {
+            username: &u.username,
+            email: &u.email,
+            name: &u.name,
+            source: u.source,
+            disabled: u.disabled,
+            created_at: &u.created_at,
+            access: &u.access,
+        }
+    }
+}
+
 impl From<&UserRecord> for UserView {
     fn from(u: &UserRecord) -> Self {
         UserView {

@@ -73,7 +73,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         idp_timeout: Duration::from_secs(args.idp_timeout),
     };
+    // Blocking work is Argon2, git and file I/O: a few threads are plenty on any machine, and
+    // each one costs memory.
     let runtime = tokio::runtime::Builder::new_multi_thread()
+        .max_blocking_threads(16)
         .enable_all()
         .build()?;
     runtime.block_on(serve(options))?;

@@ -15,7 +15,7 @@ use super::auth::{Caller, require, store_unavailable};
 use super::error::ApiError;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
-use crate::auth::account::UserView;
+use crate::auth::account::{UserView, UserViewRef};
 use crate::auth::credential::{
     Password, generate_password, hash_password, new_api_key, random_token, verify_password,
 };
@@ -51,7 +51,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let me = warp::path!("api" / "me")
         .and(warp::get())
         .and(require(state, Permission::SignedIn))
-        .map(|caller: Caller| warp::reply::json(&UserView::from(&*caller.user)).into_response());
+        .map(|caller: Caller| warp::reply::json(&UserViewRef::from(&*caller.user)).into_response());
     login.or(me).unify().boxed()
 }
 

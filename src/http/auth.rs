@@ -84,8 +84,11 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
         };
         // The epoch is read before the lookup, so a change racing with it leaves a stale entry.
         let epoch = state.store.auth_epoch();
-        if let Some(user) = state.key_cache.get(&hash, epoch) {
-            state.key_usage.record(hash, crate::clock::unix_secs());
+        let now = crate::clock::unix_secs();
+        if let Some((user, first_this_second)) = state.key_cache.get(&hash, epoch, now) {
+            if first_this_second {
+                state.key_usage.record(hash, now);
+            }
             return Ok(Some(Caller {
                 user,
                 credential: Credential::ApiKey(hash),

@@ -148,17 +148,17 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
 }
 
 /// The callback's parameters, each at most once.
-#[derive(Default)]
-struct CallbackParams {
-    code: Option<String>,
-    state: Option<String>,
-    iss: Option<String>,
-    error: Option<String>,
-    error_description: Option<String>,
+#[derive(Debug, Default)]
+pub struct CallbackParams {
+    pub code: Option<String>,
+    pub state: Option<String>,
+    pub iss: Option<String>,
+    pub error: Option<String>,
+    pub error_description: Option<String>,
 }
 
 /// Parses the raw query; `None` when a parameter appears twice or the query is too long.
-fn parse_callback(raw: &str) -> Option<CallbackParams> {
+pub fn parse_callback(raw: &str) -> Option<CallbackParams> {
     if raw.len() > MAX_QUERY_BYTES {
         return None;
     }

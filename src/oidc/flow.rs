@@ -20,6 +20,7 @@ use openidconnect::{
     RedirectUrl, Scope, TokenResponse,
 };
 
+use super::describe;
 use super::provider::{Discovered, ProviderHandle};
 use crate::auth::credential::{random_token, sha256};
 use crate::setup::config::OidcConfig;
@@ -271,18 +272,4 @@ async fn userinfo(
         .await
         .map_err(|e| FlowError::Userinfo(describe(&e)))?;
     Ok(Some(claims))
-}
-
-/// An error with its cause chain, in one line.
-fn describe(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = cause.source();
-    }
-    message
 }

@@ -9,3 +9,18 @@ pub mod http;
 pub mod provider;
 
 pub use provider::{ProviderHandle, ProviderState, ProviderStatus};
+
+/// An error with its cause chain, in one line (for the operator's log and the status detail;
+/// errors here never carry a secret).
+pub(crate) fn describe(e: &dyn std::error::Error) -> String {
+    let mut message = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        let text = cause.to_string();
+        if !message.contains(&text) {
+            message = format!("{message}: {text}");
+        }
+        source = cause.source();
+    }
+    message
+}

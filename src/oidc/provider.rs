@@ -248,7 +248,7 @@ impl ProviderHandle {
             IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("invalid issuer URL: {e}"))?;
         CoreProviderMetadata::discover_async(url, &self.http)
             .await
-            .map_err(|e| describe_discovery_error(&e))
+            .map_err(|e| super::describe(&e))
     }
 
     /// Makes `fresh` current (if it is still the wanted provider) and caches it.
@@ -299,20 +299,6 @@ impl ProviderHandle {
             discovered,
         }));
     }
-}
-
-/// A discovery failure in one line, with the cause chain.
-fn describe_discovery_error(e: &dyn std::error::Error) -> String {
-    let mut message = e.to_string();
-    let mut source = e.source();
-    while let Some(cause) = source {
-        let text = cause.to_string();
-        if !message.contains(&text) {
-            message = format!("{message}: {text}");
-        }
-        source = cause.source();
-    }
-    message
 }
 
 /// Follows the live configuration until shutdown: discovers the configured provider, keeps it

@@ -81,9 +81,21 @@ impl Default for Lifetimes {
     }
 }
 
-/// State every request handler shares; cheap to clone.
+/// State every request handler shares; cloning it is one reference count (handlers clone it
+/// on every request).
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<SharedState>);
+
+impl std::ops::Deref for AppState {
+    type Target = SharedState;
+
+    fn deref(&self) -> &SharedState {
+        &self.0
+    }
+}
+
+/// What [`AppState`] shares.
+pub struct SharedState {
     /// Owner of the live configuration and its reloads.
     pub reloader: Arc<Reloader>,
     /// Users, keys and sessions.
@@ -117,7 +129,7 @@ impl AppState {
         let public_origin = url::Url::parse(public_url)
             .map(|u| u.origin().ascii_serialization())
             .unwrap_or_default();
-        AppState {
+        AppState(Arc::new(SharedState {
             reloader,
             store,
             public_url: public_url.into(),
@@ -127,7 +139,7 @@ impl AppState {
             key_usage: Arc::new(KeyUsage::default()),
             provider,
             key_cache: Arc::new(KeyCache::default()),
-        }
+        }))
     }
 
     /// The reload status with the identity provider's state.

@@ -49,11 +49,23 @@ pub enum StoreError {
 }
 
 /// sled's page cache.
-const CACHE_BYTES: u64 = 8 * 1024 * 1024;
+const CACHE_BYTES: u64 = 2 * 1024 * 1024;
 
-/// The store: one sled database with a tree per record kind and index.
+/// The store: one sled database with a tree per record kind and index. Cloning it is one
+/// reference count.
 #[derive(Clone)]
-pub struct Store {
+pub struct Store(std::sync::Arc<Trees>);
+
+impl std::ops::Deref for Store {
+    type Target = Trees;
+
+    fn deref(&self) -> &Trees {
+        &self.0
+    }
+}
+
+/// The database and its trees, shared by every clone of a [`Store`].
+pub struct Trees {
     /// Flushed as a whole.
     db: sled::Db,
     /// username -> [`UserRecord`].
@@ -110,7 +122,7 @@ impl Store {
             .open()
             .map_err(open)?;
         let tree = |name: &str| db.open_tree(name).map_err(open);
-        Ok(Store {
+        Ok(Store(std::sync::Arc::new(Trees {
             users: tree("users.v1")?,
             users_by_email: tree("users_by_email.v1")?,
             api_keys: tree("api_keys.v1")?,
@@ -127,7 +139,7 @@ impl Store {
             flushed: std::sync::Arc::default(),
             flush_turn: std::sync::Arc::default(),
             db,
-        })
+        })))
     }
 
     /// The auth epoch: changes whenever a user changes or a key is revoked.

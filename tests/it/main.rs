@@ -6,6 +6,7 @@ mod audit;
 mod cli;
 mod device;
 mod faults;
+mod fuzz_regressions;
 mod git;
 mod http;
 mod idp;
