@@ -290,3 +290,106 @@ fn an_unusable_data_folder_is_a_clear_error_and_changes_nothing() {
     );
     let _ = Duration::ZERO;
 }
+
+/// Mounts a tmpfs of `size` on `path` (the tests run as root, as CI does); unmounted on drop.
+struct TmpMount(std::path::PathBuf);
+
+impl TmpMount {
+    fn new(path: &std::path::Path, options: &str) -> TmpMount {
+        std::fs::create_dir_all(path).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", options, "tmpfs"])
+            .arg(path)
+            .status()
+            .expect("mount runs");
+        assert!(status.success(), "mounting a tmpfs needs root");
+        TmpMount(path.to_owned())
+    }
+}
+
+impl Drop for TmpMount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[tokio::test]
+async fn a_full_data_folder_answers_503_and_keeps_every_acknowledged_write() {
+    let setup = Setup::git();
+    let _mount = TmpMount::new(&setup.data, "size=3m,mode=0700");
+    let data = setup.data.clone();
+    let mut daemon = setup.start();
+    let admin = daemon.admin_key().await;
+    let mut acknowledged = Vec::new();
+    let mut refused = None;
+    for i in 0..20_000 {
+        let name = format!("filler{i}");
+        let response = daemon
+            .api(
+                Method::POST,
+                "/api/users",
+                &admin,
+                Some(json!({"username": name, "email": format!("{name}@example.com"), "name": "x".repeat(190), "role": "viewer"})),
+            )
+            .await;
+        match response.status().as_u16() {
+            201 => acknowledged.push(name),
+            status => {
+                refused = Some((status, response.json::<Value>().await.unwrap()));
+                break;
+            }
+        }
+    }
+    let (status, body) = refused.expect("the 3 MiB folder fills up");
+    assert_eq!(status, 503, "{body}");
+    assert_eq!(body["error"], "store_unavailable");
+    assert!(acknowledged.len() > 10, "some writes fit first");
+    // Reads and pages keep working.
+    assert_eq!(
+        daemon
+            .api(Method::GET, "/api/me", &admin, None)
+            .await
+            .status(),
+        200
+    );
+    assert_eq!(daemon.get("/healthz").await.status(), 200);
+    daemon.signal("KILL");
+    daemon.wait_exit();
+    // Nothing acknowledged is lost: a copy of the folder opens cleanly with every user.
+    let copy = daemon.setup.tmp.path().join("copy");
+    let status = std::process::Command::new("cp")
+        .arg("-a")
+        .arg(&data)
+        .arg(&copy)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let store = coderflow::store::Store::open(&copy.join("store")).expect("the store opens");
+    for name in &acknowledged {
+        assert!(store.user(name).unwrap().is_some(), "{name} survived");
+    }
+}
+
+#[test]
+fn a_read_only_data_folder_is_a_clear_error_at_start() {
+    let setup = Setup::git();
+    let _mount = TmpMount::new(&setup.data, "size=1m,mode=0700,ro");
+    let (status, _, stderr) = run_cli(&[
+        "serve",
+        "--setup-repo",
+        setup.repo.to_str().unwrap(),
+        "--data-dir",
+        setup.data.to_str().unwrap(),
+        "--listen",
+        "127.0.0.1:0",
+    ]);
+    assert_eq!(status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("error:"), "{stderr}");
+    assert!(
+        stderr.contains("Read-only") || stderr.contains("read-only"),
+        "{stderr}"
+    );
+}
