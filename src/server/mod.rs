@@ -345,11 +345,13 @@ async fn keep_watching(
     mut shutdown: Shutdown,
 ) {
     use std::os::unix::fs::MetadataExt;
+    // A folder created again may get the old inode number back: its birth time tells them
+    // apart where the filesystem records one.
     let identity = |root: &std::path::Path| {
         std::fs::metadata(root)
             .ok()
             .filter(std::fs::Metadata::is_dir)
-            .map(|m| (m.dev(), m.ino()))
+            .map(|m| (m.dev(), m.ino(), m.created().ok()))
     };
     let mut watched = identity(&root);
     // Replaced whenever the folder is; dropping the old one ends its watch.

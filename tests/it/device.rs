@@ -516,6 +516,11 @@ impl CoderProcess {
             std::thread::sleep(Duration::from_millis(20));
         }
         let out = child.wait_with_output().unwrap();
+        // The reader thread drops its handle at end of file: wait for it, or lines are missed.
+        let start = Instant::now();
+        while Arc::strong_count(&self.stderr) > 1 && start.elapsed() < DEADLINE {
+            std::thread::sleep(Duration::from_millis(5));
+        }
         let stderr = self.stderr.lock().unwrap().clone();
         (
             out.status.code().unwrap_or(-1),
