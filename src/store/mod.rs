@@ -90,16 +90,16 @@ pub struct Trees {
     audit: sled::Tree,
     /// Moves on every change that can take a key's permissions away (a user changed, a key
     /// revoked), so caches of authenticated keys know they are stale.
-    auth_epoch: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    auth_epoch: std::sync::atomic::AtomicU64,
     /// Held by every write and by every flush, so they never overlap. sled 0.34 deadlocks when
     /// a transaction waits for its exclusive lock while a flush holds the shared one and waits
     /// for IO threads that need the shared lock too (seen under concurrent user creation).
-    write_gate: std::sync::Arc<std::sync::Mutex<()>>,
+    write_gate: std::sync::Mutex<()>,
     /// Group commit: writes completed, and writes known durable.
-    writes: std::sync::Arc<std::sync::atomic::AtomicU64>,
-    flushed: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    writes: std::sync::atomic::AtomicU64,
+    flushed: std::sync::atomic::AtomicU64,
     /// One flush at a time; callers arriving during a flush share the next one.
-    flush_turn: std::sync::Arc<tokio::sync::Mutex<()>>,
+    flush_turn: tokio::sync::Mutex<()>,
 }
 
 impl Store {
@@ -133,11 +133,11 @@ impl Store {
             device_codes: tree("device_codes.v1")?,
             device_user_codes: tree("device_user_codes.v1")?,
             audit: tree("audit.v1")?,
-            auth_epoch: std::sync::Arc::default(),
-            write_gate: std::sync::Arc::default(),
-            writes: std::sync::Arc::default(),
-            flushed: std::sync::Arc::default(),
-            flush_turn: std::sync::Arc::default(),
+            auth_epoch: Default::default(),
+            write_gate: Default::default(),
+            writes: Default::default(),
+            flushed: Default::default(),
+            flush_turn: Default::default(),
             db,
         })))
     }
