@@ -299,10 +299,7 @@ async fn get_json(http: &ProviderHttp, url: &str) -> Result<Value, String> {
 
 /// Test Connection: discovery, issuer, JWKS, code flow, S256, email, the redirect URI.
 async fn run_checks(http: &ProviderHttp, config: &OidcConfig, redirect_uri: &str) -> Vec<Value> {
-    let discovery_url = format!(
-        "{}/.well-known/openid-configuration",
-        config.issuer.trim_end_matches('/')
-    );
+    let discovery_url = crate::oidc::discovery_url(&config.issuer);
     let mut checks = Vec::new();
     let metadata = match get_json(http, &discovery_url).await {
         Ok(metadata) => {

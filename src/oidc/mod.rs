@@ -24,3 +24,11 @@ pub(crate) fn describe(e: &dyn std::error::Error) -> String {
     }
     message
 }
+
+/// Where `issuer` publishes its discovery document (OpenID Connect Discovery 1.0, section 4).
+pub fn discovery_url(issuer: &str) -> String {
+    format!(
+        "{}/.well-known/openid-configuration",
+        issuer.trim_end_matches('/')
+    )
+}

@@ -128,11 +128,7 @@ impl ProviderHandle {
         if self.answered_within(PROBE_AFTER) {
             return Ok(());
         }
-        let url = format!(
-            "{}/.well-known/openid-configuration",
-            discovered.issuer.trim_end_matches('/')
-        );
-        let request = openidconnect::http::Request::get(url)
+        let request = openidconnect::http::Request::get(super::discovery_url(&discovered.issuer))
             .body(Vec::new())
             .map_err(|e| ProviderStatus {
                 state: ProviderState::Unreachable,

@@ -29,17 +29,6 @@ impl Store {
             .map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
-    /// Whether `username` has any linked SSO identity.
-    pub fn has_identity(&self, username: &str) -> Result<bool, StoreError> {
-        for entry in self.identities.iter() {
-            let (_, value) = entry?;
-            if value.as_ref() == username.as_bytes() {
-                return Ok(true);
-            }
-        }
-        Ok(false)
-    }
-
     /// Users with an SSO identity at `issuer`.
     pub fn users_with_identity_at(
         &self,
@@ -224,8 +213,14 @@ mod tests {
         ));
         assert_eq!(store.user_count(), 2);
         assert!(store.identity("https://idp", "3").unwrap().is_none());
-        assert!(store.has_identity("john").unwrap());
-        assert!(!store.has_identity("nobody").unwrap());
+        let linked = store.users_with_identity_at("https://idp").unwrap();
+        assert_eq!(linked.into_iter().collect::<Vec<_>>(), ["john", "john2"]);
+        assert!(
+            store
+                .users_with_identity_at("https://other")
+                .unwrap()
+                .is_empty()
+        );
     }
 
     #[test]
