@@ -4,7 +4,6 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::time::Duration;
 
 use reqwest::Method;
 use serde_json::{Value, json};
@@ -288,7 +287,6 @@ fn an_unusable_data_folder_is_a_clear_error_and_changes_nothing() {
         std::fs::read_to_string(&setup.data).unwrap(),
         "not a folder"
     );
-    let _ = Duration::ZERO;
 }
 
 /// Mounts a tmpfs of `size` on `path` (the tests run as root, as CI does); unmounted on drop.
