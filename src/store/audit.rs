@@ -34,7 +34,11 @@ impl Store {
     /// next flush).
     pub fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
         let _write = self.write_gate();
-        let id = self.db.generate_id()?;
+        // Consecutive ids let the sweep know the count from the first and last keys alone.
+        let id = match self.audit.last()? {
+            Some((key, _)) => event_id(&key)? + 1,
+            None => self.db.generate_id()?,
+        };
         let mut event = event.clone();
         event.id = id;
         self.audit.insert(id.to_be_bytes(), encode(&event)?)?;
@@ -72,7 +76,17 @@ impl Store {
     ) -> Result<usize, StoreError> {
         let _write = self.write_gate();
         let mut removed = 0;
-        let excess = self.audit.len().saturating_sub(max_events);
+        // Counting reads the whole trail into memory: only when the ids span more than the cap
+        // (ids are consecutive, but events stored before they were may have gaps).
+        let span = match (self.audit.first()?, self.audit.last()?) {
+            (Some((first, _)), Some((last, _))) => event_id(&last)? - event_id(&first)? + 1,
+            _ => 0,
+        };
+        let excess = if span <= max_events as u64 {
+            0
+        } else {
+            self.audit.len().saturating_sub(max_events)
+        };
         for entry in self.audit.iter() {
             let (key, bytes) = entry?;
             let old = decode::<AuditEvent>(&bytes).map_or(true, |e| e.at.as_str() < cutoff_rfc3339);
@@ -85,6 +99,13 @@ impl Store {
         }
         Ok(removed)
     }
+}
+
+/// The id of an event from its key (big-endian).
+fn event_id(key: &[u8]) -> Result<u64, StoreError> {
+    key.try_into()
+        .map(u64::from_be_bytes)
+        .map_err(|_| StoreError::CorruptKey("audit"))
 }
 
 #[cfg(test)]
@@ -130,5 +151,32 @@ mod tests {
             "count cap"
         );
         assert_eq!(store.audit_events(None, 10, None).unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_count_cap_is_exact_when_older_ids_have_gaps() {
+        let (_dir, store) = test_store();
+        // Events stored before ids were consecutive: 3 events spanning 5,000 ids.
+        for id in [7u64, 1_000, 5_006] {
+            let mut old = event("login.local", "2026-11-20T00:00:00Z");
+            old.id = id;
+            store
+                .audit
+                .insert(id.to_be_bytes(), encode(&old).unwrap())
+                .unwrap();
+        }
+        let next = store
+            .record_audit(&event("login.sso", "2026-11-21T00:00:00Z"))
+            .unwrap();
+        assert_eq!(next, 5_007, "new ids follow the last one");
+        assert_eq!(store.sweep_audit("2000-01-01T00:00:00Z", 100).unwrap(), 0);
+        assert_eq!(store.sweep_audit("2000-01-01T00:00:00Z", 3).unwrap(), 1);
+        let kept: Vec<u64> = store
+            .audit_events(None, 10, None)
+            .unwrap()
+            .iter()
+            .map(|e| e.id)
+            .collect();
+        assert_eq!(kept, [5_007, 5_006, 1_000]);
     }
 }

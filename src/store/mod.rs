@@ -46,6 +46,8 @@ pub enum StoreError {
     Conflict(&'static str),
     #[error("a stored record cannot be read")]
     Corrupt(#[from] serde_json::Error),
+    #[error("a stored key of {0} cannot be read")]
+    CorruptKey(&'static str),
 }
 
 /// sled's page cache.
@@ -194,6 +196,11 @@ impl Drop for WriteGuard<'_> {
     fn drop(&mut self) {
         self.writes
             .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        // sled frees replaced pages and full log buffers (512 KiB each) through epoch-based
+        // reclamation, deferred into a bag of the writing thread that is only handed on once
+        // it holds 64 items: a thread that writes now and then would keep megabytes alive.
+        // Handing the bag on after every write lets them go within the next collections.
+        crossbeam_epoch::pin().flush();
     }
 }
 
