@@ -40,19 +40,33 @@ struct LoginRequest {
 }
 
 /// `POST /api/auth/login` and `GET /api/me`.
+/// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    let login = warp::path!("api" / "auth" / "login")
+    let login = warp::path!("auth" / "login")
         .and(warp::post())
         .and(warp::addr::remote())
         .and(warp::body::content_length_limit(MAX_BODY_BYTES))
         .and(warp::body::json())
         .and(super::with_state(state.clone()))
         .then(login);
-    let me = warp::path!("api" / "me")
+    let me = warp::path!("me")
         .and(warp::get())
         .and(require(state, Permission::SignedIn))
-        .map(|caller: Caller| warp::reply::json(&UserViewRef::from(&*caller.user)).into_response());
-    login.or(me).unify().boxed()
+        .map(me);
+    me.or(login).unify().boxed()
+}
+
+/// `GET /api/me`: the caller's view, as rendered by the key cache when there is one.
+fn me(caller: Caller) -> Response {
+    let Some(json) = caller.view_json else {
+        return warp::reply::json(&UserViewRef::from(&*caller.user)).into_response();
+    };
+    let mut response = Response::new(json.into());
+    response.headers_mut().insert(
+        warp::http::header::CONTENT_TYPE,
+        warp::http::HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 async fn login(remote: Option<SocketAddr>, request: LoginRequest, state: AppState) -> Response {

@@ -8,9 +8,10 @@ use warp::reply::Response;
 use crate::server::AppState;
 
 /// `GET /api/auth/oidc/config`.
+/// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
-    let oidc_config = warp::path!("api" / "auth" / "oidc" / "config")
+    let oidc_config = warp::path!("auth" / "oidc" / "config")
         .and(warp::get())
         .and(with_state.clone())
         .map(public_oidc_config);

@@ -24,8 +24,9 @@ struct AuditQuery {
 }
 
 /// `GET /api/audit`.
+/// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
-    warp::path!("api" / "audit")
+    warp::path!("audit")
         .and(warp::get())
         .and(require(state.clone(), Permission::ServerAdmin))
         .and(warp::query::<AuditQuery>())

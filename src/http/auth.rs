@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use warp::http::{Method, StatusCode};
+use warp::http::{HeaderValue, Method, StatusCode};
 use warp::{Filter, Rejection};
 
 use super::error::ApiError;
@@ -33,15 +33,22 @@ pub enum Credential {
 pub struct Caller {
     pub user: Arc<UserRecord>,
     pub credential: Credential,
+    /// The user's [`crate::auth::account::UserView`] as JSON, when already rendered (API keys
+    /// keep it in the key cache).
+    pub view_json: Option<bytes::Bytes>,
 }
 
-/// The headers authentication reads.
-struct Presented {
-    method: Method,
-    authorization: Option<String>,
-    cookie: Option<String>,
-    origin: Option<String>,
-    csrf: Option<String>,
+/// The credentials a request presents.
+enum Presented {
+    /// An `Authorization` header: the request is judged by it alone, never by a cookie beside it.
+    Authorization(HeaderValue),
+    /// What a browser sends: the session cookie, and for unsafe methods the CSRF proof.
+    Browser {
+        method: Method,
+        cookie: Option<String>,
+        origin: Option<String>,
+        csrf: Option<String>,
+    },
 }
 
 /// Passes callers that are signed in and hold `permission`: 401 without valid credentials,
@@ -50,72 +57,57 @@ pub fn require(
     state: AppState,
     permission: Permission,
 ) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
-    warp::method()
-        .and(warp::header::optional::<String>("authorization"))
+    // An API request reads one header; the browser's headers are read only without it.
+    let authorization = warp::header::value("authorization").map(Presented::Authorization);
+    let browser = warp::method()
         .and(warp::header::optional::<String>("cookie"))
         .and(warp::header::optional::<String>("origin"))
         .and(warp::header::optional::<String>("x-csrf-token"))
-        .and_then(move |method, authorization, cookie, origin, csrf| {
-            let state = state.clone();
-            let presented = Presented {
-                method,
-                authorization,
-                cookie,
-                origin,
-                csrf,
-            };
-            async move {
-                let caller = identify(&state, &presented)?
-                    .ok_or_else(|| warp::reject::custom(ApiError::unauthenticated()))?;
-                if !permits(&caller.user, permission) {
-                    return Err(warp::reject::custom(forbidden(permission)));
-                }
-                Ok(caller)
-            }
+        .map(|method, cookie, origin, csrf| Presented::Browser {
+            method,
+            cookie,
+            origin,
+            csrf,
+        });
+    authorization
+        .or(browser)
+        .unify()
+        // Deciding needs no waiting (store reads are memory-speed): a ready future, and no
+        // copy of the state per request.
+        .and_then(move |presented: Presented| {
+            std::future::ready(authorize(&state, &presented, permission))
         })
+}
+
+fn authorize(
+    state: &AppState,
+    presented: &Presented,
+    permission: Permission,
+) -> Result<Caller, Rejection> {
+    let caller = identify(state, presented)?
+        .ok_or_else(|| warp::reject::custom(ApiError::unauthenticated()))?;
+    if !permits(&caller.user, permission) {
+        return Err(warp::reject::custom(forbidden(permission)));
+    }
+    Ok(caller)
 }
 
 fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, Rejection> {
     let internal = |e: StoreError| warp::reject::custom(store_unavailable(e));
-    if let Some(header) = &presented.authorization {
-        // A request that sends a key is judged by the key alone, never by a cookie beside it.
-        let Some(hash) = bearer_key_hash(header) else {
-            return Ok(None);
-        };
-        // The epoch is read before the lookup, so a change racing with it leaves a stale entry.
-        let epoch = state.store.auth_epoch();
-        let now = crate::clock::unix_secs();
-        if let Some((user, first_this_second)) = state.key_cache.get(&hash, epoch, now) {
-            if first_this_second {
-                state.key_usage.record(hash, now);
-            }
-            return Ok(Some(Caller {
-                user,
-                credential: Credential::ApiKey(hash),
-            }));
-        }
-        let Some(key) = state.store.api_key_by_hash(&hash).map_err(internal)? else {
-            return Ok(None);
-        };
-        let user = state.store.user(&key.username).map_err(internal)?;
-        let Some(user) = user.filter(|u| !u.disabled) else {
-            return Ok(None);
-        };
-        let user = Arc::new(user);
-        state.key_cache.insert(hash, epoch, user.clone());
-        state.key_usage.record(hash, crate::clock::unix_secs());
-        return Ok(Some(Caller {
-            user,
-            credential: Credential::ApiKey(hash),
-        }));
-    }
-    let Some(session) =
-        session_from_cookies(state, presented.cookie.as_deref()).map_err(internal)?
-    else {
+    let (method, cookie, origin, csrf) = match presented {
+        Presented::Authorization(header) => return identify_key(state, header),
+        Presented::Browser {
+            method,
+            cookie,
+            origin,
+            csrf,
+        } => (method, cookie, origin, csrf),
+    };
+    let Some(session) = session_from_cookies(state, cookie.as_deref()).map_err(internal)? else {
         return Ok(None);
     };
-    let safe = presented.method == Method::GET || presented.method == Method::HEAD;
-    if !safe && !same_site_request(state, &session, presented) {
+    let safe = method == Method::GET || method == Method::HEAD;
+    if !safe && !same_site_request(state, &session, origin.as_deref(), csrf.as_deref()) {
         return Err(warp::reject::custom(ApiError::new(
             StatusCode::FORBIDDEN,
             "csrf_failed",
@@ -125,18 +117,57 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
     Ok(Some(Caller {
         user: Arc::new(session.user.clone()),
         credential: Credential::Session(Box::new(session)),
+        view_json: None,
+    }))
+}
+
+/// The caller of an `Authorization: Bearer <api key>` header; `None` for anything else.
+fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>, Rejection> {
+    let internal = |e: StoreError| warp::reject::custom(store_unavailable(e));
+    let Some(hash) = header.to_str().ok().and_then(bearer_key_hash) else {
+        return Ok(None);
+    };
+    // The epoch is read before the lookup, so a change racing with it leaves a stale entry.
+    let epoch = state.store.auth_epoch();
+    let now = crate::clock::unix_secs();
+    if let Some(hit) = state.key_cache.get(&hash, epoch, now) {
+        if hit.first_use_this_second {
+            state.key_usage.record(hash, now);
+        }
+        return Ok(Some(Caller {
+            user: hit.user,
+            credential: Credential::ApiKey(hash),
+            view_json: Some(hit.view_json),
+        }));
+    }
+    let Some(key) = state.store.api_key_by_hash(&hash).map_err(internal)? else {
+        return Ok(None);
+    };
+    let user = state.store.user(&key.username).map_err(internal)?;
+    let Some(user) = user.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
+    let user = Arc::new(user);
+    let view_json = state.key_cache.insert(hash, epoch, user.clone());
+    state.key_usage.record(hash, crate::clock::unix_secs());
+    Ok(Some(Caller {
+        user,
+        credential: Credential::ApiKey(hash),
+        view_json: Some(view_json),
     }))
 }
 
 /// Whether a cookie-authenticated unsafe request comes from our own pages.
-fn same_site_request(state: &AppState, session: &Session, presented: &Presented) -> bool {
-    if let Some(token) = &presented.csrf {
+fn same_site_request(
+    state: &AppState,
+    session: &Session,
+    origin: Option<&str>,
+    csrf: Option<&str>,
+) -> bool {
+    if let Some(token) = csrf {
         return session.csrf_matches(token);
     }
-    presented
-        .origin
-        .as_deref()
-        .is_some_and(|origin| is_own_origin(state, origin))
+    origin.is_some_and(|origin| is_own_origin(state, origin))
 }
 
 /// Whether `origin` (an `Origin` header) is the public URL's origin.
@@ -146,11 +177,11 @@ pub fn is_own_origin(state: &AppState, origin: &str) -> bool {
 
 /// The key hash of an `Authorization: Bearer cf_...` header; `None` for anything else.
 fn bearer_key_hash(header: &str) -> Option<[u8; 32]> {
-    let (scheme, key) = header.split_once(' ')?;
-    if !scheme.eq_ignore_ascii_case("bearer") {
+    let scheme = header.get(..7)?;
+    if !scheme.eq_ignore_ascii_case("bearer ") {
         return None;
     }
-    api_key_hash(key.trim())
+    api_key_hash(header[7..].trim())
 }
 
 fn forbidden(permission: Permission) -> ApiError {

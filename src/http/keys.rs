@@ -28,22 +28,23 @@ struct NewKey {
 }
 
 /// `GET /api/keys`, `POST /api/keys`, `DELETE /api/keys/{id}`.
+/// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state.clone());
     let signed_in = require(state, Permission::SignedIn);
-    let list = warp::path!("api" / "keys")
+    let list = warp::path!("keys")
         .and(warp::get())
         .and(signed_in.clone())
         .and(with_state.clone())
         .map(list);
-    let create = warp::path!("api" / "keys")
+    let create = warp::path!("keys")
         .and(warp::post())
         .and(signed_in.clone())
         .and(warp::body::content_length_limit(4 * 1024))
         .and(warp::body::json())
         .and(with_state.clone())
         .then(create);
-    let revoke = warp::path!("api" / "keys" / String)
+    let revoke = warp::path!("keys" / String)
         .and(warp::delete())
         .and(signed_in)
         .and(with_state)

@@ -35,17 +35,18 @@ struct ForceQuery {
 }
 
 /// The settings routes, all for server_admin.
+/// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state.clone());
     let admin = require(state, Permission::ServerAdmin);
-    let get = warp::path!("api" / "settings" / "sso")
+    let get = warp::path!("settings" / "sso")
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
         .map(|_: Caller, state: AppState| {
             warp::reply::json(&settings_view(&state)).into_response()
         });
-    let put = warp::path!("api" / "settings" / "sso")
+    let put = warp::path!("settings" / "sso")
         .and(warp::put())
         .and(admin.clone())
         .and(warp::query::<ForceQuery>())
@@ -53,18 +54,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::body::json())
         .and(with_state.clone())
         .then(save);
-    let delete = warp::path!("api" / "settings" / "sso")
+    let delete = warp::path!("settings" / "sso")
         .and(warp::delete())
         .and(admin.clone())
         .and(with_state.clone())
         .then(remove);
-    let test = warp::path!("api" / "settings" / "sso" / "test")
+    let test = warp::path!("settings" / "sso" / "test")
         .and(warp::post())
         .and(admin.clone())
         .and(super::body_bytes(MAX_BODY_BYTES))
         .and(with_state.clone())
         .then(test_connection);
-    let reload = warp::path!("api" / "settings" / "sso" / "reload")
+    let reload = warp::path!("settings" / "sso" / "reload")
         .and(warp::post())
         .and(admin)
         .and(with_state)

@@ -54,32 +54,33 @@ struct BindingBody {
 }
 
 /// The users routes, all for server_admin.
+/// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state.clone());
     let admin = require(state, Permission::ServerAdmin);
-    let list = warp::path!("api" / "users")
+    let list = warp::path!("users")
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
         .map(list);
-    let create = warp::path!("api" / "users")
+    let create = warp::path!("users")
         .and(warp::post())
         .and(admin.clone())
         .and(json_body())
         .and(with_state.clone())
         .then(create);
-    let show = warp::path!("api" / "users" / String)
+    let show = warp::path!("users" / String)
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
         .map(show);
-    let patch = warp::path!("api" / "users" / String)
+    let patch = warp::path!("users" / String)
         .and(warp::patch())
         .and(admin.clone())
         .and(json_body())
         .and(with_state.clone())
         .then(patch);
-    let access = warp::path!("api" / "users" / String / "access")
+    let access = warp::path!("users" / String / "access")
         .and(warp::put())
         .and(admin)
         .and(json_body())

@@ -179,6 +179,47 @@ async fn users_api_creates_lists_changes_and_binds_people() {
         .unwrap();
     assert_eq!(patched["name"], "Ann Example");
     let ann_key = daemon.login("ann", "ann-password-1").await;
+    let me = |key: String| {
+        let daemon = &daemon;
+        async move {
+            let me: Value = daemon
+                .api(Method::GET, "/api/me", &key, None)
+                .await
+                .json()
+                .await
+                .unwrap();
+            me
+        }
+    };
+    assert_eq!(me(ann_key.clone()).await["name"], "Ann Example");
+    let renamed = daemon
+        .api(
+            Method::PATCH,
+            "/api/users/ann",
+            &admin,
+            Some(json!({"name": "Ann Renamed"})),
+        )
+        .await;
+    assert_eq!(renamed.status(), 200);
+    let seen = me(ann_key.clone()).await;
+    assert_eq!(
+        seen["name"], "Ann Renamed",
+        "a key sees its user's changes at once"
+    );
+    assert_eq!(seen["access"].as_array().unwrap().len(), 2);
+    let rebound = daemon
+        .api(
+            Method::PUT,
+            "/api/users/ann/access",
+            &admin,
+            Some(json!([{"role": "viewer", "scope": "environment:*"}])),
+        )
+        .await;
+    assert_eq!(rebound.status(), 200);
+    assert_eq!(
+        me(ann_key.clone()).await["access"],
+        json!([{"role": "viewer", "scope": "environment:*"}])
+    );
     let disabled = daemon
         .api(
             Method::PATCH,

@@ -102,6 +102,32 @@ async fn login_form_starts_a_session_with_the_contract_cookie_and_rotates_it() {
         .await
         .unwrap();
     assert_eq!(stale.status(), 401, "the pre-login session is gone");
+
+    // A request that sends an Authorization header is judged by it alone, never by a valid
+    // session cookie beside it.
+    let signed_in = second.split(';').next().unwrap().to_owned();
+    let me = |authorization: Option<&'static [u8]>| {
+        let mut request = raw.get(daemon.url("/api/me")).header("cookie", &signed_in);
+        if let Some(value) = authorization {
+            let value = reqwest::header::HeaderValue::from_bytes(value).unwrap();
+            request = request.header("authorization", value);
+        }
+        async move { request.send().await.unwrap().status() }
+    };
+    assert_eq!(me(None).await, 200);
+    for bad in [
+        &b"Bearer cf_not-a-key-at-all-but-long-enough-to-look-like-one0"[..],
+        b"Basic YWRtaW46cGFzc3dvcmQ=",
+        b"Bearer \xff\xfe",
+        b"",
+    ] {
+        assert_eq!(
+            me(Some(bad)).await,
+            401,
+            "{:?} beside a valid cookie",
+            String::from_utf8_lossy(bad)
+        );
+    }
 }
 
 #[tokio::test]
