@@ -37,7 +37,15 @@ impl Store {
         // Consecutive ids let the sweep know the count from the first and last keys alone.
         let id = match self.audit.last()? {
             Some((key, _)) => event_id(&key)? + 1,
-            None => self.db.generate_id()?,
+            // An emptied trail goes on after the ids it had (kept by the sweep that emptied
+            // it), so ids never repeat.
+            None => {
+                let after_swept = match self.db.get(AUDIT_NEXT_ID)? {
+                    Some(bytes) => event_id(&bytes)?,
+                    None => 0,
+                };
+                self.db.generate_id()?.max(after_swept)
+            }
         };
         let mut event = event.clone();
         event.id = id;
@@ -87,19 +95,28 @@ impl Store {
         } else {
             self.audit.len().saturating_sub(max_events)
         };
+        let mut last_removed = None;
         for entry in self.audit.iter() {
             let (key, bytes) = entry?;
             let old = decode::<AuditEvent>(&bytes).map_or(true, |e| e.at.as_str() < cutoff_rfc3339);
             if removed < excess || old {
-                self.audit.remove(key)?;
+                self.audit.remove(&key)?;
                 removed += 1;
+                last_removed = Some(key);
             } else {
                 break;
             }
         }
+        if let Some(key) = last_removed.filter(|_| self.audit.is_empty()) {
+            let next = event_id(&key)? + 1;
+            self.db.insert(AUDIT_NEXT_ID, &next.to_be_bytes())?;
+        }
         Ok(removed)
     }
 }
+
+/// Where the sweep that empties the trail keeps the id the next event gets (in the default tree).
+const AUDIT_NEXT_ID: &[u8] = b"audit.v1.next_id";
 
 /// The id of an event from its key (big-endian).
 fn event_id(key: &[u8]) -> Result<u64, StoreError> {
@@ -178,5 +195,22 @@ mod tests {
             .map(|e| e.id)
             .collect();
         assert_eq!(kept, [5_007, 5_006, 1_000]);
+    }
+
+    #[test]
+    fn ids_never_repeat_after_the_trail_is_emptied() {
+        let (_dir, store) = test_store();
+        let mut last = 0;
+        for _ in 0..50 {
+            last = store
+                .record_audit(&event("login.local", "2026-11-20T00:00:00Z"))
+                .unwrap();
+        }
+        assert_eq!(store.sweep_audit("2026-12-01T00:00:00Z", 100).unwrap(), 50);
+        assert!(store.audit_events(None, 10, None).unwrap().is_empty());
+        let next = store
+            .record_audit(&event("login.sso", "2026-12-02T00:00:00Z"))
+            .unwrap();
+        assert!(next > last, "{next} after {last}");
     }
 }
