@@ -1,7 +1,8 @@
 //! Who is calling, and may they: the one filter every protected route goes through.
 //!
-//! A request is authenticated by `Authorization: Bearer <api key>` (a SHA-256 and one store
-//! lookup, never a password hash) or by the `cf_session` cookie. A cookie-authenticated unsafe
+//! A request is authenticated by `Authorization: Bearer <api key>` (a SHA-256 and a lookup,
+//! never a password hash; a request with that header is judged by it alone) or by the
+//! `cf_session` cookie. A cookie-authenticated unsafe
 //! method (anything but GET and HEAD) must also carry the session's CSRF token in
 //! `X-CSRF-Token` or a same-origin `Origin` header, so another site cannot make a signed-in
 //! browser act. Keys already seen are answered from [`crate::auth::key_cache`] until the store
@@ -149,7 +150,7 @@ fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>
     };
     let user = Arc::new(user);
     let view_json = state.key_cache.insert(hash, epoch, user.clone());
-    state.key_usage.record(hash, crate::clock::unix_secs());
+    state.key_usage.record(hash, now);
     Ok(Some(Caller {
         user,
         credential: Credential::ApiKey(hash),
