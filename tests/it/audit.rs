@@ -4,7 +4,7 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::browser::{Browser, hidden_input, location};
+use crate::support::browser::{Browser, location};
 use crate::support::idp::{IdpUser, TestIdp};
 use crate::support::{Setup, admin_command, eventually, save_atomic};
 
@@ -94,42 +94,15 @@ async fn every_audited_event_kind_is_recorded_without_secrets() {
 
     // Device: one approved and used, one denied; then sign out.
     for approve in [true, false] {
-        let code: Value = daemon
-            .http
-            .post(daemon.url("/api/auth/device/code"))
-            .json(&json!({"client_name": "cli"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let code = daemon.device_code("cli").await;
         let user_code = code["user_code"].as_str().unwrap();
-        let html = browser
-            .page(&format!("/device?user_code={user_code}"))
-            .await;
-        let csrf = hidden_input(&html, "csrf_token").unwrap();
-        let action = if approve {
-            "/device/approve"
-        } else {
-            "/device/deny"
-        };
-        assert_eq!(
-            browser
-                .post_form(action, &[("user_code", user_code), ("csrf_token", &csrf)])
-                .await
-                .status(),
-            200
-        );
+        let action = if approve { "approve" } else { "deny" };
+        assert_eq!(browser.decide_device(user_code, action).await.status(), 200);
         if approve {
-            let token = daemon
-                .http
-                .post(daemon.url("/api/auth/device/token"))
-                .json(&json!({"device_code": code["device_code"]}))
-                .send()
-                .await
-                .unwrap();
-            assert_eq!(token.status(), 200);
+            let (status, _) = daemon
+                .poll_device(code["device_code"].as_str().unwrap())
+                .await;
+            assert_eq!(status, 200);
         }
     }
     let csrf = browser.csrf().await;

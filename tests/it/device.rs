@@ -33,44 +33,6 @@ fn start(flags: &[&str]) -> Daemon {
     setup.start_with(flags)
 }
 
-async fn device_code(daemon: &Daemon, client_name: &str) -> Value {
-    let response = daemon
-        .http
-        .post(daemon.url("/api/auth/device/code"))
-        .json(&json!({"client_name": client_name}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), 200);
-    response.json().await.unwrap()
-}
-
-async fn poll(daemon: &Daemon, device_code: &str) -> (u16, Value) {
-    let response = daemon
-        .http
-        .post(daemon.url("/api/auth/device/token"))
-        .json(&json!({"device_code": device_code}))
-        .send()
-        .await
-        .unwrap();
-    (response.status().as_u16(), response.json().await.unwrap())
-}
-
-/// Opens the confirm page of `user_code` in `browser` and presses `action` (approve or deny).
-async fn decide(browser: &Browser, user_code: &str, action: &str) -> reqwest::Response {
-    let html = browser
-        .page(&format!("/device?user_code={user_code}"))
-        .await;
-    assert!(html.contains(user_code), "the confirm page shows the code");
-    let csrf = hidden_input(&html, "csrf_token").unwrap();
-    browser
-        .post_form(
-            &format!("/device/{action}"),
-            &[("user_code", user_code), ("csrf_token", &csrf)],
-        )
-        .await
-}
-
 async fn admin_browser(daemon: &Daemon) -> Browser {
     let browser = Browser::new(&daemon.base);
     browser.sign_in("admin", &daemon.admin_password()).await;
@@ -80,7 +42,7 @@ async fn admin_browser(daemon: &Daemon) -> Browser {
 #[tokio::test]
 async fn device_code_answer_follows_rfc_8628() {
     let daemon = start(&["--device-code-ttl", "300", "--device-poll-interval", "7"]);
-    let code = device_code(&daemon, "coder CLI on laptop").await;
+    let code = daemon.device_code("coder CLI on laptop").await;
     let user_code = code["user_code"].as_str().unwrap();
     assert_eq!(user_code.len(), 9);
     assert_eq!(&user_code[4..5], "-");
@@ -101,7 +63,9 @@ async fn device_code_answer_follows_rfc_8628() {
     );
     assert_eq!(code["expires_in"], 300);
     assert_eq!(code["interval"], 7);
-    let (status, body) = poll(&daemon, code["device_code"].as_str().unwrap()).await;
+    let (status, body) = daemon
+        .poll_device(code["device_code"].as_str().unwrap())
+        .await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("authorization_pending"))
@@ -122,7 +86,7 @@ async fn device_code_answer_follows_rfc_8628() {
         body["error"], "slow_down",
         "a second poll within the interval"
     );
-    let (status, body) = poll(&daemon, "not-a-code").await;
+    let (status, body) = daemon.poll_device("not-a-code").await;
     assert_eq!(
         (status, body["error"].as_str()),
         (400, Some("invalid_grant"))
@@ -138,7 +102,7 @@ async fn device_code_answer_follows_rfc_8628() {
 #[tokio::test]
 async fn approval_yields_exactly_one_key_for_the_approving_user_under_concurrent_polls() {
     let daemon = start(&["--device-poll-interval", "1"]);
-    let code = device_code(&daemon, "VS Code").await;
+    let code = daemon.device_code("VS Code").await;
     let (device, user_code) = (
         code["device_code"].as_str().unwrap(),
         code["user_code"].as_str().unwrap(),
@@ -196,7 +160,7 @@ async fn approval_yields_exactly_one_key_for_the_approving_user_under_concurrent
     }
     // Approval is never automatic: nothing until the POST.
     assert_eq!(
-        poll(&daemon, device).await.1["error"],
+        daemon.poll_device(device).await.1["error"],
         "authorization_pending"
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
@@ -207,7 +171,7 @@ async fn approval_yields_exactly_one_key_for_the_approving_user_under_concurrent
         )
         .await;
     assert_eq!(forged.status(), 403);
-    let approved = decide(&browser, user_code, "approve").await;
+    let approved = browser.decide_device(user_code, "approve").await;
     assert_eq!(approved.status(), 200);
     assert!(approved.text().await.unwrap().contains("Device connected"));
 
@@ -268,7 +232,7 @@ async fn approval_yields_exactly_one_key_for_the_approving_user_under_concurrent
     );
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        poll(&daemon, device).await.1["error"],
+        daemon.poll_device(device).await.1["error"],
         "invalid_grant",
         "spent"
     );
@@ -281,7 +245,7 @@ async fn denial_is_final_and_only_the_claiming_session_decides() {
     daemon
         .create_user(&admin, "eve", "developer", Some("eve-password"))
         .await;
-    let code = device_code(&daemon, "coder CLI").await;
+    let code = daemon.device_code("coder CLI").await;
     let user_code = code["user_code"].as_str().unwrap();
     let owner = admin_browser(&daemon).await;
     let claimed = owner.page(&format!("/device?user_code={user_code}")).await;
@@ -307,7 +271,10 @@ async fn denial_is_final_and_only_the_claiming_session_decides() {
         .await;
     assert_eq!(hijack.status(), 409);
     assert_eq!(
-        poll(&daemon, code["device_code"].as_str().unwrap()).await.1["error"],
+        daemon
+            .poll_device(code["device_code"].as_str().unwrap())
+            .await
+            .1["error"],
         "authorization_pending"
     );
 
@@ -320,7 +287,10 @@ async fn denial_is_final_and_only_the_claiming_session_decides() {
     assert_eq!(denied.status(), 200);
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        poll(&daemon, code["device_code"].as_str().unwrap()).await.1["error"],
+        daemon
+            .poll_device(code["device_code"].as_str().unwrap())
+            .await
+            .1["error"],
         "access_denied"
     );
     let again = owner
@@ -332,7 +302,10 @@ async fn denial_is_final_and_only_the_claiming_session_decides() {
     assert_eq!(again.status(), 409, "denial is final");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     assert_eq!(
-        poll(&daemon, code["device_code"].as_str().unwrap()).await.1["error"],
+        daemon
+            .poll_device(code["device_code"].as_str().unwrap())
+            .await
+            .1["error"],
         "access_denied"
     );
 }
@@ -340,20 +313,20 @@ async fn denial_is_final_and_only_the_claiming_session_decides() {
 #[tokio::test]
 async fn polling_too_fast_slows_down_by_five_seconds() {
     let daemon = start(&["--device-poll-interval", "2"]);
-    let code = device_code(&daemon, "c").await;
+    let code = daemon.device_code("c").await;
     let device = code["device_code"].as_str().unwrap();
     assert_eq!(
-        poll(&daemon, device).await.1["error"],
+        daemon.poll_device(device).await.1["error"],
         "authorization_pending"
     );
-    let (status, body) = poll(&daemon, device).await;
+    let (status, body) = daemon.poll_device(device).await;
     assert_eq!(
         (status, body["error"].as_str(), body["interval"].as_u64()),
         (400, Some("slow_down"), Some(7))
     );
-    let (_, body) = poll(&daemon, device).await;
+    let (_, body) = daemon.poll_device(device).await;
     assert_eq!(body["interval"], 12, "grows again for this code");
-    let fresh = device_code(&daemon, "c").await;
+    let fresh = daemon.device_code("c").await;
     assert_eq!(
         fresh["interval"], 2,
         "other codes keep the server's interval"
@@ -363,10 +336,13 @@ async fn polling_too_fast_slows_down_by_five_seconds() {
 #[tokio::test]
 async fn codes_expire() {
     let daemon = start(&["--device-code-ttl", "1", "--device-poll-interval", "1"]);
-    let code = device_code(&daemon, "c").await;
+    let code = daemon.device_code("c").await;
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert_eq!(
-        poll(&daemon, code["device_code"].as_str().unwrap()).await.1["error"],
+        daemon
+            .poll_device(code["device_code"].as_str().unwrap())
+            .await
+            .1["error"],
         "expired_token"
     );
     let browser = admin_browser(&daemon).await;
@@ -382,7 +358,7 @@ async fn codes_expire() {
 #[tokio::test]
 async fn wrong_codes_lock_out_even_the_right_one() {
     let daemon = start(&[]);
-    let code = device_code(&daemon, "c").await;
+    let code = daemon.device_code("c").await;
     let browser = admin_browser(&daemon).await;
     for wrong in [
         "BBBB-BBBB",
@@ -408,7 +384,7 @@ async fn wrong_codes_lock_out_even_the_right_one() {
 async fn device_codes_are_rate_limited_per_ip() {
     let daemon = start(&[]);
     for _ in 0..20 {
-        device_code(&daemon, "c").await;
+        daemon.device_code("c").await;
     }
     let response = daemon
         .http
@@ -445,7 +421,7 @@ async fn device_login_works_while_local_login_is_disabled() {
         403
     );
     idp.login_as(IdpUser::from_email("dora@company.com", "Dora"));
-    let code = device_code(&daemon, "VS Code").await;
+    let code = daemon.device_code("VS Code").await;
     let user_code = code["user_code"].as_str().unwrap();
     let browser = Browser::new(&daemon.base);
     let return_to = format!("/device?user_code={user_code}");
@@ -458,9 +434,14 @@ async fn device_login_works_while_local_login_is_disabled() {
     let callback = location(&browser.get(&location(&start)).await);
     let landed = browser.get(&callback).await;
     assert_eq!(location(&landed), return_to);
-    assert_eq!(decide(&browser, user_code, "approve").await.status(), 200);
+    assert_eq!(
+        browser.decide_device(user_code, "approve").await.status(),
+        200
+    );
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (status, body) = poll(&daemon, code["device_code"].as_str().unwrap()).await;
+    let (status, body) = daemon
+        .poll_device(code["device_code"].as_str().unwrap())
+        .await;
     assert_eq!(status, 200);
     assert_eq!(body["user"]["username"], "dora");
 }
@@ -544,7 +525,10 @@ async fn coder_login_sso_whoami_and_logout_through_the_real_binaries() {
     ));
     let user_code = cli.user_code().await;
     let browser = admin_browser(&daemon).await;
-    assert_eq!(decide(&browser, &user_code, "approve").await.status(), 200);
+    assert_eq!(
+        browser.decide_device(&user_code, "approve").await.status(),
+        200
+    );
     let (code, stdout, stderr) = cli.finish();
     assert_eq!(code, 0, "{stderr}");
     assert_eq!(
@@ -598,7 +582,10 @@ async fn coder_login_sso_reports_denied_expired_disabled_and_unreachable() {
     ));
     let user_code = cli.user_code().await;
     let browser = admin_browser(&daemon).await;
-    assert_eq!(decide(&browser, &user_code, "deny").await.status(), 200);
+    assert_eq!(
+        browser.decide_device(&user_code, "deny").await.status(),
+        200
+    );
     let (code, _, stderr) = cli.finish();
     assert_eq!(code, 1);
     assert!(

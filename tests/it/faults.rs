@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::support::browser::{Browser, hidden_input};
+use crate::support::browser::Browser;
 use crate::support::{Setup, eventually, oidc_json, run_cli, save_atomic};
 
 #[tokio::test]
@@ -187,29 +187,11 @@ async fn a_thousand_concurrent_device_polls_yield_one_key_and_no_error() {
     let setup = Setup::git();
     setup.write_oidc(&oidc_json("SSO"));
     let daemon = setup.start_with(&["--device-poll-interval", "1"]);
-    let code: Value = daemon
-        .http
-        .post(daemon.url("/api/auth/device/code"))
-        .json(&json!({"client_name": "load"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let code = daemon.device_code("load").await;
     let user_code = code["user_code"].as_str().unwrap();
     let browser = Browser::new(&daemon.base);
     browser.sign_in("admin", &daemon.admin_password()).await;
-    let html = browser
-        .page(&format!("/device?user_code={user_code}"))
-        .await;
-    let csrf = hidden_input(&html, "csrf_token").unwrap();
-    let approved = browser
-        .post_form(
-            "/device/approve",
-            &[("user_code", user_code), ("csrf_token", &csrf)],
-        )
-        .await;
+    let approved = browser.decide_device(user_code, "approve").await;
     assert_eq!(approved.status(), 200);
     let http = reqwest::Client::builder()
         .pool_max_idle_per_host(1000)

@@ -73,6 +73,18 @@ impl Browser {
         assert_eq!(response.status(), 303, "sign in as {username}");
     }
 
+    /// Opens the device confirm page of `user_code` and presses `action` (approve or deny).
+    pub async fn decide_device(&self, user_code: &str, action: &str) -> reqwest::Response {
+        let html = self.page(&format!("/device?user_code={user_code}")).await;
+        assert!(html.contains(user_code), "the confirm page shows the code");
+        let csrf = hidden_input(&html, "csrf_token").unwrap();
+        self.post_form(
+            &format!("/device/{action}"),
+            &[("user_code", user_code), ("csrf_token", &csrf)],
+        )
+        .await
+    }
+
     /// The CSRF token of the signed-in session (from the page's meta tag).
     pub async fn csrf(&self) -> String {
         let html = self.page("/").await;

@@ -271,6 +271,31 @@ impl Daemon {
         body["api_key"].as_str().unwrap().to_owned()
     }
 
+    /// `POST /api/auth/device/code` for `client_name`; asserts 200 and returns the answer.
+    pub async fn device_code(&self, client_name: &str) -> Value {
+        let response = self
+            .http
+            .post(self.url("/api/auth/device/code"))
+            .json(&serde_json::json!({"client_name": client_name}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200);
+        response.json().await.unwrap()
+    }
+
+    /// One `POST /api/auth/device/token` poll: the status and the JSON answer.
+    pub async fn poll_device(&self, device_code: &str) -> (u16, Value) {
+        let response = self
+            .http
+            .post(self.url("/api/auth/device/token"))
+            .json(&serde_json::json!({"device_code": device_code}))
+            .send()
+            .await
+            .unwrap();
+        (response.status().as_u16(), response.json().await.unwrap())
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
