@@ -147,7 +147,8 @@
         ),
         el(
           'div',
-          { class: 'table-wrap' },
+          // Scrolls sideways when the table is wider than the screen: keyboard users reach it too.
+          { class: 'table-wrap', tabindex: '0', role: 'region', 'aria-label': 'Users table' },
           el(
             'table',
             { class: 'table table-stack', id: 'users-table', 'aria-labelledby': 'users-heading' },
