@@ -8,7 +8,6 @@ use serde::Serialize;
 
 use super::Role;
 use super::credential::{CredentialError, Password, generate_password, hash_password};
-use super::permission::{Permission, permits};
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
 
 /// Username of the account made at first start.
@@ -195,17 +194,43 @@ pub struct UserChange {
     pub email: Option<String>,
     pub disabled: Option<bool>,
     pub password: Option<Password>,
+    /// With a new password: keep the user's API keys (`reset-password --keep-keys`).
+    pub keep_keys: bool,
+}
+
+/// What a change ended: when access ends, credentials end (contract section 9).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CredentialsEnded {
+    pub sessions: usize,
+    pub keys: usize,
+}
+
+impl CredentialsEnded {
+    /// For the audit trail: `"2 sessions and 1 API key ended"`, `None` when nothing ended.
+    pub fn describe(&self) -> Option<String> {
+        let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
+        (self.sessions + self.keys > 0).then(|| {
+            format!(
+                "{} and {} ended",
+                plural(self.sessions, "session"),
+                plural(self.keys, "API key")
+            )
+        })
+    }
 }
 
 /// Applies `change` to `username`. Blocking (a new password is hashed).
 ///
+/// Disabling a user ends their browser sessions and revokes their API keys for good (enabling
+/// them again revives nothing); a new password does the same unless `keep_keys` keeps the keys.
+///
 /// Fails on invalid values, a taken email, an unknown user, or disabling the last enabled
-/// server_admin. Disabling a user or changing their password ends their browser sessions.
+/// server_admin (checked atomically with the write).
 pub fn change_user(
     store: &Store,
     username: &str,
     change: UserChange,
-) -> Result<UserRecord, AccountError> {
+) -> Result<(UserRecord, CredentialsEnded), AccountError> {
     if let Some(email) = &change.email {
         validate_email(email)?;
     }
@@ -216,10 +241,6 @@ pub fn change_user(
         }
     }
     let password_hash = change.password.as_ref().map(hash_password).transpose()?;
-    let current = existing(store, username)?;
-    if change.disabled == Some(true) && !current.disabled {
-        guard_last_admin(store, &current)?;
-    }
     let updated = store
         .update_user(username, |u| {
             if let Some(name) = &name {
@@ -237,27 +258,37 @@ pub fn change_user(
         })
         .map_err(|e| store_error(e, change.email.as_deref().unwrap_or_default()))?
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))?;
-    if change.disabled == Some(true) || password_hash.is_some() {
-        store
+    let disabled = change.disabled == Some(true);
+    let mut ended = CredentialsEnded::default();
+    if disabled || password_hash.is_some() {
+        ended.sessions = store
             .delete_sessions_of(username)
             .map_err(AccountError::Store)?;
     }
-    Ok(updated)
+    if disabled || (password_hash.is_some() && !change.keep_keys) {
+        ended.keys = store
+            .delete_api_keys_of(username)
+            .map_err(AccountError::Store)?;
+    }
+    Ok((updated, ended))
 }
 
-/// Sets a new password (`coder-server reset-password`). Blocking.
+/// Sets a new password (`coder-server reset-password`): ends the user's sessions and, unless
+/// `keep_keys`, revokes their API keys. Blocking.
 ///
 /// Fails for an unknown user or a too short password.
 pub fn reset_password(
     store: &Store,
     username: &str,
     password: &Password,
-) -> Result<UserRecord, AccountError> {
+    keep_keys: bool,
+) -> Result<(UserRecord, CredentialsEnded), AccountError> {
     change_user(
         store,
         username,
         UserChange {
             password: Some(password.clone()),
+            keep_keys,
             ..UserChange::default()
         },
     )
@@ -285,14 +316,9 @@ pub fn set_access(
             bindings.push(binding);
         }
     }
-    let current = existing(store, username)?;
-    let keeps_admin = bindings.iter().any(|b| b.role == Role::ServerAdmin);
-    if !keeps_admin {
-        guard_last_admin(store, &current)?;
-    }
     store
         .update_user(username, |u| u.access.clone_from(&bindings))
-        .map_err(AccountError::Store)?
+        .map_err(|e| store_error(e, ""))?
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))
 }
 
@@ -303,34 +329,10 @@ pub fn set_role(store: &Store, username: &str, role: Role) -> Result<UserRecord,
     set_access(store, username, vec![AccessBinding::for_role(role)])
 }
 
-fn existing(store: &Store, username: &str) -> Result<UserRecord, AccountError> {
-    store
-        .user(username)
-        .map_err(AccountError::Store)?
-        .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))
-}
-
-/// Refuses a change that would leave no enabled server_admin, when `user` is one now.
-fn guard_last_admin(store: &Store, user: &UserRecord) -> Result<(), AccountError> {
-    let is_admin = |u: &UserRecord| permits(u, Permission::ServerAdmin);
-    if !is_admin(user) {
-        return Ok(());
-    }
-    let others = store
-        .users()
-        .map_err(AccountError::Store)?
-        .iter()
-        .filter(|u| u.username != user.username && is_admin(u))
-        .count();
-    if others == 0 {
-        return Err(AccountError::LastAdmin(user.username.clone()));
-    }
-    Ok(())
-}
-
 fn store_error(e: StoreError, email: &str) -> AccountError {
     match e {
         StoreError::Conflict(_) => AccountError::EmailTaken(email.to_owned()),
+        StoreError::LastAdmin(username) => AccountError::LastAdmin(username),
         other => AccountError::Store(other),
     }
 }
@@ -483,7 +485,7 @@ mod tests {
     }
 
     #[test]
-    fn a_password_reset_ends_sessions_and_the_new_password_works() {
+    fn a_password_reset_ends_sessions_and_keys_and_the_new_password_works() {
         let (_dir, store) = test_store();
         create_user(&store, john()).unwrap();
         let session = crate::store::SessionRecord {
@@ -493,14 +495,51 @@ mod tests {
             csrf_token: "t".into(),
         };
         store.create_session(b"s", &session).unwrap();
+        store.create_api_key(b"k", &key("johndoe")).unwrap();
         let password = Password::new("correct horse battery");
-        let user = reset_password(&store, "johndoe", &password).unwrap();
+        let (user, ended) = reset_password(&store, "johndoe", &password, false).unwrap();
         assert!(verify_password(
             &password,
             user.password_hash.as_deref().unwrap()
         ));
+        assert_eq!(ended, CredentialsEnded { sessions: 1, keys: 1 });
         assert!(store.session(b"s", 1).unwrap().is_none());
-        let e = reset_password(&store, "johndoe", &Password::new("short")).unwrap_err();
+        assert!(store.api_key_by_hash(b"k").unwrap().is_none());
+        store.create_api_key(b"k2", &key("johndoe")).unwrap();
+        let (_, ended) = reset_password(&store, "johndoe", &password, true).unwrap();
+        assert_eq!(ended.keys, 0, "--keep-keys keeps them");
+        assert!(store.api_key_by_hash(b"k2").unwrap().is_some());
+        let e = reset_password(&store, "johndoe", &Password::new("short"), false).unwrap_err();
         assert!(matches!(e, AccountError::Credential(_)));
+    }
+
+    #[test]
+    fn disabled_users_lose_their_keys_for_good() {
+        let (_dir, store) = test_store();
+        create_user(&store, john()).unwrap();
+        store.create_api_key(b"k", &key("johndoe")).unwrap();
+        let disable = |disabled| UserChange {
+            disabled: Some(disabled),
+            ..UserChange::default()
+        };
+        let (_, ended) = change_user(&store, "johndoe", disable(true)).unwrap();
+        assert_eq!(ended.keys, 1);
+        change_user(&store, "johndoe", disable(false)).unwrap();
+        assert!(store.api_key_by_hash(b"k").unwrap().is_none(), "re-enabling revives nothing");
+    }
+
+    fn key(username: &str) -> crate::store::ApiKeyRecord {
+        crate::store::ApiKeyRecord {
+            id: random_id(),
+            username: username.into(),
+            name: "k".into(),
+            prefix: "cf_x".into(),
+            created_at: "2026-12-01T00:00:00Z".into(),
+            last_used_unix: None,
+        }
+    }
+
+    fn random_id() -> String {
+        crate::auth::credential::random_token(6)
     }
 }

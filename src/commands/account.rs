@@ -48,6 +48,10 @@ pub struct ResetPasswordArgs {
     /// password is made and printed once.
     #[arg(long)]
     pub password_stdin: bool,
+    /// Keep the user's API keys; by default a new password revokes them (when access ends,
+    /// credentials end).
+    #[arg(long)]
+    pub keep_keys: bool,
     /// The daemon's data directory.
     #[arg(long, env = "CODERFLOW_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
@@ -95,7 +99,7 @@ pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// `reset-password`: sets a password (read from stdin, or made up and printed once). The
-/// user's browser sessions end.
+/// user's browser sessions end and their API keys are revoked (kept with `--keep-keys`).
 ///
 /// Fails for an unknown user, a too short password, or an unusable store.
 pub fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode> {
@@ -109,10 +113,16 @@ pub fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode> {
         AdminRequest::ResetPassword {
             username: args.username,
             password: password.clone(),
+            keep_keys: args.keep_keys,
         },
     )?;
+    let keys = if args.keep_keys {
+        "their API keys were kept"
+    } else {
+        "their API keys were revoked"
+    };
     println!(
-        "password of `{}` changed; their browser sessions ended",
+        "password of `{}` changed; their browser sessions ended and {keys}",
         user.username
     );
     if generated {

@@ -138,7 +138,9 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
         source: UserSource::Local,
     };
     let store = state.store.clone();
-    let result = run_blocking(move || create_user(&store, new)).await;
+    let result = run_blocking(move || create_user(&store, new))
+        .await
+        .map(|user| UserView::from(&user));
     match saved(&state, result).await {
         Ok(user) => {
             tracing::info!(by = %admin.user.username, username = %user.username, role = %role, "user created");
@@ -170,17 +172,23 @@ async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState
         email: body.email,
         disabled: body.disabled,
         password: body.password,
+        keep_keys: false,
     };
     let store = state.store.clone();
     let target = username.clone();
     let result = run_blocking(move || change_user(&store, &target, change)).await;
+    let result = result.map(|(user, ended)| (UserView::from(&user), ended));
     match saved(&state, result).await {
-        Ok(user) => {
-            tracing::info!(by = %admin.user.username, username = %user.username, disabled = user.disabled, "user changed");
+        Ok((user, ended)) => {
+            tracing::info!(by = %admin.user.username, username = %user.username, disabled = user.disabled, sessions_ended = ended.sessions, keys_revoked = ended.keys, "user changed");
+            let reason = match ended.describe() {
+                Some(ended) => format!("{changed}; {ended}"),
+                None => changed,
+            };
             Audit::success(AuditKind::UserChanged)
                 .actor(&admin.user.username)
                 .subject(&user.username)
-                .reason(changed)
+                .reason(reason)
                 .record(&state.store);
             warp::reply::json(&user).into_response()
         }
@@ -209,7 +217,9 @@ async fn put_access(
     }
     let store = state.store.clone();
     let target = username.clone();
-    let result = run_blocking(move || set_access(&store, &target, bindings)).await;
+    let result = run_blocking(move || set_access(&store, &target, bindings))
+        .await
+        .map(|user| UserView::from(&user));
     match saved(&state, result).await {
         Ok(user) => {
             let roles: Vec<&str> = user.access.iter().map(|b| b.role.as_str()).collect();
@@ -226,13 +236,10 @@ async fn put_access(
 }
 
 /// Flushes a successful change before it is acknowledged; maps failures to answers.
-async fn saved(
-    state: &AppState,
-    result: Result<crate::store::UserRecord, AccountError>,
-) -> Result<UserView, ApiError> {
-    let user = result.map_err(account_error)?;
+async fn saved<T>(state: &AppState, result: Result<T, AccountError>) -> Result<T, ApiError> {
+    let changed = result.map_err(account_error)?;
     state.store.flush().await.map_err(store_unavailable)?;
-    Ok(UserView::from(&user))
+    Ok(changed)
 }
 
 /// The answer for an account rule that refused a change.

@@ -46,6 +46,9 @@ pub enum AdminRequest {
     ResetPassword {
         username: String,
         password: Password,
+        /// Keep the user's API keys (`--keep-keys`); by default they are revoked.
+        #[serde(default)]
+        keep_keys: bool,
     },
     /// Bind a user to exactly one role (`coder-server set-role`).
     SetRole { username: String, role: Role },
@@ -174,7 +177,7 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
 /// implementation behind the admin socket and the commands run while no daemon is. Blocking;
 /// the caller flushes the store before it reports success.
 pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminResponse {
-    let (kind, what) = match &request {
+    let (kind, mut what) = match &request {
         AdminRequest::CreateUser { role, .. } => (AuditKind::UserCreated, format!("role {role}")),
         AdminRequest::ResetPassword { .. } => (AuditKind::UserChanged, "password reset".to_owned()),
         AdminRequest::SetRole { role, .. } => (AuditKind::AccessChanged, format!("role {role}")),
@@ -198,9 +201,16 @@ pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminRespo
                 source: UserSource::Local,
             },
         ),
-        AdminRequest::ResetPassword { username, password } => {
-            reset_password(store, &username, &password)
-        }
+        AdminRequest::ResetPassword {
+            username,
+            password,
+            keep_keys,
+        } => reset_password(store, &username, &password, keep_keys).map(|(user, ended)| {
+            if let Some(ended) = ended.describe() {
+                what = format!("{what}; {ended}");
+            }
+            user
+        }),
         AdminRequest::SetRole { username, role } => set_role(store, &username, role),
         AdminRequest::Reload | AdminRequest::Status => {
             return AdminResponse::Error {

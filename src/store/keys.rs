@@ -33,8 +33,14 @@ pub(super) fn owner_key(username: &str, id: &str) -> Vec<u8> {
 
 impl Store {
     /// Stores a new key under the SHA-256 `hash` of its secret.
+    ///
+    /// Fails with [`StoreError::Disabled`] when the owner is disabled: checked under the write
+    /// gate, so a key cannot slip in between disabling a user and revoking their keys.
     pub fn create_api_key(&self, hash: &[u8], record: &ApiKeyRecord) -> Result<(), StoreError> {
         let _write = self.write_gate();
+        if self.user(&record.username)?.is_some_and(|u| u.disabled) {
+            return Err(StoreError::Disabled(record.username.clone()));
+        }
         let bytes = encode(record)?;
         (&self.api_keys, &self.api_keys_by_user)
             .transaction(|(keys, owners)| {
@@ -95,6 +101,17 @@ impl Store {
         result
     }
 
+    /// Revokes every key of `username`; returns how many there were.
+    pub fn delete_api_keys_of(&self, username: &str) -> Result<usize, StoreError> {
+        let mut revoked = 0;
+        for key in self.api_keys_of(username)? {
+            if self.delete_api_key(username, &key.id)? {
+                revoked += 1;
+            }
+        }
+        Ok(revoked)
+    }
+
     /// Records the last use of keys (hash, unix seconds), skipping keys revoked meanwhile.
     pub fn record_api_key_uses(&self, uses: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
         let _write = self.write_gate();
@@ -143,6 +160,25 @@ mod tests {
         assert!(store.delete_api_key("ann", "k1").unwrap());
         assert!(store.api_key_by_hash(b"h1").unwrap().is_none());
         assert_eq!(store.api_keys_of("ann").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn all_keys_of_a_user_are_revoked_and_a_disabled_user_gets_none() {
+        let (_dir, store) = test_store();
+        let ann = crate::store::users::tests::user("ann", "ann@example.com");
+        store.create_user(&ann).unwrap();
+        store.create_api_key(b"h1", &key("k1", "ann")).unwrap();
+        store.create_api_key(b"h2", &key("k2", "ann")).unwrap();
+        store.create_api_key(b"h3", &key("k3", "annie")).unwrap();
+        assert_eq!(store.delete_api_keys_of("ann").unwrap(), 2);
+        assert!(store.api_key_by_hash(b"h1").unwrap().is_none());
+        assert!(store.api_key_by_hash(b"h3").unwrap().is_some());
+        store.update_user("ann", |u| u.disabled = true).unwrap();
+        assert!(matches!(
+            store.create_api_key(b"h4", &key("k4", "ann")),
+            Err(StoreError::Disabled(_))
+        ));
+        assert!(store.api_key_by_hash(b"h4").unwrap().is_none());
     }
 
     #[test]

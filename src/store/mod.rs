@@ -44,6 +44,12 @@ pub enum StoreError {
     /// A unique field (username, email) is taken.
     #[error("a user with this {0} already exists")]
     Conflict(&'static str),
+    /// The user is disabled: nothing may be issued to them.
+    #[error("the user `{0}` is disabled")]
+    Disabled(String),
+    /// The change would leave no enabled server_admin.
+    #[error("`{0}` is the last enabled server_admin")]
+    LastAdmin(String),
     #[error("a stored record cannot be read")]
     Corrupt(#[from] serde_json::Error),
     #[error("a stored key of {0} cannot be read")]

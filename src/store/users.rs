@@ -47,6 +47,18 @@ pub struct UserRecord {
     pub password_hash: Option<String>,
 }
 
+impl UserRecord {
+    /// Whether this user is an enabled server_admin (bound at server scope): the role that must
+    /// never be left without a holder.
+    pub fn is_enabled_server_admin(&self) -> bool {
+        !self.disabled
+            && self
+                .access
+                .iter()
+                .any(|b| b.role == Role::ServerAdmin && b.scope == Role::ServerAdmin.scope())
+    }
+}
+
 pub(super) fn email_key(email: &str) -> Vec<u8> {
     email.trim().to_lowercase().into_bytes()
 }
@@ -107,14 +119,29 @@ impl Store {
     }
 
     /// Changes a user with `change` and stores it, keeping the email index consistent. Returns
-    /// the changed user, `None` when there is no such user. Fails with
-    /// [`StoreError::Conflict`] when the new email is taken.
+    /// the changed user, `None` when there is no such user.
+    ///
+    /// The store keeps one rule itself: a change that would leave no enabled server_admin fails
+    /// with [`StoreError::LastAdmin`]. The check and the write happen under the write gate that
+    /// every write takes, so two concurrent demotions of the last two admins cannot both pass.
+    ///
+    /// Fails with [`StoreError::Conflict`] when the new email is taken.
     pub fn update_user(
         &self,
         username: &str,
         change: impl Fn(&mut UserRecord),
     ) -> Result<Option<UserRecord>, StoreError> {
         let _write = self.write_gate();
+        if let Some(old) = self.user(username)? {
+            let mut new = old.clone();
+            change(&mut new);
+            if old.is_enabled_server_admin()
+                && !new.is_enabled_server_admin()
+                && !self.another_enabled_admin(username)?
+            {
+                return Err(StoreError::LastAdmin(username.to_owned()));
+            }
+        }
         self.bump_auth_epoch();
         let result = (&self.users, &self.users_by_email)
             .transaction(|(users, emails)| {
@@ -142,8 +169,22 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Whether a user other than `username` is an enabled server_admin. Call under the write
+    /// gate for an answer that stays true until the gate is released.
+    fn another_enabled_admin(&self, username: &str) -> Result<bool, StoreError> {
+        for bytes in self.users.iter().values() {
+            let user: UserRecord = decode(&bytes?)?;
+            if user.username != username && user.is_enabled_server_admin() {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::store::test_store;
 
@@ -207,6 +248,43 @@ mod tests {
         ));
         assert_eq!(store.user("a").unwrap().unwrap().email, "new@example.com");
         assert!(store.update_user("nobody", |_| {}).unwrap().is_none());
+    }
+
+    #[test]
+    fn concurrent_demotions_never_leave_no_admin() {
+        let admin = |name: &str| UserRecord {
+            access: vec![AccessBinding::for_role(Role::ServerAdmin)],
+            ..user(name, &format!("{name}@example.com"))
+        };
+        for _ in 0..20 {
+            let (_dir, store) = test_store();
+            store.create_user(&admin("a")).unwrap();
+            store.create_user(&admin("b")).unwrap();
+            let barrier = std::sync::Arc::new(std::sync::Barrier::new(2));
+            let threads: Vec<_> = ["a", "b"]
+                .into_iter()
+                .map(|name| {
+                    let (store, barrier) = (store.clone(), barrier.clone());
+                    std::thread::spawn(move || {
+                        barrier.wait();
+                        store.update_user(name, |u| u.disabled = true)
+                    })
+                })
+                .collect();
+            let results: Vec<_> = threads.into_iter().map(|t| t.join().unwrap()).collect();
+            let refused = results
+                .iter()
+                .filter(|r| matches!(r, Err(StoreError::LastAdmin(_))))
+                .count();
+            assert_eq!(refused, 1, "exactly one of two concurrent disables is refused");
+            let admins = store
+                .users()
+                .unwrap()
+                .iter()
+                .filter(|u| u.is_enabled_server_admin())
+                .count();
+            assert_eq!(admins, 1);
+        }
     }
 
     #[test]

@@ -13,6 +13,8 @@ import {
 } from './client';
 import { Clock, pollForToken, PollOutcome } from './deviceFlow';
 import type { Profile, ProfileStore } from './profiles';
+import { escapeServerText, labelServerText, quoteServerText } from './serverText';
+import { checkVerificationUrl, isPlausibleUserCode, originOf } from './trust';
 import type { Ui } from './ui';
 
 export interface Deps {
@@ -40,46 +42,81 @@ export type FailureReason =
   | 'invalid_grant'
   | 'invalid_credentials'
   | 'rate_limited'
+  | 'untrusted'
+  | 'profile_changed'
   | 'cancelled'
   | 'unreachable'
   | 'error';
 
 export type SignInResult = { ok: true; user: User } | { ok: false; reason: FailureReason; message: string };
 
-/** The texts users see, in one place (the tests check them). */
+/**
+ * The texts users see, in one place (the tests check them). `server` is the profile's URL (typed
+ * by the user); every other value came from the server and goes through `quoteServerText` here.
+ */
 export const messages = {
   noProfile: 'Add a CoderFlow server profile first (CoderFlow: Add Profile).',
-  signedIn: (server: string, user: User) => `Signed in to ${server} as ${user.username}.`,
+  signedIn: (server: string, user: User) => `Signed in to ${server} as ${quoteServerText(user.username)}.`,
   ssoDisabled: (server: string) => `SSO is not enabled on ${server}. Ask an administrator, or sign in with a password.`,
   localAuthDisabled: (server: string, ssoLabel: string) =>
-    `Password sign-in is disabled on ${server}: use "${ssoLabel}".`,
+    `Password sign-in is disabled on ${server}: use ${quoteServerText(ssoLabel)}.`,
   denied: (server: string) => `Sign-in to ${server} was denied in the browser. No API key was stored.`,
   expired: (server: string) =>
     `The sign-in code for ${server} expired before it was approved. Run "Sign in with SSO" again and approve the code within the time shown.`,
   invalidGrant: (server: string, detail: string) =>
-    `${server} refused the sign-in code (${detail}). Run "Sign in with SSO" again.`,
+    `${server} refused the sign-in code (${quoteServerText(detail)}). Run "Sign in with SSO" again.`,
   unreachable: (server: string, detail: string) =>
-    `Cannot reach the CoderFlow server at ${server} (${detail}). Check the profile's server URL and your network.`,
+    `Cannot reach the CoderFlow server at ${server} (${quoteServerText(detail)}). Check the profile's server URL and your network.`,
   cancelled: 'CoderFlow sign-in cancelled.',
   noDeviceLogin: (server: string) =>
     `${server} does not offer device sign-in (POST /api/auth/device/code: not found). Update coder-server, or sign in with a password.`,
   invalidCredentials: 'Wrong username or password.',
   rateLimited: (retryAfter?: number) =>
     `Too many sign-in attempts: wait ${retryAfter ? `${retryAfter} s` : 'a moment'} and try again.`,
-  failed: (server: string, detail: string) => `CoderFlow: signing in to ${server} failed: ${detail}`,
-  enterCode: (userCode: string, secondsLeft: number) =>
-    `Confirm code ${userCode} in your browser (${clockText(secondsLeft)} left)`,
-  openManually: (uri: string, userCode: string) => `Open ${uri} in a browser and enter the code ${userCode}.`,
+  failed: (server: string, detail: string) => `CoderFlow: signing in to ${server} failed: ${quoteServerText(detail)}`,
+  /** `userCode` passed `isPlausibleUserCode` (letters, digits, dashes): shown as is. */
+  enterCode: (origin: string, userCode: string, secondsLeft: number) =>
+    `Sign in to ${origin}: check that the page shows the code ${userCode} (${clockText(secondsLeft)} left)`,
+  /** `url` passed `checkVerificationUrl`: its origin is the profile's; the rest is escaped. */
+  openManually: (url: URL, userCode: string) =>
+    `Open ${url.origin}${escapeServerText(url.pathname + url.search + url.hash)} in a browser and enter the code ${userCode}.`,
+  untrustedVerificationUrl: (server: string, problem: string, address: string) =>
+    `${server} sent a verification address that is ${problem}: ${quoteServerText(address)}. ` +
+    'Sign-in stopped; nothing was opened or stored.',
+  untrustedUserCode: (server: string, userCode: string) =>
+    `${server} sent a sign-in code that is not letters, digits and dashes: ${quoteServerText(userCode)}. ` +
+    'Sign-in stopped; nothing was opened or stored.',
+  profileChanged: (name: string, server: string, revoked: boolean) =>
+    `The profile ${name} no longer points at ${server} (it was edited or removed during the sign-in), so the new ` +
+    `API key was not stored${revoked ? ' and was revoked on that server' : ''}. Sign in again if you still want to.`,
   notSignedIn: (server: string) => `Not signed in to ${server}.`,
   signedOut: (server: string) => `Signed out of ${server}: the API key was revoked on the server and removed from VS Code.`,
   keyAlreadyInvalid: (server: string) =>
     `Signed out of ${server}: the server no longer accepted the key, so it was only removed from VS Code.`,
+  keyExpiredSignedOut: (server: string) =>
+    `Signed out of ${server}: the API key had expired, so it was only removed from VS Code.`,
   revokeFailed: (server: string, detail: string) =>
-    `Could not revoke the API key on ${server} (${detail}). Remove it from VS Code anyway? It stays valid on the server until it is revoked there.`,
+    `Could not revoke the API key on ${server} (${quoteServerText(detail)}). Remove it from VS Code anyway? It stays valid on the server until it is revoked there.`,
   keyNotListed: (server: string) => `${server} does not list the stored API key among your keys`,
+  keyRejected: (name: string, server: string) =>
+    `The API key of ${name} is no longer accepted by ${server} (revoked?). Sign in again.`,
+  keyExpired: (name: string, server: string) => `The API key of ${name} for ${server} has expired. Sign in again.`,
+  account: (name: string, server: string, user: User) =>
+    `${name} (${server}): signed in as ${quoteServerText(user.username)}` +
+    (user.name ? `, name ${quoteServerText(user.name)}` : '') +
+    (user.email ? `, e-mail ${quoteServerText(user.email)}` : '') +
+    ` · access ${quoteServerText(describeAccess(user))}`,
+  howToSignIn: (server: string) => `Sign in to ${server} again`,
   removeLocally: 'Remove from VS Code',
   copyCode: 'Copy Code',
+  signIn: 'Sign in',
+  password: 'Sign in with password',
 };
+
+/** An expired key: the server answers 401 `key_expired` (contract section 9). */
+export function isKeyExpired(e: unknown): boolean {
+  return e instanceof ApiError && e.status === 401 && e.code === 'key_expired';
+}
 
 export function clockText(seconds: number): string {
   const s = Math.max(0, Math.floor(seconds));
@@ -127,13 +164,39 @@ async function fail(deps: Deps, server: string, e: unknown): Promise<SignInResul
   return result;
 }
 
-/** Stores a new key for the profile; a key it replaces is revoked on the server, best effort. */
-async function storeKey(deps: Deps, profile: Profile, apiKey: string): Promise<void> {
-  const previous = await deps.profiles.getApiKey(profile.id);
-  await deps.profiles.setApiKey(profile.id, apiKey);
-  if (previous && previous !== apiKey) {
-    await revoke(clientFor(deps, profile), previous).catch(() => undefined);
+/** The profile still exists and still points at the server `started` (a sign-in) was made for. */
+function stillPointsAt(deps: Deps, started: Profile): boolean {
+  return deps.profiles.get(started.id)?.serverUrl === started.serverUrl;
+}
+
+/**
+ * Stores a new key for the profile; a key it replaces is revoked on the server, best effort.
+ * A key belongs to the server it came from: when the profile was removed or pointed at another
+ * server while the sign-in ran, the key is not kept (it is revoked where it came from, best
+ * effort) and the user is told. Answers undefined when the key was stored, else the failure.
+ */
+async function storeKey(deps: Deps, profile: Profile, apiKey: string): Promise<SignInResult | undefined> {
+  let stored = false;
+  if (stillPointsAt(deps, profile)) {
+    const previous = await deps.profiles.getApiKey(profile.id);
+    if (stillPointsAt(deps, profile)) {
+      await deps.profiles.setApiKey(profile.id, apiKey);
+      stored = stillPointsAt(deps, profile);
+      // Changed while the secret was written: take it back out.
+      if (!stored && (await deps.profiles.getApiKey(profile.id)) === apiKey) await deps.profiles.deleteApiKey(profile.id);
+      if (stored && previous && previous !== apiKey) {
+        await revoke(clientFor(deps, profile), previous).catch(() => undefined);
+      }
+    }
   }
+  if (stored) return undefined;
+  const revoked = await revoke(clientFor(deps, profile), apiKey).then(
+    () => true,
+    () => false,
+  );
+  const message = messages.profileChanged(profile.name, profile.serverUrl, revoked);
+  await deps.ui.showWarningMessage(message);
+  return { ok: false, reason: 'profile_changed', message };
 }
 
 /**
@@ -159,10 +222,11 @@ export async function signInWithSso(deps: Deps, profileArg?: Profile, config?: O
     return { ok: false, reason: 'sso_disabled', message };
   }
 
-  let outcome: PollOutcome;
+  const origin = originOf(server);
+  let outcome: PollOutcome | { kind: 'untrusted'; message: string };
   try {
     outcome = await deps.ui.withProgress(
-      { title: `CoderFlow: ${config.display_name}`, cancellable: true },
+      { title: `CoderFlow: ${escapeServerText(config.display_name)}`, cancellable: true },
       async (progress, token) => {
         const controller = new AbortController();
         const subscription = token.onCancellationRequested(() => controller.abort());
@@ -170,22 +234,35 @@ export async function signInWithSso(deps: Deps, profileArg?: Profile, config?: O
         try {
           progress.report({ message: `asking ${server} for a sign-in code…` });
           const code = await client.requestDeviceCode(deps.clientName, controller.signal);
+          // Nothing the server sent is opened, shown or copied before it is checked.
+          if (!isPlausibleUserCode(code.user_code)) {
+            return { kind: 'untrusted' as const, message: messages.untrustedUserCode(server, code.user_code) };
+          }
+          const pages: URL[] = [];
+          for (const address of [code.verification_uri_complete, code.verification_uri]) {
+            const check = checkVerificationUrl(address, server);
+            if (!check.ok) {
+              return { kind: 'untrusted' as const, message: messages.untrustedVerificationUrl(server, check.problem, address) };
+            }
+            pages.push(check.url);
+          }
+          const [complete, manual] = pages;
           // The code is on screen before the browser opens, so the user can compare the two.
-          progress.report({ message: messages.enterCode(code.user_code, code.expires_in) });
+          progress.report({ message: messages.enterCode(origin, code.user_code, code.expires_in) });
           void deps.ui
-            .openExternal(code.verification_uri_complete)
+            .openExternal(complete.href)
             .catch(() => false)
             .then(async (opened) => {
               if (opened || controller.signal.aborted) return;
               const choice = await deps.ui.showInformationMessage(
-                messages.openManually(code.verification_uri, code.user_code),
+                messages.openManually(manual, code.user_code),
                 messages.copyCode,
               );
               if (choice === messages.copyCode) await deps.ui.copyToClipboard(code.user_code);
             })
             .catch(() => undefined);
           return await pollForToken(client, code, deps.clock, controller.signal, (tick) =>
-            progress.report({ message: messages.enterCode(code.user_code, tick.secondsLeft) }),
+            progress.report({ message: messages.enterCode(origin, code.user_code, tick.secondsLeft) }),
           );
         } finally {
           subscription.dispose();
@@ -201,11 +278,14 @@ export async function signInWithSso(deps: Deps, profileArg?: Profile, config?: O
 
   switch (outcome.kind) {
     case 'approved': {
-      await storeKey(deps, profile, outcome.signedIn.api_key);
+      const refused = await storeKey(deps, profile, outcome.signedIn.api_key);
+      if (refused) return refused;
       const user = outcome.signedIn.user;
       void deps.ui.showInformationMessage(messages.signedIn(server, user));
       return { ok: true, user };
     }
+    case 'untrusted':
+      return failWith(deps, 'untrusted', outcome.message);
     case 'cancelled':
       return fail(deps, server, new CancelledError());
     case 'denied':
@@ -254,14 +334,15 @@ export async function signInWithPassword(deps: Deps, profileArg?: Profile, confi
 
   try {
     const signedIn = await clientFor(deps, profile).login(username.trim(), password, deps.keyName());
-    await storeKey(deps, profile, signedIn.api_key);
+    const refused = await storeKey(deps, profile, signedIn.api_key);
+    if (refused) return refused;
     void deps.ui.showInformationMessage(messages.signedIn(server, signedIn.user));
     return { ok: true, user: signedIn.user };
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) return failWith(deps, 'invalid_credentials', messages.invalidCredentials);
     if (e instanceof ApiError && e.code === 'local_auth_disabled') {
       deps.onConfig?.(profile, { ...config, allow_local_auth: false });
-      return failWith(deps, 'local_auth_disabled', e.message);
+      return failWith(deps, 'local_auth_disabled', messages.localAuthDisabled(server, config.display_name));
     }
     return fail(deps, server, e);
   }
@@ -305,7 +386,7 @@ export async function signOut(deps: Deps, profileArg?: Profile): Promise<SignOut
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       await deps.profiles.deleteApiKey(profile.id);
-      void deps.ui.showInformationMessage(messages.keyAlreadyInvalid(server));
+      void deps.ui.showInformationMessage(isKeyExpired(e) ? messages.keyExpiredSignedOut(server) : messages.keyAlreadyInvalid(server));
       return { ok: true, revoked: false };
     }
     const detail = e instanceof UnreachableError ? e.detail : e instanceof Error ? e.message : String(e);
@@ -341,20 +422,49 @@ export async function showAccount(deps: Deps, profileArg?: Profile): Promise<Use
   }
   try {
     const user = await clientFor(deps, profile).me(apiKey);
-    const name = user.name ? `${user.name} ` : '';
-    const email = user.email ? `<${user.email}> ` : '';
-    void deps.ui.showInformationMessage(
-      `${profile.name} (${profile.serverUrl}): signed in as ${user.username} — ${name}${email}· ${describeAccess(user)}`,
-    );
+    void deps.ui.showInformationMessage(messages.account(profile.name, profile.serverUrl, user));
     return user;
   } catch (e) {
+    if (isKeyExpired(e)) {
+      await notifyKeyExpired(deps, profile);
+      return undefined;
+    }
     if (e instanceof ApiError && e.status === 401) {
-      await deps.ui.showErrorMessage(
-        `The API key of ${profile.name} is no longer accepted by ${profile.serverUrl} (revoked?). Sign in again.`,
-      );
+      await deps.ui.showErrorMessage(messages.keyRejected(profile.name, profile.serverUrl));
       return undefined;
     }
     await fail(deps, profile.serverUrl, e);
     return undefined;
   }
+}
+
+/**
+ * Tells the user that the profile's key expired, with a "Sign in" button that signs in again
+ * (SSO or password, whichever the server offers; both: the user picks).
+ */
+export async function notifyKeyExpired(deps: Deps, profile: Profile): Promise<SignInResult | undefined> {
+  const choice = await deps.ui.showWarningMessage(messages.keyExpired(profile.name, profile.serverUrl), messages.signIn);
+  if (choice !== messages.signIn) return undefined;
+  const current = deps.profiles.get(profile.id);
+  if (!current) return undefined;
+  return signInAgain(deps, current);
+}
+
+/** Signs in to the profile with the method the server offers; asks when it offers both. */
+export async function signInAgain(deps: Deps, profile: Profile): Promise<SignInResult> {
+  let config: OidcConfig;
+  try {
+    config = await readConfig(deps, profile);
+  } catch (e) {
+    return fail(deps, profile.serverUrl, e);
+  }
+  if (config.sso_enabled && config.allow_local_auth) {
+    const sso = labelServerText(config.display_name);
+    const picked = await deps.ui.showQuickPick([{ label: sso }, { label: messages.password }], {
+      title: messages.howToSignIn(profile.serverUrl),
+    });
+    if (!picked) return { ok: false, reason: 'cancelled', message: messages.cancelled };
+    return picked.label === sso ? signInWithSso(deps, profile, config) : signInWithPassword(deps, profile, config);
+  }
+  return config.sso_enabled ? signInWithSso(deps, profile, config) : signInWithPassword(deps, profile, config);
 }

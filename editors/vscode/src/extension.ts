@@ -3,10 +3,11 @@
 
 import * as os from 'node:os';
 import * as vscode from 'vscode';
-import { Deps, signInWithPassword, signInWithSso, signOut, showAccount } from './auth';
+import { Deps, notifyKeyExpired, signInWithPassword, signInWithSso, signOut, showAccount } from './auth';
 import { realClock } from './deviceFlow';
 import { addProfile, editProfile, openProfileManager, removeProfile, switchProfile } from './manager';
 import { ProfileStore } from './profiles';
+import { escapeServerText } from './serverText';
 import { StatusController } from './status';
 import type { PickItem, Ui } from './ui';
 
@@ -78,8 +79,6 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
   const profiles = new ProfileStore(context.globalState, context.secrets);
   const item = vscode.window.createStatusBarItem(vscode.StatusBarAlignment.Left, 100);
   context.subscriptions.push(item);
-  const status = new StatusController(item, profiles);
-  const refresh = () => void status.refresh();
 
   const deps: Deps = {
     ui: vscodeUi(),
@@ -98,6 +97,11 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
       );
     },
   };
+  // An expired key (401 key_expired): a notification with a "Sign in" button, once per profile.
+  const status = new StatusController(item, profiles, {
+    onKeyExpired: (profile) => void notifyKeyExpired(deps, profile).catch(() => undefined),
+  });
+  const refresh = () => void status.refresh();
 
   const register = (id: string, run: () => Promise<unknown>) =>
     context.subscriptions.push(
@@ -105,7 +109,8 @@ export function activate(context: vscode.ExtensionContext): ExtensionApi {
         try {
           await run();
         } catch (e) {
-          void vscode.window.showErrorMessage(`CoderFlow: ${e instanceof Error ? e.message : String(e)}`);
+          // Its origin is unknown: it may carry a server's text, so it is escaped like one.
+          void vscode.window.showErrorMessage(`CoderFlow: ${escapeServerText(e instanceof Error ? e.message : String(e))}`);
         }
       }),
     );

@@ -4,6 +4,8 @@
 import { normalizeServerUrl, OidcConfig, UnreachableError } from './client';
 import { Deps, messages, readConfig, signInWithPassword, signInWithSso, signOut, showAccount } from './auth';
 import type { Profile } from './profiles';
+import { labelServerText, quoteServerText } from './serverText';
+import { isInsecureServerUrl } from './trust';
 import type { PickItem } from './ui';
 
 export type ManagerAction =
@@ -29,8 +31,33 @@ export const labels = {
   edit: '$(edit) Edit profile…',
   remove: '$(trash) Remove profile…',
   retry: '$(refresh) Retry',
-  sso: (displayName: string) => `$(sign-in) ${displayName}`,
+  /** The server's `display_name`: a label renders $(icons), so it is cleaned first. */
+  sso: (displayName: string) => `$(sign-in) ${labelServerText(displayName, 80)}`,
 };
+
+/** Texts of the profile forms. */
+export const profileMessages = {
+  insecure: (serverUrl: string) =>
+    `${serverUrl} is not encrypted (http:// on a host that is not this computer): your password and ` +
+    'API key would travel over the network in clear text, readable and changeable on the way. ' +
+    'Use https:// unless you trust every network in between.',
+  useHttp: 'Use HTTP Anyway',
+  insecureRefused: (serverUrl: string) => `CoderFlow: ${serverUrl} was not saved (unencrypted http://).`,
+  notAnswered: (name: string, serverUrl: string, detail: string) =>
+    `Profile ${name} added, but ${serverUrl} did not answer (${quoteServerText(detail)}). Check the URL with "Edit profile".`,
+};
+
+/**
+ * A non-loopback http:// server URL needs the user's explicit yes (a modal warning); true when
+ * the URL may be used.
+ */
+async function confirmInsecure(deps: Deps, serverUrl: string): Promise<boolean> {
+  if (!isInsecureServerUrl(serverUrl)) return true;
+  const choice = await deps.ui.showModalWarning(profileMessages.insecure(serverUrl), profileMessages.useHttp);
+  if (choice === profileMessages.useHttp) return true;
+  void deps.ui.showInformationMessage(profileMessages.insecureRefused(serverUrl));
+  return false;
+}
 
 /**
  * The manager's items. The sign-in options come from the server: "Sign in with SSO" (labelled with
@@ -64,7 +91,7 @@ export async function managerItems(deps: Deps): Promise<ManagerItem[]> {
       items.push({
         label: labels.retry,
         description: `cannot reach ${active.serverUrl}`,
-        detail,
+        detail: labelServerText(detail),
         action: { kind: 'retry' },
       });
     }
@@ -166,6 +193,7 @@ export async function addProfile(deps: Deps): Promise<Profile | undefined> {
     validateInput: urlError,
   });
   if (serverUrl === undefined) return undefined;
+  if (!(await confirmInsecure(deps, normalizeServerUrl(serverUrl)))) return undefined;
   const suggested = (() => {
     try {
       return new URL(normalizeServerUrl(serverUrl)).host;
@@ -194,19 +222,19 @@ export async function addProfile(deps: Deps): Promise<Profile | undefined> {
     config = await readConfig(deps, profile);
   } catch (e) {
     const detail = e instanceof UnreachableError ? e.detail : (e as Error).message;
-    void deps.ui.showWarningMessage(
-      `Profile ${profile.name} added, but ${profile.serverUrl} did not answer (${detail}). Check the URL with "Edit profile".`,
-    );
+    void deps.ui.showWarningMessage(profileMessages.notAnswered(profile.name, profile.serverUrl, detail));
     return profile;
   }
+  // Buttons render no links, but the server's display name is cleaned all the same.
+  const ssoButton = labelServerText(config.display_name, 80);
   const options = [
-    ...(config.sso_enabled ? [config.display_name] : []),
-    ...(config.allow_local_auth ? ['Sign in with password'] : []),
+    ...(config.sso_enabled ? [ssoButton] : []),
+    ...(config.allow_local_auth ? [messages.password] : []),
   ];
   const choice = await deps.ui.showInformationMessage(`Profile ${profile.name} added. Sign in now?`, ...options);
   if (choice === undefined) return profile;
-  if (config.sso_enabled && choice === config.display_name) await signInWithSso(deps, profile, config);
-  else if (choice === 'Sign in with password') await signInWithPassword(deps, profile, config);
+  if (config.sso_enabled && choice === ssoButton) await signInWithSso(deps, profile, config);
+  else if (choice === messages.password) await signInWithPassword(deps, profile, config);
   return profile;
 }
 
@@ -272,6 +300,7 @@ export async function editProfile(deps: Deps, profileArg?: Profile): Promise<Pro
   if (serverUrl === undefined) return undefined;
 
   const urlChanged = normalizeServerUrl(serverUrl) !== profile.serverUrl;
+  if (urlChanged && !(await confirmInsecure(deps, normalizeServerUrl(serverUrl)))) return undefined;
   if (urlChanged && (await deps.profiles.getApiKey(profile.id))) {
     const go = 'Sign Out and Change';
     const choice = await deps.ui.showModalWarning(

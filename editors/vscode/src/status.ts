@@ -1,8 +1,9 @@
 // The status bar item: the active profile's signed-in user, from `GET /api/me`.
 
 import { ApiError, FetchLike, UnreachableError, User } from './client';
-import { clientFor, describeAccess } from './auth';
-import type { ProfileStore } from './profiles';
+import { clientFor, describeAccess, isKeyExpired } from './auth';
+import type { Profile, ProfileStore } from './profiles';
+import { labelServerText } from './serverText';
 import type { StatusItem } from './ui';
 
 export type StatusState =
@@ -10,19 +11,29 @@ export type StatusState =
   | { kind: 'signed_out'; profile: string }
   | { kind: 'signed_in'; profile: string; user: User }
   | { kind: 'key_rejected'; profile: string }
+  | { kind: 'key_expired'; profile: string; profileId: string }
   | { kind: 'unreachable'; profile: string; detail: string }
   | { kind: 'error'; profile: string; detail: string };
 
 export const MANAGE_COMMAND = 'coderflow.manageProfiles';
 
+export interface StatusDeps {
+  fetch?: FetchLike;
+  timeoutMs?: number;
+  /** Called once when the active profile's key is found expired (until its state changes). */
+  onKeyExpired?(profile: Profile): void;
+}
+
 export class StatusController {
   private generation = 0;
+  /** The profile whose expired key `onKeyExpired` was told about. */
+  private expiredTold: string | undefined;
   state: StatusState = { kind: 'no_profile' };
 
   constructor(
     private readonly item: StatusItem,
     private readonly profiles: ProfileStore,
-    private readonly deps: { fetch?: FetchLike; timeoutMs?: number } = {},
+    private readonly deps: StatusDeps = {},
   ) {
     item.command = MANAGE_COMMAND;
     this.render();
@@ -36,8 +47,20 @@ export class StatusController {
     if (generation === this.generation) {
       this.state = state;
       this.render();
+      this.tellExpired(state);
     }
     return state;
+  }
+
+  private tellExpired(state: StatusState): void {
+    if (state.kind !== 'key_expired') {
+      this.expiredTold = undefined;
+      return;
+    }
+    if (this.expiredTold === state.profileId) return;
+    this.expiredTold = state.profileId;
+    const profile = this.profiles.get(state.profileId);
+    if (profile) this.deps.onKeyExpired?.(profile);
   }
 
   private async compute(): Promise<StatusState> {
@@ -49,6 +72,7 @@ export class StatusController {
       const user = await clientFor(this.deps, profile).me(apiKey);
       return { kind: 'signed_in', profile: profile.name, user };
     } catch (e) {
+      if (isKeyExpired(e)) return { kind: 'key_expired', profile: profile.name, profileId: profile.id };
       if (e instanceof ApiError && e.status === 401) return { kind: 'key_rejected', profile: profile.name };
       if (e instanceof UnreachableError) return { kind: 'unreachable', profile: profile.name, detail: e.detail };
       return { kind: 'error', profile: profile.name, detail: e instanceof Error ? e.message : String(e) };
@@ -67,25 +91,32 @@ export class StatusController {
         this.item.text = `$(sign-in) CoderFlow: sign in`;
         this.item.tooltip = `CoderFlow profile ${s.profile} (${server}): not signed in. Click to sign in.`;
         break;
-      case 'signed_in':
-        this.item.text = `$(account) ${s.user.username}`;
+      case 'signed_in': {
+        // The status bar renders $(icons) but no links; the server's values are cleaned.
+        const user = s.user;
+        this.item.text = `$(account) ${labelServerText(user.username, 40)}`;
         this.item.tooltip =
           `CoderFlow profile ${s.profile} (${server})\n` +
-          `Signed in as ${s.user.username}${s.user.name ? ` (${s.user.name})` : ''}` +
-          `${s.user.email ? ` <${s.user.email}>` : ''}\n` +
-          `Access: ${describeAccess(s.user)}`;
+          `Signed in as ${labelServerText(user.username)}${user.name ? ` (${labelServerText(user.name)})` : ''}` +
+          `${user.email ? ` <${labelServerText(user.email)}>` : ''}\n` +
+          `Access: ${labelServerText(describeAccess(user))}`;
         break;
+      }
       case 'key_rejected':
         this.item.text = `$(warning) CoderFlow: sign in again`;
         this.item.tooltip = `CoderFlow profile ${s.profile} (${server}): the server no longer accepts the stored API key.`;
         break;
+      case 'key_expired':
+        this.item.text = `$(warning) CoderFlow: key expired, sign in again`;
+        this.item.tooltip = `CoderFlow profile ${s.profile} (${server}): the API key has expired. Click to sign in again.`;
+        break;
       case 'unreachable':
         this.item.text = `$(debug-disconnect) CoderFlow: ${s.profile}`;
-        this.item.tooltip = `CoderFlow profile ${s.profile}: cannot reach ${server} (${s.detail}).`;
+        this.item.tooltip = `CoderFlow profile ${s.profile}: cannot reach ${server} (${labelServerText(s.detail)}).`;
         break;
       case 'error':
         this.item.text = `$(warning) CoderFlow: ${s.profile}`;
-        this.item.tooltip = `CoderFlow profile ${s.profile} (${server}): ${s.detail}`;
+        this.item.tooltip = `CoderFlow profile ${s.profile} (${server}): ${labelServerText(s.detail)}`;
         break;
     }
   }

@@ -88,7 +88,7 @@ describe('real coder-server: SSO device sign-in', () => {
     assert.ok(!editor.state.dump().includes(key), 'the key must not be in globalState');
     assert.ok(editor.ui.opened[0].startsWith(`${daemon.url}/device`), `opened ${editor.ui.opened[0]}`);
     assert.match(editor.ui.progress[0].options.title, /Sign in with Acme/);
-    assert.ok(editor.ui.infos().includes(`Signed in to ${daemon.url} as admin.`));
+    assert.ok(editor.ui.infos().includes(`Signed in to ${daemon.url} as "admin".`), JSON.stringify(editor.ui.infos()));
 
     const client = new CoderFlowClient(daemon.url);
     const me = await client.me(key);

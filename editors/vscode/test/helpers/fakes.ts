@@ -171,6 +171,27 @@ export class FakeUi implements Ui {
   infos(): string[] {
     return this.shown.filter((s) => s.level === 'info').map((s) => s.text);
   }
+  warnings(): string[] {
+    return this.shown.filter((s) => s.level === 'warning').map((s) => s.text);
+  }
+  /** Every text VS Code would render with links: messages of all levels, progress titles and reports. */
+  notificationTexts(): string[] {
+    return [
+      ...this.shown.map((s) => s.text),
+      ...this.progress.flatMap((p) => [p.options.title, ...p.reports]),
+    ];
+  }
+  /** Every label-like text: buttons, quick pick items, input titles and prompts. */
+  labelTexts(): string[] {
+    return [
+      ...this.shown.flatMap((s) => s.items),
+      ...this.pickRequests.flatMap((r) => [
+        r.options?.title,
+        ...r.items.flatMap((i) => [i.label, i.description, i.detail]),
+      ]),
+      ...this.inputRequests.flatMap((r) => [r.title, r.prompt]),
+    ].filter((t): t is string => typeof t === 'string');
+  }
 }
 
 /** Virtual time: sleep returns at once and moves the clock. */
@@ -194,6 +215,8 @@ export class FakeClock implements Clock {
 
 export interface FakeRequest {
   method: string;
+  /** e.g. `https://coder.test`: which server the request went to. */
+  origin: string;
   path: string;
   headers: Record<string, string>;
   body: any;
@@ -220,6 +243,7 @@ export function fakeFetch(handler: (req: FakeRequest) => FakeReply | Promise<Fak
     new Headers(init.headers).forEach((v, k) => (headers[k] = v));
     const req: FakeRequest = {
       method: init.method ?? 'GET',
+      origin: u.origin,
       path: u.pathname + u.search,
       headers,
       body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
@@ -250,13 +274,13 @@ export class FakeServer {
     sso_enabled: true,
     display_name: 'Sign in with Acme',
     allow_local_auth: true,
-    login_url: 'http://coder.test/auth/oidc/login',
+    login_url: 'https://coder.test/auth/oidc/login',
   };
   deviceCode = {
     device_code: 'dc-secret',
     user_code: 'BCDF-GHJK',
-    verification_uri: 'http://coder.test/device',
-    verification_uri_complete: 'http://coder.test/device?user_code=BCDF-GHJK',
+    verification_uri: 'https://coder.test/device',
+    verification_uri_complete: 'https://coder.test/device?user_code=BCDF-GHJK',
     expires_in: 600,
     interval: 5,
   };

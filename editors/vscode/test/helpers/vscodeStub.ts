@@ -12,6 +12,8 @@ export const recorded = {
   opened: [] as string[],
   /** What showQuickPick answers, given the items it got. */
   pickAnswer: (items: any[]): any => items[0],
+  /** What a message with buttons answers (default: dismissed). */
+  messageAnswer: (_level: string, _text: string, _items: unknown[]): unknown => undefined,
   reset() {
     this.commands.clear();
     this.executed.length = 0;
@@ -19,6 +21,7 @@ export const recorded = {
     this.statusItems.length = 0;
     this.quickPicks.length = 0;
     this.opened.length = 0;
+    this.messageAnswer = () => undefined;
   },
 };
 
@@ -51,7 +54,7 @@ const disposable = { dispose() {} };
 function message(level: string) {
   return async (text: string, ...items: unknown[]) => {
     recorded.messages.push({ level, text, items });
-    return undefined;
+    return recorded.messageAnswer(level, text, items);
   };
 }
 

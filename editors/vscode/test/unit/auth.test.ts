@@ -4,7 +4,7 @@ import { messages, showAccount, signInWithPassword, signInWithSso, signOut } fro
 import { secretKey } from '../../src/profiles';
 import { FakeServer, testEnv } from '../helpers/fakes';
 
-const SERVER = 'http://coder.test';
+const SERVER = 'https://coder.test';
 
 async function setup() {
   const server = new FakeServer();
@@ -42,7 +42,10 @@ describe('Sign in with SSO', () => {
     const codeShown = ui.events.findIndex((e) => e.startsWith('report:') && e.includes('BCDF-GHJK'));
     const opened = ui.events.findIndex((e) => e.startsWith('open:'));
     assert.ok(codeShown >= 0 && opened > codeShown, ui.events.join('\n'));
-    assert.match(ui.progress[0].reports.at(-1) ?? '', /Confirm code BCDF-GHJK in your browser \(\d+:\d\d left\)/);
+    assert.match(
+      ui.progress[0].reports.at(-1) ?? '',
+      /^Sign in to https:\/\/coder.test: check that the page shows the code BCDF-GHJK \(\d+:\d\d left\)$/,
+    );
   });
 
   test('when the browser cannot be opened, tells where to go and offers to copy the code', async () => {
@@ -56,7 +59,7 @@ describe('Sign in with SSO', () => {
         : undefined;
     const result = await signInWithSso(deps);
     assert.equal(result.ok, true);
-    assert.ok(ui.infos().includes(messages.openManually('http://coder.test/device', 'BCDF-GHJK')));
+    assert.ok(ui.infos().includes(messages.openManually(new URL('https://coder.test/device'), 'BCDF-GHJK')));
     assert.equal(ui.clipboard, 'BCDF-GHJK');
   });
 
@@ -84,7 +87,7 @@ describe('Sign in with SSO', () => {
     const result = await signInWithSso(deps);
     assert.equal(result.ok === false && result.reason, 'unreachable');
     assert.equal(ui.errors().length, 1);
-    assert.match(ui.errors()[0], /^Cannot reach the CoderFlow server at http:\/\/coder.test \(.*ECONNREFUSED.*\)/);
+    assert.match(ui.errors()[0], /^Cannot reach the CoderFlow server at https:\/\/coder.test \(.*ECONNREFUSED.*\)/);
     assert.deepEqual(ui.opened, []);
   });
 
@@ -93,7 +96,7 @@ describe('Sign in with SSO', () => {
     server.override = (req) => (req.path === '/api/auth/device/token' ? 'unreachable' : undefined);
     const result = await signInWithSso(deps);
     assert.equal(result.ok === false && result.reason, 'unreachable');
-    assert.match(ui.errors()[0], /Cannot reach the CoderFlow server at http:\/\/coder.test/);
+    assert.match(ui.errors()[0], /Cannot reach the CoderFlow server at https:\/\/coder.test/);
   });
 
   test('cancelling the progress stops polling and stores nothing', async () => {
@@ -182,7 +185,7 @@ describe('Sign in with password', () => {
     assert.deepEqual(ui.errors(), [messages.localAuthDisabled(SERVER, 'Sign in with Acme')]);
   });
 
-  test('403 local_auth_disabled from the login endpoint shows the server message', async () => {
+  test('403 local_auth_disabled from the login endpoint says so in a fixed text', async () => {
     const { server, ui, deps } = await setup();
     server.override = (req) =>
       req.path === '/api/auth/login'
@@ -191,7 +194,7 @@ describe('Sign in with password', () => {
     ui.inputs.push('johndoe', 'pw');
     const result = await signInWithPassword(deps);
     assert.equal(result.ok === false && result.reason, 'local_auth_disabled');
-    assert.deepEqual(ui.errors(), ['use SSO']);
+    assert.deepEqual(ui.errors(), [messages.localAuthDisabled(SERVER, 'Sign in with Acme')]);
   });
 
   test('wrong password and rate limiting have their own messages', async () => {
@@ -252,7 +255,7 @@ describe('Sign out', () => {
     assert.equal(kept.ok, false);
     assert.equal(await profiles.getApiKey(profile.id), key);
     assert.equal(ui.shown.at(-1)?.level, 'modal');
-    assert.match(ui.shown.at(-1)?.text ?? '', /Could not revoke the API key on http:\/\/coder.test/);
+    assert.match(ui.shown.at(-1)?.text ?? '', /Could not revoke the API key on https:\/\/coder.test/);
 
     ui.answer = (s) => (s.level === 'modal' ? messages.removeLocally : undefined);
     const removed = await signOut(deps);
@@ -274,6 +277,7 @@ describe('Show account', () => {
     await profiles.setApiKey(profile.id, server.issueKey());
     const user = await showAccount(deps);
     assert.equal(user?.username, 'johndoe');
-    assert.match(ui.infos()[0], /signed in as johndoe .*developer \(environment:\*\)/);
+    assert.equal(ui.infos()[0], messages.account('work', SERVER, server.user));
+    assert.match(ui.infos()[0], /signed in as "johndoe", name "John Doe", .*developer \\\(environment\\:\\\*\\\)/);
   });
 });

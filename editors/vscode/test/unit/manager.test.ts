@@ -11,7 +11,7 @@ const pick = (label: string) => (items: PickItem[]) => items.find((i) => i.label
 async function setup() {
   const server = new FakeServer();
   const env = testEnv(server.fetch);
-  const profile = await env.profiles.add({ name: 'work', serverUrl: 'http://coder.test' });
+  const profile = await env.profiles.add({ name: 'work', serverUrl: 'https://coder.test' });
   return { server, ...env, profile };
 }
 
@@ -53,7 +53,7 @@ describe('profile manager items', () => {
     server.down = true;
     const items = await managerItems(deps);
     const retry = items.find((i) => i.label === labels.retry);
-    assert.match(retry?.description ?? '', /cannot reach http:\/\/coder.test/);
+    assert.match(retry?.description ?? '', /cannot reach https:\/\/coder.test/);
     assert.ok(!labelsOf(items).includes(labels.password));
   });
 
@@ -78,7 +78,7 @@ describe('profile manager items', () => {
 
   test('choosing another profile switches to it', async () => {
     const { ui, profiles, deps } = await setup();
-    const other = await profiles.add({ name: 'lab', serverUrl: 'http://lab.test' });
+    const other = await profiles.add({ name: 'lab', serverUrl: 'https://lab.test' });
     ui.picks.push((items) => items.find((i) => i.label.endsWith(' lab')));
     await openProfileManager(deps);
     assert.equal(profiles.active()?.id, other.id);
@@ -89,9 +89,9 @@ describe('profile management', () => {
   test('add: URL then name, becomes active, offers the sign-in options', async () => {
     const server = new FakeServer();
     const { ui, profiles, state, deps } = testEnv(server.fetch);
-    ui.inputs.push('http://coder.test/', 'Work');
+    ui.inputs.push('https://coder.test/', 'Work');
     const profile = await addProfile(deps);
-    assert.deepEqual(profiles.list(), [{ id: 'p1', name: 'Work', serverUrl: 'http://coder.test' }]);
+    assert.deepEqual(profiles.list(), [{ id: 'p1', name: 'Work', serverUrl: 'https://coder.test' }]);
     assert.equal(profiles.active()?.id, profile?.id);
     assert.equal(ui.inputRequests[1].value, 'coder.test', 'the name is suggested from the host');
     assert.deepEqual(ui.shown.at(-1)?.items, ['Sign in with Acme', 'Sign in with password']);
@@ -102,7 +102,7 @@ describe('profile management', () => {
     const { ui, deps } = await setup();
     ui.inputs.push('not a url');
     await assert.rejects(addProfile(deps), /not a URL/);
-    ui.inputs.push('http://other.test', 'WORK');
+    ui.inputs.push('https://other.test', 'WORK');
     await assert.rejects(addProfile(deps), /already exists/);
   });
 
@@ -110,7 +110,7 @@ describe('profile management', () => {
     const server = new FakeServer();
     server.config.allow_local_auth = false;
     const { ui, deps } = testEnv(server.fetch);
-    ui.inputs.push('http://coder.test', 'work');
+    ui.inputs.push('https://coder.test', 'work');
     await addProfile(deps);
     assert.deepEqual(ui.shown.at(-1)?.items, ['Sign in with Acme']);
   });
@@ -119,7 +119,7 @@ describe('profile management', () => {
     const { server, ui, profiles, profile, deps } = await setup();
     const key = server.issueKey();
     await profiles.setApiKey(profile.id, key);
-    ui.inputs.push('renamed', 'http://coder.test');
+    ui.inputs.push('renamed', 'https://coder.test');
     await editProfile(deps);
     assert.equal(profiles.get(profile.id)?.name, 'renamed');
     assert.equal(await profiles.getApiKey(profile.id), key);
@@ -130,10 +130,10 @@ describe('profile management', () => {
     const { server, ui, profiles, profile, deps } = await setup();
     const key = server.issueKey();
     await profiles.setApiKey(profile.id, key);
-    ui.inputs.push('work', 'http://new.test');
+    ui.inputs.push('work', 'https://new.test');
     ui.answer = (s) => (s.level === 'modal' ? 'Sign Out and Change' : undefined);
     await editProfile(deps);
-    assert.equal(profiles.get(profile.id)?.serverUrl, 'http://new.test');
+    assert.equal(profiles.get(profile.id)?.serverUrl, 'https://new.test');
     assert.equal(await profiles.getApiKey(profile.id), undefined);
     assert.ok(!server.keys.has(key), 'revoked on the old server');
   });
@@ -141,9 +141,9 @@ describe('profile management', () => {
   test('edit: declining the sign-out leaves the profile as it was', async () => {
     const { server, ui, profiles, profile, deps } = await setup();
     await profiles.setApiKey(profile.id, server.issueKey());
-    ui.inputs.push('work', 'http://new.test');
+    ui.inputs.push('work', 'https://new.test');
     await editProfile(deps);
-    assert.equal(profiles.get(profile.id)?.serverUrl, 'http://coder.test');
+    assert.equal(profiles.get(profile.id)?.serverUrl, 'https://coder.test');
   });
 
   test('remove: confirmed, revokes the key and deletes the secret', async () => {
@@ -166,7 +166,7 @@ describe('profile management', () => {
 
   test('switch: picks among the profiles', async () => {
     const { ui, profiles, deps } = await setup();
-    const lab = await profiles.add({ name: 'lab', serverUrl: 'http://lab.test' });
+    const lab = await profiles.add({ name: 'lab', serverUrl: 'https://lab.test' });
     ui.picks.push((items) => items[1]);
     await switchProfile(deps);
     assert.equal(profiles.active()?.id, lab.id);
