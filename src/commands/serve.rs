@@ -8,6 +8,8 @@ use clap::{Parser, ValueEnum};
 
 use std::time::Duration;
 
+use crate::http::client::TrustedProxies;
+use crate::server::listen::ConnectionLimits;
 use crate::server::{Lifetimes, ServeOptions, serve};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -53,6 +55,25 @@ pub struct ServeArgs {
     /// Seconds one request to the identity provider (discovery, JWKS, token, userinfo) may take.
     #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=120))]
     pub idp_timeout: u64,
+    /// Seconds a client has to send a request's headers, from connecting or from the request's
+    /// first byte; slower clients are disconnected.
+    #[arg(long, value_name = "SECONDS", default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=300))]
+    pub header_timeout: u64,
+    /// Seconds a kept-alive connection may wait for its next request before it is closed (keep
+    /// it above your proxy's keep-alive timeout).
+    #[arg(long, value_name = "SECONDS", default_value_t = 75, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub idle_timeout: u64,
+    /// Connections served at once; more wait until one closes.
+    #[arg(long, value_name = "N", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+    pub max_connections: u64,
+    /// Proxies (addresses or CIDR blocks, comma-separated) whose X-Forwarded-For names the
+    /// client; without it the header is ignored.
+    #[arg(long, env = "CODERFLOW_TRUSTED_PROXIES", value_name = "CIDR[,CIDR...]", value_parser = parse_trusted_proxies)]
+    pub trusted_proxies: Option<TrustedProxies>,
+}
+
+fn parse_trusted_proxies(s: &str) -> Result<TrustedProxies, String> {
+    s.parse()
 }
 
 /// Runs the daemon on a multi-threaded runtime until SIGTERM or SIGINT.
@@ -72,6 +93,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             audit_retention: Duration::from_secs(args.audit_retention_days * 86_400),
         },
         idp_timeout: Duration::from_secs(args.idp_timeout),
+        connections: ConnectionLimits {
+            header_timeout: Duration::from_secs(args.header_timeout),
+            idle_timeout: Duration::from_secs(args.idle_timeout),
+            max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
+        },
+        trusted_proxies: args.trusted_proxies.unwrap_or_default(),
     };
     // Blocking work is Argon2, git and file I/O: a few threads are plenty on any machine, and
     // each one costs memory.

@@ -12,6 +12,8 @@ pub mod api;
 pub mod assets;
 pub mod audit;
 pub mod auth;
+pub mod body;
+pub mod client;
 pub mod device;
 pub mod error;
 pub mod health;
@@ -37,37 +39,6 @@ pub(crate) fn with_state(
     state: AppState,
 ) -> impl Filter<Extract = (AppState,), Error = std::convert::Infallible> + Clone {
     warp::any().map(move || state.clone())
-}
-
-/// A request body of at most `max` bytes, empty when the request has none. Unlike warp's
-/// `content_length_limit`, a POST without a body passes (as an empty one); a chunked body of
-/// unknown length is refused, so nothing unbounded is ever read.
-pub(crate) fn body_bytes(
-    max: u64,
-) -> impl Filter<Extract = (warp::hyper::body::Bytes,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<u64>("content-length")
-        .and(warp::header::optional::<String>("transfer-encoding"))
-        .and_then(
-            move |length: Option<u64>, chunked: Option<String>| async move {
-                if chunked.is_some() {
-                    return Err(warp::reject::custom(error::ApiError::new(
-                        warp::http::StatusCode::LENGTH_REQUIRED,
-                        "length_required",
-                        "send the body with a Content-Length",
-                    )));
-                }
-                if length.is_some_and(|l| l > max) {
-                    return Err(warp::reject::custom(error::ApiError::new(
-                        warp::http::StatusCode::PAYLOAD_TOO_LARGE,
-                        "payload_too_large",
-                        "the request body is too large",
-                    )));
-                }
-                Ok(())
-            },
-        )
-        .untuple_one()
-        .and(warp::body::bytes())
 }
 
 /// Every route, with JSON errors and the security headers.

@@ -5,6 +5,7 @@
 //! always has a good configuration.
 
 pub mod admin;
+pub mod listen;
 pub mod maintenance;
 pub mod shutdown;
 
@@ -52,6 +53,10 @@ pub struct ServeOptions {
     pub lifetimes: Lifetimes,
     /// How long one request to the identity provider may take.
     pub idp_timeout: Duration,
+    /// Header and idle timeouts, and how many connections are served at once.
+    pub connections: listen::ConnectionLimits,
+    /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
+    pub trusted_proxies: crate::http::client::TrustedProxies,
 }
 
 /// How long the login flows' records live (`serve`'s tuning flags).
@@ -115,6 +120,8 @@ pub struct SharedState {
     pub provider: Arc<ProviderHandle>,
     /// Authenticated API keys and their users, valid until the store's auth epoch moves.
     pub key_cache: Arc<KeyCache>,
+    /// Which unauthenticated failures the audit trail records one by one.
+    pub audit_throttle: Arc<crate::audit::AuditThrottle>,
 }
 
 impl AppState {
@@ -139,6 +146,7 @@ impl AppState {
             key_usage: Arc::new(KeyUsage::default()),
             provider,
             key_cache: Arc::new(KeyCache::default()),
+            audit_throttle: Arc::default(),
         }))
     }
 
@@ -303,11 +311,13 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         state.redirect_uri()
     );
 
-    let mut until_shutdown = shutdown.clone();
-    let server = warp::serve(crate::http::routes(state))
-        .incoming(listener)
-        .graceful(async move { until_shutdown.wait().await })
-        .run();
+    let server = listen::serve_http(
+        listener,
+        crate::http::routes(state),
+        options.connections,
+        Arc::new(options.trusted_proxies.clone()),
+        shutdown.clone(),
+    );
     let mut drain_deadline = shutdown.clone();
     tokio::select! {
         () = server => {}
