@@ -13,6 +13,7 @@ pub mod permission;
 pub mod provision;
 pub mod ratelimit;
 pub mod role;
+pub mod text;
 
 pub use permission::Permission;
 pub use role::Role;

@@ -2,9 +2,15 @@
 //! code requests and wrong user-code entries.
 //!
 //! A limiter never blocks and never does I/O. Its memory is bounded: expired windows are dropped
-//! when the table grows past [`MAX_KEYS`], and when every window is live the oldest are dropped
-//! first (an attacker who floods the table only frees their own earlier windows sooner, never
-//! anybody's limit from being counted for the current window of a key they cannot name).
+//! when the table grows past [`MAX_KEYS`], and when every window is live the ones with the
+//! fewest hits go first, so flooding the table with new keys never resets a key that has been
+//! failing.
+//!
+//! The limits slow attackers without letting them lock others out: password failures count per
+//! (username, address), so guessing someone's password from one address never locks the right
+//! password out from another; wrong user codes count per user before per address, so one
+//! user's typos never block their neighbours; addresses are IPv6 /64 blocks, and the real
+//! client behind a trusted proxy (`--trusted-proxies`).
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -81,29 +87,43 @@ impl RateLimiter {
     }
 }
 
+/// Frees room in a full table: expired windows first; then, when every window is live, the
+/// half with the fewest hits (oldest first among equals). A flood of new keys has one hit each,
+/// so it evicts itself, never a key that has been failing (whose count is what protects it).
 fn prune(table: &mut HashMap<String, (Instant, u32)>, window: Duration, now: Instant) {
     table.retain(|_, (start, _)| now < *start + window);
     if table.len() >= MAX_KEYS {
-        let mut starts: Vec<Instant> = table.values().map(|(s, _)| *s).collect();
-        starts.sort_unstable();
-        let cutoff = starts[starts.len() / 2];
-        table.retain(|_, (start, _)| *start > cutoff);
+        let mut ranked: Vec<(u32, Instant)> = table.values().map(|&(s, h)| (h, s)).collect();
+        ranked.sort_unstable();
+        let cutoff = ranked[ranked.len() / 2];
+        table.retain(|_, &mut (start, hits)| (hits, start) > cutoff);
     }
 }
 
 /// Every limit the daemon applies, documented in the README's "Rate limits".
 #[derive(Debug)]
 pub struct RateLimits {
-    /// Failed password logins per username: 10 per 15 minutes.
+    /// Failed password logins per (username, client address): 10 per 15 minutes.
     pub login_failures_per_user: RateLimiter,
-    /// Password login attempts per client IP: 30 per minute.
+    /// Password login attempts per client address: 30 per minute.
     pub logins_per_ip: RateLimiter,
-    /// SSO logins started per client IP: 30 per minute (each keeps a pending login).
+    /// SSO logins started per client address: 300 per minute (each keeps a pending login; a
+    /// whole office behind one address signs in at 9 o'clock).
     pub sso_starts_per_ip: RateLimiter,
-    /// Device code requests per client IP: 20 per minute.
+    /// Device code requests per client address: 20 per minute.
     pub device_codes_per_ip: RateLimiter,
-    /// Wrong user-code entries per session and per IP: 5 per 5 minutes.
+    /// Wrong user-code entries per signed-in user: 5 per 5 minutes.
     pub user_code_failures: RateLimiter,
+    /// Wrong user-code entries per client address: 30 per 5 minutes.
+    pub user_code_failures_per_ip: RateLimiter,
+}
+
+impl RateLimits {
+    /// The key of password failures of `username` from `address` (a
+    /// [`crate::http::client::limit_key`]).
+    pub fn login_failure_key(username: &str, address: &str) -> String {
+        format!("{username}\0{address}")
+    }
 }
 
 impl Default for RateLimits {
@@ -111,9 +131,10 @@ impl Default for RateLimits {
         RateLimits {
             login_failures_per_user: RateLimiter::new(10, Duration::from_secs(15 * 60)),
             logins_per_ip: RateLimiter::new(30, Duration::from_secs(60)),
-            sso_starts_per_ip: RateLimiter::new(30, Duration::from_secs(60)),
+            sso_starts_per_ip: RateLimiter::new(300, Duration::from_secs(60)),
             device_codes_per_ip: RateLimiter::new(20, Duration::from_secs(60)),
             user_code_failures: RateLimiter::new(5, Duration::from_secs(5 * 60)),
+            user_code_failures_per_ip: RateLimiter::new(30, Duration::from_secs(5 * 60)),
         }
     }
 }
@@ -157,5 +178,22 @@ mod tests {
                 .unwrap();
         }
         assert!(limiter.table().len() <= MAX_KEYS);
+    }
+
+    #[test]
+    fn a_flood_of_new_keys_never_resets_a_failing_key() {
+        let limiter = RateLimiter::new(10, Duration::from_secs(900));
+        let t0 = Instant::now();
+        for _ in 0..9 {
+            limiter.hit_at("victim", t0).unwrap();
+        }
+        for i in 0..(2 * MAX_KEYS) {
+            let _ = limiter.hit_at(&format!("flood{i}"), t0 + Duration::from_millis(1));
+        }
+        limiter.hit_at("victim", t0).unwrap();
+        assert!(
+            limiter.hit_at("victim", t0).is_err(),
+            "the victim's nine earlier failures still count"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Password sign-in for API clients and the signed-in user: `POST /api/auth/login`,
 //! `GET /api/me`, and the password check the login form shares.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::sync::LazyLock;
 
 use serde::Deserialize;
@@ -12,6 +12,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
+use super::client::limit_key;
 use super::error::ApiError;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
@@ -19,6 +20,8 @@ use crate::auth::account::{UserView, UserViewRef};
 use crate::auth::credential::{
     Password, generate_password, hash_password, new_api_key, random_token, verify_password,
 };
+use crate::auth::ratelimit::RateLimits;
+use crate::auth::text::{MAX_NAME_CHARS, clean_name};
 use crate::blocking::run_blocking;
 use crate::server::AppState;
 use crate::store::{ApiKeyRecord, UserRecord};
@@ -44,9 +47,8 @@ struct LoginRequest {
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let login = warp::path!("auth" / "login")
         .and(warp::post())
-        .and(warp::addr::remote())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::json())
+        .and(super::client::client_ip())
+        .and(super::body::json(MAX_BODY_BYTES))
         .and(super::with_state(state.clone()))
         .then(login);
     let me = warp::path!("me")
@@ -69,7 +71,7 @@ fn me(caller: Caller) -> Response {
     response
 }
 
-async fn login(remote: Option<SocketAddr>, request: LoginRequest, state: AppState) -> Response {
+async fn login(remote: Option<IpAddr>, request: LoginRequest, state: AppState) -> Response {
     match try_login(remote, request, &state).await {
         Ok(response) => response,
         Err(e) => e.response(),
@@ -77,17 +79,23 @@ async fn login(remote: Option<SocketAddr>, request: LoginRequest, state: AppStat
 }
 
 async fn try_login(
-    remote: Option<SocketAddr>,
+    remote: Option<IpAddr>,
     request: LoginRequest,
     state: &AppState,
 ) -> Result<Response, ApiError> {
+    // Checked before the password, so a refused name costs no Argon2 and issues nothing.
+    let name = match request.key_name.as_deref().map(str::trim) {
+        None | Some("") => None,
+        Some(name) => Some(clean_name(name, MAX_NAME_CHARS).map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_name",
+                format!("key_name: {e}"),
+            )
+        })?),
+    };
     let user = check_password(state, remote, &request.username, request.password).await?;
-    let now = crate::clock::now_rfc3339();
-    let name = request
-        .key_name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| format!("login {now}"));
+    let name = name.unwrap_or_else(|| format!("login {}", crate::clock::now_rfc3339()));
     let key = issue_api_key(state, &user.username, &name).await?;
     tracing::info!(username = %user.username, key_id = %key.record.id, "local login: API key issued");
     Ok(warp::reply::json(&serde_json::json!({
@@ -105,15 +113,19 @@ async fn try_login(
 /// (the same answer for an unknown user, a wrong password, an SSO-only or a disabled account).
 pub(crate) async fn check_password(
     state: &AppState,
-    remote: Option<SocketAddr>,
+    remote: Option<IpAddr>,
     username: &str,
     password: Password,
 ) -> Result<UserRecord, ApiError> {
-    if !state.reloader.live().local_auth_allowed() {
-        Audit::failure(AuditKind::LoginLocal, "local login is disabled")
+    let address = limit_key(remote);
+    let record_failure = |reason: &str| {
+        let audit = Audit::failure(AuditKind::LoginLocal, reason)
             .actor(username)
-            .ip(remote)
-            .record(&state.store);
+            .ip(remote);
+        state.audit_throttle.record(audit, &address, &state.store);
+    };
+    if !state.reloader.live().local_auth_allowed() {
+        record_failure("local login is disabled");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "local_auth_disabled",
@@ -121,17 +133,18 @@ pub(crate) async fn check_password(
         ));
     }
     let limits = &state.limits;
-    let ip = remote.map(|a| a.ip().to_string()).unwrap_or_default();
+    let failure_key = RateLimits::login_failure_key(username, &address);
     let limited = limits
         .logins_per_ip
-        .hit(&ip)
-        .and_then(|()| limits.login_failures_per_user.check(username));
+        .hit(&address)
+        .and_then(|()| limits.login_failures_per_user.check(&failure_key));
     if let Err(retry) = limited {
-        tracing::warn!(username, ip, "login attempt refused by the rate limit");
-        Audit::failure(AuditKind::LoginLocal, "rate limited")
-            .actor(username)
-            .ip(remote)
-            .record(&state.store);
+        tracing::warn!(
+            username,
+            ip = address,
+            "login attempt refused by the rate limit"
+        );
+        record_failure("rate limited");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "rate_limited",
@@ -149,7 +162,7 @@ pub(crate) async fn check_password(
     let matches = run_blocking(move || verify_password(&password, &hash)).await;
     match user {
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => {
-            limits.login_failures_per_user.reset(username);
+            limits.login_failures_per_user.reset(&failure_key);
             Audit::success(AuditKind::LoginLocal)
                 .actor(username)
                 .ip(remote)
@@ -157,16 +170,13 @@ pub(crate) async fn check_password(
             Ok(user)
         }
         _ => {
-            let _ = limits.login_failures_per_user.hit(username);
+            let _ = limits.login_failures_per_user.hit(&failure_key);
             tracing::info!(
                 username,
-                ip,
+                ip = address,
                 "local login refused: wrong username or password"
             );
-            Audit::failure(AuditKind::LoginLocal, "wrong username or password")
-                .actor(username)
-                .ip(remote)
-                .record(&state.store);
+            record_failure("wrong username or password");
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 "invalid_credentials",

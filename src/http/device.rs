@@ -8,7 +8,7 @@
 //! session and per IP (after 5, even the right code waits). A code yields at most one API key,
 //! owned by the approving user, also under concurrent polls.
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 
 use serde::Deserialize;
 use serde_json::json;
@@ -19,6 +19,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::auth::store_unavailable;
+use super::client::limit_key;
 use super::error::{ApiError, error_response};
 use super::page::{Page, error_page, escape, query_escape, see_other};
 use super::pages::{BrowserRequest, browser_request, require_page};
@@ -28,6 +29,8 @@ use crate::auth::Permission;
 use crate::auth::account::UserView;
 use crate::auth::credential::{new_api_key, random_token, sha256};
 use crate::auth::device::{display_user_code, new_user_code, normalise_user_code};
+use crate::auth::ratelimit::RateLimiter;
+use crate::auth::text::{NameError, clean_name, displayable};
 use crate::server::AppState;
 use crate::store::{ApiKeyRecord, DeviceRecord, DeviceStatus, PollOutcome};
 
@@ -62,15 +65,15 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
     let code = warp::path!("api" / "auth" / "device" / "code")
         .and(warp::post())
-        .and(warp::addr::remote())
+        .and(super::client::client_ip())
         .and(warp::header::optional::<String>("user-agent"))
-        .and(super::body_bytes(MAX_BODY_BYTES))
+        .and(super::body::bytes(MAX_BODY_BYTES))
         .and(with_state.clone())
         .then(device_code);
     let token = warp::path!("api" / "auth" / "device" / "token")
         .and(warp::post())
         .and(warp::header::optional::<String>("content-type"))
-        .and(super::body_bytes(MAX_BODY_BYTES))
+        .and(super::body::bytes(MAX_BODY_BYTES))
         .and(with_state.clone())
         .then(|content_type: Option<String>, body: warp::hyper::body::Bytes, state: AppState| async move {
             // JSON as the contract says, or RFC 8628's form encoding (`grant_type`,
@@ -97,15 +100,13 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let enter = warp::path!("device")
         .and(warp::post())
         .and(browser_request())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::form::<DecisionForm>())
+        .and(super::body::form::<DecisionForm>(MAX_BODY_BYTES))
         .and(with_state.clone())
         .map(enter_code);
     let decide = warp::path!("device" / String)
         .and(warp::post())
         .and(browser_request())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::form::<DecisionForm>())
+        .and(super::body::form::<DecisionForm>(MAX_BODY_BYTES))
         .and(with_state)
         .then(decide);
     code.or(token)
@@ -119,23 +120,18 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn client_name(requested: Option<String>) -> String {
-    let name: String = requested
-        .unwrap_or_default()
-        .chars()
-        .filter(|c| !c.is_control())
-        .take(MAX_CLIENT_NAME)
-        .collect();
-    let name = name.trim();
-    if name.is_empty() {
-        "unnamed client".to_owned()
-    } else {
-        name.to_owned()
+/// The client's name as the approval page will show it; refused when it could mislead (see
+/// [`crate::auth::text`]).
+fn client_name(requested: Option<String>) -> Result<String, NameError> {
+    match requested {
+        None => Ok("unnamed client".to_owned()),
+        Some(name) if name.trim().is_empty() => Ok("unnamed client".to_owned()),
+        Some(name) => clean_name(&name, MAX_CLIENT_NAME),
     }
 }
 
 async fn device_code(
-    remote: Option<SocketAddr>,
+    remote: Option<IpAddr>,
     user_agent: Option<String>,
     body: warp::hyper::body::Bytes,
     state: AppState,
@@ -154,8 +150,18 @@ async fn device_code(
             }
         }
     };
-    let ip = remote.map(|a| a.ip().to_string()).unwrap_or_default();
-    if let Err(retry) = state.limits.device_codes_per_ip.hit(&ip) {
+    let client_name = match client_name(request.client_name) {
+        Ok(name) => name,
+        Err(e) => {
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &format!("client_name: {e}"),
+            );
+        }
+    };
+    let ip = remote.map(|ip| ip.to_string()).unwrap_or_default();
+    if let Err(retry) = state.limits.device_codes_per_ip.hit(&limit_key(remote)) {
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             "slow_down",
@@ -172,9 +178,9 @@ async fn device_code(
     let device_hash = sha256(device_code.as_bytes());
     let mut record = DeviceRecord {
         user_code: String::new(),
-        client_name: client_name(request.client_name),
+        client_name,
         requester_ip: ip,
-        requester_agent: user_agent.unwrap_or_default().chars().take(200).collect(),
+        requester_agent: displayable(&user_agent.unwrap_or_default(), 200),
         created_at: crate::clock::now_rfc3339(),
         expires_unix: now + lifetimes.device_code.as_secs(),
         interval_secs: lifetimes.device_poll_interval.as_secs(),
@@ -313,16 +319,21 @@ fn claim_id(session: &Session) -> String {
     )
 }
 
-/// The keys wrong codes are counted under: this session and this IP.
-fn failure_keys(session: &Session, request: &BrowserRequest) -> [String; 2] {
+/// The limits wrong codes are counted under: this user's, then this address's (a higher one,
+/// so one user's typos never block their neighbours).
+fn failure_limits<'a>(
+    state: &'a AppState,
+    session: &Session,
+    request: &BrowserRequest,
+) -> [(&'a RateLimiter, String); 2] {
     [
-        format!("session:{}", claim_id(session)),
-        format!(
-            "ip:{}",
-            request
-                .remote
-                .map(|a| a.ip().to_string())
-                .unwrap_or_default()
+        (
+            &state.limits.user_code_failures,
+            format!("user:{}", session.user.username),
+        ),
+        (
+            &state.limits.user_code_failures_per_ip,
+            limit_key(request.remote),
         ),
     ]
 }
@@ -368,9 +379,8 @@ fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> 
     let Some(typed) = query.user_code else {
         return entry_form(&session, None, StatusCode::OK);
     };
-    let keys = failure_keys(&session, &request);
-    let limits = &state.limits.user_code_failures;
-    if keys.iter().any(|k| limits.check(k).is_err()) {
+    let limits = failure_limits(&state, &session, &request);
+    if limits.iter().any(|(limit, key)| limit.check(key).is_err()) {
         return entry_form(
             &session,
             Some("Too many wrong codes. Wait a few minutes, then try again."),
@@ -386,8 +396,8 @@ fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> 
         None => None,
     };
     let Some((hash, record)) = found else {
-        for key in &keys {
-            let _ = limits.hit(key);
+        for (limit, key) in &limits {
+            let _ = limit.hit(key);
         }
         tracing::info!(username = %session.user.username, "device page: wrong or expired user code");
         return entry_form(

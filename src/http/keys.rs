@@ -1,4 +1,6 @@
-//! The signed-in user's own API keys: `GET/POST /api/keys`, `DELETE /api/keys/{id}`.
+//! API keys: the signed-in user's own (`GET/POST /api/keys`, `DELETE /api/keys/{id}`), and any
+//! user's for server_admin (`GET /api/users/{username}/keys`,
+//! `DELETE /api/users/{username}/keys/{id}`), so an administrator can end a person's access.
 //!
 //! The secret is in the POST answer only; lists show the id, name, prefix and times.
 
@@ -15,11 +17,9 @@ use super::auth::{Caller, require, store_unavailable};
 use super::error::error_response;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
+use crate::auth::text::{MAX_NAME_CHARS, clean_name};
 use crate::server::AppState;
 use crate::store::ApiKeyRecord;
-
-/// Longest key name.
-const MAX_NAME_CHARS: usize = 100;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -27,29 +27,65 @@ struct NewKey {
     name: String,
 }
 
-/// `GET /api/keys`, `POST /api/keys`, `DELETE /api/keys/{id}`.
+/// `GET /api/keys`, `POST /api/keys`, `DELETE /api/keys/{id}`, and the server_admin routes
+/// under `/api/users/{username}/keys`.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state.clone());
-    let signed_in = require(state, Permission::SignedIn);
+    let signed_in = require(state.clone(), Permission::SignedIn);
+    let admin = require(state, Permission::ServerAdmin);
     let list = warp::path!("keys")
         .and(warp::get())
         .and(signed_in.clone())
         .and(with_state.clone())
-        .map(list);
+        .map(|caller: Caller, state: AppState| list_keys(&caller.user.username, &state));
     let create = warp::path!("keys")
         .and(warp::post())
         .and(signed_in.clone())
-        .and(warp::body::content_length_limit(4 * 1024))
-        .and(warp::body::json())
+        .and(super::body::json(4 * 1024))
         .and(with_state.clone())
         .then(create);
     let revoke = warp::path!("keys" / String)
         .and(warp::delete())
         .and(signed_in)
+        .and(with_state.clone())
+        .then(|id: String, caller: Caller, state: AppState| async move {
+            let owner = caller.user.username.clone();
+            revoke_key(&owner, id, &caller, &state).await
+        });
+    let list_of = warp::path!("users" / String / "keys")
+        .and(warp::get())
+        .and(admin.clone())
+        .and(with_state.clone())
+        .map(
+            |username: String, _: Caller, state: AppState| match state.store.user(&username) {
+                Ok(Some(_)) => list_keys(&username, &state),
+                Ok(None) => no_such_user(),
+                Err(e) => store_unavailable(e).response(),
+            },
+        );
+    let revoke_of = warp::path!("users" / String / "keys" / String)
+        .and(warp::delete())
+        .and(admin)
         .and(with_state)
-        .then(revoke);
-    list.or(create).unify().or(revoke).unify().boxed()
+        .then(
+            |username: String, id: String, caller: Caller, state: AppState| async move {
+                revoke_key(&username, id, &caller, &state).await
+            },
+        );
+    list.or(create)
+        .unify()
+        .or(revoke)
+        .unify()
+        .or(list_of)
+        .unify()
+        .or(revoke_of)
+        .unify()
+        .boxed()
+}
+
+fn no_such_user() -> Response {
+    error_response(StatusCode::NOT_FOUND, "not_found", "no such user")
 }
 
 /// A key as listed: never the secret or its hash.
@@ -67,15 +103,17 @@ fn listed(state: &AppState, hash: Option<&[u8]>, key: &ApiKeyRecord) -> serde_js
         "prefix": key.prefix,
         "created_at": key.created_at,
         "last_used_at": last_used,
+        // Keys do not expire yet: `null` is "never".
+        "expires_at": null,
     })
 }
 
-fn list(caller: Caller, state: AppState) -> Response {
-    match state.store.api_keys_with_hashes_of(&caller.user.username) {
+fn list_keys(username: &str, state: &AppState) -> Response {
+    match state.store.api_keys_with_hashes_of(username) {
         Ok(keys) => {
             let keys: Vec<_> = keys
                 .iter()
-                .map(|(hash, key)| listed(&state, Some(hash), key))
+                .map(|(hash, key)| listed(state, Some(hash), key))
                 .collect();
             warp::reply::json(&json!({ "keys": keys })).into_response()
         }
@@ -84,15 +122,11 @@ fn list(caller: Caller, state: AppState) -> Response {
 }
 
 async fn create(caller: Caller, body: NewKey, state: AppState) -> Response {
-    let name = body.name.trim();
-    if name.is_empty() || name.chars().count() > MAX_NAME_CHARS {
-        return error_response(
-            StatusCode::BAD_REQUEST,
-            "invalid_name",
-            &format!("a key name has 1 to {MAX_NAME_CHARS} characters"),
-        );
-    }
-    match issue_api_key(&state, &caller.user.username, name).await {
+    let name = match clean_name(&body.name, MAX_NAME_CHARS) {
+        Ok(name) => name,
+        Err(e) => return error_response(StatusCode::BAD_REQUEST, "invalid_name", &e.to_string()),
+    };
+    match issue_api_key(&state, &caller.user.username, &name).await {
         Ok(key) => {
             tracing::info!(username = %caller.user.username, key_id = %key.record.id, "API key created");
             let body = json!({
@@ -108,25 +142,30 @@ async fn create(caller: Caller, body: NewKey, state: AppState) -> Response {
     }
 }
 
-async fn revoke(id: String, caller: Caller, state: AppState) -> Response {
-    let deleted = match state.store.delete_api_key(&caller.user.username, &id) {
+/// Revokes `owner`'s key `id` on behalf of `caller` (the owner, or a server_admin).
+async fn revoke_key(owner: &str, id: String, caller: &Caller, state: &AppState) -> Response {
+    let deleted = match state.store.delete_api_key(owner, &id) {
         Ok(deleted) => deleted,
         Err(e) => return store_unavailable(e).response(),
     };
     if !deleted {
-        return error_response(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            "you have no API key with this id",
-        );
+        let message = if owner == caller.user.username {
+            "you have no API key with this id"
+        } else {
+            "this user has no API key with this id"
+        };
+        return error_response(StatusCode::NOT_FOUND, "not_found", message);
     }
-    Audit::success(AuditKind::ApiKeyRevoked)
+    let mut audit = Audit::success(AuditKind::ApiKeyRevoked)
         .actor(&caller.user.username)
-        .subject(&id)
-        .record(&state.store);
+        .subject(&id);
+    if owner != caller.user.username {
+        audit = audit.reason(format!("key of {owner}"));
+    }
+    audit.record(&state.store);
     if let Err(e) = state.store.flush().await {
         return store_unavailable(e).response();
     }
-    tracing::info!(username = %caller.user.username, key_id = %id, "API key revoked");
+    tracing::info!(by = %caller.user.username, owner, key_id = %id, "API key revoked");
     warp::reply::with_status(warp::reply(), StatusCode::NO_CONTENT).into_response()
 }

@@ -98,9 +98,9 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 /// A JSON body of at most [`MAX_BODY_BYTES`].
-fn json_body<T: serde::de::DeserializeOwned + Send>()
+fn json_body<T: serde::de::DeserializeOwned + Send + 'static>()
 -> impl Filter<Extract = (T,), Error = warp::Rejection> + Clone {
-    warp::body::content_length_limit(MAX_BODY_BYTES).and(warp::body::json())
+    super::body::json(MAX_BODY_BYTES)
 }
 
 fn list(_admin: Caller, state: AppState) -> Response {

@@ -40,6 +40,7 @@ pub async fn run(state: AppState, mut shutdown: Shutdown) {
 
 /// One round: sweep expired sessions (and the other timed records), persist key uses, flush.
 pub async fn once(state: &AppState) {
+    state.audit_throttle.flush(&state.store);
     let worker = state.clone();
     let result = run_blocking(move || {
         let now = crate::clock::unix_secs();

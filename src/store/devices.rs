@@ -148,6 +148,14 @@ impl Store {
         key: &ApiKeyRecord,
     ) -> Result<PollOutcome, StoreError> {
         let _write = self.write_gate();
+        // Read before the transaction (a read inside it would wait for the transaction's own
+        // lock); the write gate, which disabling a user takes too, keeps it true until the end.
+        let approver_enabled = match self.device_code(device_hash)?.map(|r| r.status) {
+            Some(DeviceStatus::Approved { username }) => {
+                self.user(&username)?.is_none_or(|u| !u.disabled)
+            }
+            _ => true,
+        };
         (&self.device_codes, &self.api_keys, &self.api_keys_by_user)
             .transaction(|(codes, keys, owners)| {
                 let Some(bytes) = codes.get(device_hash)? else {
@@ -171,6 +179,11 @@ impl Store {
                         DeviceStatus::Pending => PollOutcome::Pending,
                         DeviceStatus::Denied => PollOutcome::Denied,
                         DeviceStatus::Issued => PollOutcome::Invalid,
+                        // A user disabled since approving gets nothing.
+                        DeviceStatus::Approved { .. } if !approver_enabled => {
+                            record.status = DeviceStatus::Denied;
+                            PollOutcome::Denied
+                        }
                         DeviceStatus::Approved { username } => {
                             let mut key = key.clone();
                             key.username.clone_from(username);
