@@ -630,8 +630,16 @@
       const label = $('field-tenant').hidden ? 'the placeholder' : $('sso-tenant-label').textContent;
       problems.push({ pointer: '/issuer', message: 'Replace the {…} placeholder: fill in ' + label + '.' });
     }
-    if (!payload.client_secret && !(state.data && state.data.client_secret_set)) {
-      problems.push({ pointer: '/client_secret', message: 'Enter the client secret from your identity provider.' });
+    if (!payload.client_secret) {
+      const saved = state.data && state.data.config;
+      const secretSaved = Boolean(state.data && state.data.client_secret_set);
+      // The saved secret goes only to the provider it was saved for (the server refuses too).
+      const sameProvider = saved && payload.issuer === saved.issuer && payload.client_id === saved.client_id;
+      if (!secretSaved) {
+        problems.push({ pointer: '/client_secret', message: 'Enter the client secret from your identity provider.' });
+      } else if (!sameProvider) {
+        problems.push({ pointer: '/client_secret', message: 'Enter the client secret again: the issuer or client ID changed, and the saved secret is only ever sent to the provider it was saved for.' });
+      }
     }
     if (payload.scopes && !payload.scopes.includes('openid')) {
       problems.push({ pointer: '/scopes', message: 'Scopes must include openid.' });

@@ -177,7 +177,14 @@ pub fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountEr
         store,
         NewUser {
             username: INITIAL_ADMIN.into(),
-            email: "admin@localhost.localdomain".into(),
+            // Not a shared constant: an SSO account at any provider that asserts a known
+            // admin email would otherwise be one step from linking to this account.
+            email: format!(
+                "admin-{}@localhost.invalid",
+                crate::auth::credential::random_token(6)
+                    .to_lowercase()
+                    .replace(['-', '_'], "x")
+            ),
             name: "Administrator".into(),
             role: Role::ServerAdmin,
             password: Some(password.clone()),
@@ -502,7 +509,13 @@ mod tests {
             &password,
             user.password_hash.as_deref().unwrap()
         ));
-        assert_eq!(ended, CredentialsEnded { sessions: 1, keys: 1 });
+        assert_eq!(
+            ended,
+            CredentialsEnded {
+                sessions: 1,
+                keys: 1
+            }
+        );
         assert!(store.session(b"s", 1).unwrap().is_none());
         assert!(store.api_key_by_hash(b"k").unwrap().is_none());
         store.create_api_key(b"k2", &key("johndoe")).unwrap();
@@ -525,7 +538,10 @@ mod tests {
         let (_, ended) = change_user(&store, "johndoe", disable(true)).unwrap();
         assert_eq!(ended.keys, 1);
         change_user(&store, "johndoe", disable(false)).unwrap();
-        assert!(store.api_key_by_hash(b"k").unwrap().is_none(), "re-enabling revives nothing");
+        assert!(
+            store.api_key_by_hash(b"k").unwrap().is_none(),
+            "re-enabling revives nothing"
+        );
     }
 
     fn key(username: &str) -> crate::store::ApiKeyRecord {

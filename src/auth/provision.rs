@@ -1,5 +1,5 @@
-//! Turning a verified SSO identity into a user: link by (issuer, `sub`), else by verified
-//! email, else auto-provision or refuse. Later logins update the display name and nothing else.
+//! Turning a verified SSO identity into a user: link by (issuer, `sub`), else by email as
+//! `link_by_email` allows (by default only a verified one), else auto-provision or refuse. Later logins update the display name and nothing else.
 //! Blocking (store writes); the caller flushes before it starts the session.
 
 use crate::audit::{Audit, AuditKind};
@@ -19,6 +19,15 @@ pub enum SsoRefusal {
     UserNotFound(String),
     #[error("the user `{0}` is disabled")]
     Disabled(String),
+    /// A user has this email, but `link_by_email` does not allow taking it over.
+    #[error(
+        "a user with the email `{email}` exists, and link_by_email `{rule}` does not allow linking it (email_verified: {verified})"
+    )]
+    NotLinked {
+        email: String,
+        rule: &'static str,
+        verified: String,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -64,6 +73,17 @@ pub fn sign_in_identity(
     if let Some(user) = store.user_by_email(&email)? {
         if user.disabled {
             return Err(SsoRefusal::Disabled(user.username));
+        }
+        // Linking hands this account to whoever the provider vouches for: only when the
+        // provider says it verified the email, unless the operator chose otherwise.
+        if !config.link_by_email.allows(identity.email_verified) {
+            return Err(SsoRefusal::NotLinked {
+                email,
+                rule: config.link_by_email.as_str(),
+                verified: identity
+                    .email_verified
+                    .map_or_else(|| "absent".to_owned(), |v| v.to_string()),
+            });
         }
         match store.link_identity(&identity.issuer, &identity.subject, &user.username) {
             Ok(()) => {
@@ -168,6 +188,7 @@ mod tests {
             auto_provision,
             default_role: Role::Viewer,
             allow_local_auth: true,
+            link_by_email: Default::default(),
         }
     }
 
@@ -245,5 +266,49 @@ mod tests {
                 .unwrap()
                 .is_none()
         );
+    }
+
+    #[test]
+    fn an_existing_user_is_linked_only_as_link_by_email_allows() {
+        use crate::setup::config::LinkByEmail;
+        let (_dir, store) = test_store();
+        let admin = UserRecord {
+            username: "admin".into(),
+            email: "admin@corp.example".into(),
+            name: "Admin".into(),
+            source: UserSource::Local,
+            disabled: false,
+            created_at: "2026-12-01T00:00:00Z".into(),
+            access: vec![AccessBinding::for_role(Role::ServerAdmin)],
+            password_hash: None,
+        };
+        store.create_user(&admin).unwrap();
+        let cases = [
+            (LinkByEmail::Verified, None, false),
+            (LinkByEmail::Verified, Some(true), true),
+            (LinkByEmail::Never, Some(true), false),
+            (LinkByEmail::TrustProvider, None, true),
+            (LinkByEmail::TrustProvider, Some(false), false),
+        ];
+        for (i, (rule, verified, links)) in cases.into_iter().enumerate() {
+            let sub = format!("attacker-{i}");
+            let attacker = VerifiedIdentity {
+                email_verified: verified,
+                ..identity(&sub, Some("ADMIN@corp.example"), "Mallory")
+            };
+            let config = OidcConfig {
+                link_by_email: rule,
+                ..config(true)
+            };
+            let result = sign_in_identity(&store, &config, &attacker);
+            assert_eq!(
+                result.is_ok(),
+                links,
+                "{rule:?} with email_verified {verified:?}"
+            );
+            let linked = store.identity("https://idp.example", &sub).unwrap();
+            assert_eq!(linked.is_some(), links);
+        }
+        assert_eq!(store.user_count(), 1, "no second account was provisioned");
     }
 }

@@ -4,7 +4,7 @@
 //! Forms carry a CSRF token: the session's, or before sign-in a double-submit token in the
 //! `cf_login_csrf` cookie. A successful login always starts a new session (rotation).
 
-use std::net::SocketAddr;
+use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -18,7 +18,7 @@ use super::auth::{is_own_origin, store_unavailable};
 use super::page::{Page, error_page, escape, query_escape, see_other};
 use super::return_to::return_to_or_home;
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, clear_cookie, cookie_value, end_session,
+    LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, clear_cookie, end_session, request_cookie,
     session_from_cookies, set_cookie, start_session, tokens_equal,
 };
 use crate::audit::{Audit, AuditKind};
@@ -54,7 +54,7 @@ struct CsrfForm {
 pub(crate) struct BrowserRequest {
     pub cookie: Option<String>,
     pub origin: Option<String>,
-    pub remote: Option<SocketAddr>,
+    pub remote: Option<IpAddr>,
     pub user_agent: Option<String>,
 }
 
@@ -63,7 +63,7 @@ pub(crate) fn browser_request()
 -> impl Filter<Extract = (BrowserRequest,), Error = warp::Rejection> + Clone {
     warp::header::optional::<String>("cookie")
         .and(warp::header::optional::<String>("origin"))
-        .and(warp::addr::remote())
+        .and(super::client::client_ip())
         .and(warp::header::optional::<String>("user-agent"))
         .map(|cookie, origin, remote, user_agent| BrowserRequest {
             cookie,
@@ -90,15 +90,13 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let login_post = warp::path!("login")
         .and(warp::post())
         .and(browser_request())
-        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
-        .and(warp::body::form::<LoginForm>())
+        .and(super::body::form::<LoginForm>(MAX_FORM_BYTES))
         .and(with_state.clone())
         .then(login_post);
     let logout = warp::path!("logout")
         .and(warp::post())
         .and(browser_request())
-        .and(warp::body::content_length_limit(MAX_FORM_BYTES))
-        .and(warp::body::form::<CsrfForm>())
+        .and(super::body::form::<CsrfForm>(MAX_FORM_BYTES))
         .and(with_state.clone())
         .then(logout);
     let people = warp::path!("people")
@@ -283,21 +281,20 @@ fn login_page(query: LoginQuery, request: BrowserRequest, state: AppState) -> Re
     if session.is_some() {
         return see_other(&return_to, &[]);
     }
-    render_login(&state, &request, &return_to, None, StatusCode::OK)
+    render_login(&state, &return_to, None, StatusCode::OK)
 }
 
 /// The login page, with an error message when a sign-in failed.
 pub(crate) fn render_login(
     state: &AppState,
-    request: &BrowserRequest,
     return_to: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
     let live = state.reloader.live();
-    let csrf = cookie_value(request.cookie.as_deref(), LOGIN_CSRF_COOKIE)
-        .filter(|t| t.len() == 43)
-        .map_or_else(|| random_token(32), str::to_owned);
+    // Always fresh: a value adopted from the request could be one an attacker planted, who
+    // would then know the token and could sign the victim in to the attacker's account.
+    let csrf = random_token(32);
     let mut body = String::from("<section class=\"card auth-card\"><h1>Sign in to CoderFlow</h1>");
     if let Some(error) = error {
         body.push_str(&format!(
@@ -357,7 +354,8 @@ pub(crate) fn render_login(
 
 async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -> Response {
     let return_to = return_to_or_home(form.return_to.as_deref());
-    let cookie_token = cookie_value(request.cookie.as_deref(), LOGIN_CSRF_COOKIE).unwrap_or("");
+    let cookie_token =
+        request_cookie(&state, request.cookie.as_deref(), LOGIN_CSRF_COOKIE).unwrap_or("");
     // Browsers send `Origin: null` on form posts under `Referrer-Policy: no-referrer`: only a
     // real foreign origin is refused; the double-submit token is what proves the form is ours.
     let origin_ok = request
@@ -368,7 +366,6 @@ async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -
         tracing::warn!("login form refused: CSRF token or origin mismatch");
         return render_login(
             &state,
-            &request,
             &return_to,
             Some("Your sign-in form expired. Please try again."),
             StatusCode::FORBIDDEN,
@@ -377,7 +374,7 @@ async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -
     let username = form.username.trim().to_owned();
     let user = match check_password(&state, request.remote, &username, form.password).await {
         Ok(user) => user,
-        Err(e) => return render_login(&state, &request, &return_to, Some(&e.message), e.status),
+        Err(e) => return render_login(&state, &return_to, Some(&e.message), e.status),
     };
     // Rotation: whatever session this browser had ends; the signed-in one is new.
     if let Err(e) = end_session(&state, request.cookie.as_deref()).await {

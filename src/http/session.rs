@@ -2,8 +2,10 @@
 //!
 //! The cookie holds 256 random bits; the store keeps only their SHA-256. Every session has its
 //! own CSRF token for forms and for the `X-CSRF-Token` header of the page scripts. Cookies are
-//! `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` when the public URL is https. Their names
-//! start with `cf_` so they never collide with an identity provider's cookies on the same host.
+//! `HttpOnly`, `SameSite=Lax`, `Path=/`, and `Secure` with the `__Host-` prefix when the public
+//! URL is https. Their names start with `cf_` so they never collide with an identity provider's
+//! cookies on the same host. Values the server checks a request against (the login form's CSRF
+//! token, the SSO binding) are always minted fresh, never adopted from what a browser sent.
 
 use std::time::Duration;
 
@@ -36,8 +38,30 @@ pub fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> 
     found.filter(|v| !v.is_empty())
 }
 
+/// The name cookie `name` goes by: under an https public URL `__Host-<name>`, which browsers
+/// accept only from this exact host over https with `Path=/` and no `Domain`, so neither a
+/// sibling subdomain nor a plain-http man in the middle can plant it.
+pub fn cookie_name(state: &AppState, name: &str) -> String {
+    if state.public_url.starts_with("https://") {
+        format!("__Host-{name}")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// The value of our cookie `name` in a `Cookie` header, under the name it goes by (see
+/// [`cookie_name`]).
+pub fn request_cookie<'a>(
+    state: &AppState,
+    header: Option<&'a str>,
+    name: &str,
+) -> Option<&'a str> {
+    cookie_value(header, &cookie_name(state, name))
+}
+
 /// A `Set-Cookie` value for `name=value` living `max_age` (a session cookie when `None`).
 pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<Duration>) -> String {
+    let name = cookie_name(state, name);
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age {
         cookie.push_str(&format!("; Max-Age={}", age.as_secs()));
@@ -81,7 +105,7 @@ pub fn session_from_cookies(
     state: &AppState,
     cookie_header: Option<&str>,
 ) -> Result<Option<Session>, StoreError> {
-    let Some(id) = cookie_value(cookie_header, SESSION_COOKIE) else {
+    let Some(id) = request_cookie(state, cookie_header, SESSION_COOKIE) else {
         return Ok(None);
     };
     if id.len() != 43 {
@@ -122,7 +146,7 @@ pub async fn start_session(state: &AppState, username: &str) -> Result<String, S
 ///
 /// Fails when the store cannot be written.
 pub async fn end_session(state: &AppState, cookie_header: Option<&str>) -> Result<(), StoreError> {
-    if let Some(id) = cookie_value(cookie_header, SESSION_COOKIE) {
+    if let Some(id) = request_cookie(state, cookie_header, SESSION_COOKIE) {
         state.store.delete_session(&sha256(id.as_bytes()))?;
         state.store.flush().await?;
     }

@@ -50,8 +50,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::put())
         .and(admin.clone())
         .and(warp::query::<ForceQuery>())
-        .and(warp::body::content_length_limit(MAX_BODY_BYTES))
-        .and(warp::body::json())
+        .and(super::body::json(MAX_BODY_BYTES))
         .and(with_state.clone())
         .then(save);
     let delete = warp::path!("settings" / "sso")
@@ -62,7 +61,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let test = warp::path!("settings" / "sso" / "test")
         .and(warp::post())
         .and(admin.clone())
-        .and(super::body_bytes(MAX_BODY_BYTES))
+        .and(super::body::bytes(MAX_BODY_BYTES))
         .and(with_state.clone())
         .then(test_connection);
     let reload = warp::path!("settings" / "sso" / "reload")
@@ -92,6 +91,7 @@ fn config_view(config: &OidcConfig) -> Value {
         "auto_provision": config.auto_provision,
         "default_role": config.default_role,
         "allow_local_auth": config.allow_local_auth,
+        "link_by_email": config.link_by_email,
     })
 }
 
@@ -136,6 +136,18 @@ fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfig), Re
     if omitted {
         object.remove("client_secret");
         if let Some(current) = state.reloader.live().oidc.as_ref() {
+            // The saved secret goes only to the provider it was saved for: with another issuer
+            // or client ID it would be sent, in the token request, to whoever runs that one.
+            let same =
+                |field: &str, value: &str| object.get(field).and_then(Value::as_str) == Some(value);
+            if !(same("issuer", &current.issuer) && same("client_id", &current.client_id)) {
+                return Err(invalid(&[ConfigProblem {
+                    message: "enter the client secret again: the issuer or client ID changed, and the saved secret is only ever sent to the provider it was saved for".into(),
+                    line: None,
+                    column: None,
+                    pointer: Some("/client_secret".into()),
+                }]));
+            }
             object.insert(
                 "client_secret".into(),
                 current.client_secret.expose().into(),

@@ -15,10 +15,13 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::auth::store_unavailable;
+use super::client::limit_key;
 use super::page::{error_page, see_other};
 use super::pages::{BrowserRequest, browser_request};
 use super::return_to::return_to_or_home;
-use super::session::{cookie_value, end_session, set_cookie, start_session, tokens_equal};
+use super::session::{
+    clear_cookie, end_session, request_cookie, set_cookie, start_session, tokens_equal,
+};
 use crate::audit::{Audit, AuditKind};
 use crate::auth::credential::{random_token, sha256};
 use crate::auth::provision::{SsoRefusal, sign_in_identity};
@@ -99,11 +102,12 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
             None,
         );
     };
-    let ip = request
-        .remote
-        .map(|a| a.ip().to_string())
-        .unwrap_or_default();
-    if state.limits.sso_starts_per_ip.hit(&ip).is_err() {
+    if state
+        .limits
+        .sso_starts_per_ip
+        .hit(&limit_key(request.remote))
+        .is_err()
+    {
         return error_page(
             StatusCode::TOO_MANY_REQUESTS,
             "Too many sign-in attempts",
@@ -119,9 +123,11 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
     if let Err(status) = state.provider.ensure_answering(&discovered).await {
         return unavailable(&status.detail);
     }
-    let binding = cookie_value(request.cookie.as_deref(), BINDING_COOKIE)
-        .filter(|b| b.len() == 43)
-        .map_or_else(|| random_token(32), str::to_owned);
+    // Always fresh: adopting a binding the browser sent would let an attacker who can plant
+    // cookies bind a login of their own to the victim's browser (login CSRF). A second login
+    // started in another tab replaces the first one's binding; the first then fails with
+    // "Invalid or expired state" and can simply be started again.
+    let binding = random_token(32);
     let ttl = state.lifetimes.login_state;
     let return_to = return_to_or_home(query.return_to.as_deref());
     let login = start_login(
@@ -155,6 +161,9 @@ pub struct CallbackParams {
     pub iss: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+    /// A token in the front channel (`id_token`, `access_token`): this client only uses the
+    /// code flow, so such a response is an injection or a mix-up and is refused.
+    pub front_channel_token: bool,
 }
 
 /// Parses the raw query; `None` when a parameter appears twice or the query is too long.
@@ -174,6 +183,10 @@ pub fn parse_callback(raw: &str) -> Option<CallbackParams> {
             "iss" => &mut params.iss,
             "error" => &mut params.error,
             "error_description" => &mut params.error_description,
+            "id_token" | "access_token" => {
+                params.front_channel_token = true;
+                continue;
+            }
             _ => continue,
         };
         *slot = Some(value.into_owned());
@@ -182,10 +195,10 @@ pub fn parse_callback(raw: &str) -> Option<CallbackParams> {
 }
 
 async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Response {
+    let address = limit_key(request.remote);
     let audit_failure = |reason: &str| {
-        Audit::failure(AuditKind::LoginSso, reason)
-            .ip(request.remote)
-            .record(&state.store);
+        let audit = Audit::failure(AuditKind::LoginSso, reason).ip(request.remote);
+        state.audit_throttle.record(audit, &address, &state.store);
     };
     let Some(params) = parse_callback(&raw) else {
         audit_failure("malformed callback (duplicated parameters or oversized)");
@@ -228,7 +241,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         audit_failure("unknown, used or expired state");
         return state_error();
     };
-    let binding = cookie_value(request.cookie.as_deref(), BINDING_COOKIE).unwrap_or("");
+    let binding = request_cookie(&state, request.cookie.as_deref(), BINDING_COOKIE).unwrap_or("");
     if binding.is_empty() || !tokens_equal(&pending.binding_hash, &binding_hash(binding)) {
         tracing::warn!(
             "SSO callback refused: the state belongs to another browser (or cookies are blocked)"
@@ -247,26 +260,39 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         );
         return state_error();
     };
-    if params
-        .iss
-        .as_deref()
-        .is_some_and(|iss| iss != pending.issuer)
-    {
+    if params.front_channel_token {
+        tracing::warn!(
+            "SSO callback refused: a token in the front channel (only the code flow is used)"
+        );
+        audit_failure("token in the authorization response");
+        return failed();
+    }
+    let discovered = match state.provider.ready(&pending.issuer, &pending.client_id) {
+        Ok(discovered) => discovered,
+        Err(status) => return unavailable(&status.detail),
+    };
+    // RFC 9207: `iss` must be the issuer, and must be there when the provider says it sends it.
+    let iss_required = discovered
+        .metadata
+        .additional_metadata()
+        .authorization_response_iss_parameter_supported;
+    let iss_problem = match params.iss.as_deref() {
+        Some(iss) if iss != pending.issuer => Some("`iss` parameter is not the issuer"),
+        None if iss_required => Some("no `iss` parameter, though the provider announces it"),
+        _ => None,
+    };
+    if let Some(problem) = iss_problem {
         tracing::warn!(
             iss = params.iss.as_deref().unwrap_or(""),
-            "SSO callback refused: `iss` is not the configured issuer"
+            "SSO callback refused: {problem}"
         );
-        audit_failure("`iss` parameter is not the issuer");
+        audit_failure(problem);
         return failed();
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         tracing::warn!("SSO callback refused: no code");
         audit_failure("no code");
         return failed();
-    };
-    let discovered = match state.provider.ready(&pending.issuer, &pending.client_id) {
-        Ok(discovered) => discovered,
-        Err(status) => return unavailable(&status.detail),
     };
     let identity = match finish_login(
         &state.provider,
@@ -294,10 +320,10 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         Ok(user) => user,
         Err(refusal) => {
             tracing::warn!(reason = %refusal, sub = %subject, issuer = %pending.issuer, "SSO login refused");
-            Audit::failure(AuditKind::LoginSso, refusal.to_string())
+            let audit = Audit::failure(AuditKind::LoginSso, refusal.to_string())
                 .subject(&subject)
-                .ip(request.remote)
-                .record(&state.store);
+                .ip(request.remote);
+            state.audit_throttle.record(audit, &address, &state.store);
             return refusal_page(&refusal);
         }
     };
@@ -312,7 +338,10 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
                 .reason(format!("issuer {}", pending.issuer))
                 .ip(request.remote)
                 .record(&state.store);
-            see_other(&pending.return_to, &[cookie])
+            see_other(
+                &pending.return_to,
+                &[cookie, clear_cookie(&state, BINDING_COOKIE)],
+            )
         }
         Err(e) => store_unavailable(e).response(),
     }
@@ -332,6 +361,13 @@ fn refusal_page(refusal: &SsoRefusal) -> Response {
             "Email not verified",
             "The identity provider says your email address is not verified, so it cannot be matched to an account.",
             "Verify your email address with your identity provider, then try again.",
+            None,
+        ),
+        SsoRefusal::NotLinked { .. } => error_page(
+            StatusCode::FORBIDDEN,
+            "Account not linked",
+            "A CoderFlow account with your email address exists, but this sign-in cannot be linked to it automatically.",
+            "Ask an administrator to check the SSO settings (link_by_email), or sign in with your password and try again later.",
             None,
         ),
         SsoRefusal::UserNotFound(_) => error_page(

@@ -3,8 +3,8 @@
 //!
 //! Every check of the contract's section 6 happens here or in the callback route: the ID token's
 //! signature with a key of the JWKS (an unknown `kid` refetches the JWKS once), `iss`, `aud`
-//! (with `azp` when there are several audiences), `exp` and `iat` with 60 s leeway, `sub`, and
-//! the nonce. `alg: none` and HMAC algorithms are refused: a deliberate deviation from the RP
+//! (no audience but ours; `azp`, when present, ours), `exp`, `iat` (not in the future, at most
+//! ten minutes old, each with 60 s leeway), `sub`, the nonce, and `at_hash` when present. `alg: none` and HMAC algorithms are refused: a deliberate deviation from the RP
 //! conformance test `rp-id_token-sig-none`, since an HMAC key here would be the client secret.
 
 use std::sync::Arc;
@@ -15,9 +15,9 @@ use openidconnect::core::{
     CoreAuthenticationFlow, CoreClient, CoreJwsSigningAlgorithm, CoreUserInfoClaims,
 };
 use openidconnect::{
-    AccessToken, AuthorizationCode, ClientId, ClientSecret, CsrfToken, EndpointMaybeSet,
-    EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier,
-    RedirectUrl, Scope, TokenResponse,
+    AccessToken, AccessTokenHash, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, Nonce, OAuth2TokenResponse, PkceCodeChallenge,
+    PkceCodeVerifier, RedirectUrl, Scope, TokenResponse,
 };
 
 use super::describe;
@@ -38,6 +38,22 @@ pub type OidcClient = CoreClient<
 
 /// Leeway for `exp` and `iat`.
 const CLOCK_LEEWAY: chrono::TimeDelta = chrono::TimeDelta::seconds(60);
+/// Oldest `iat` accepted: an ID token is minted at the code exchange, so one older than a
+/// login may last (the default `--login-state-ttl`) is a replay, not this login's.
+const MAX_TOKEN_AGE: chrono::TimeDelta = chrono::TimeDelta::seconds(600);
+
+/// `iat` must be neither in the future nor older than [`MAX_TOKEN_AGE`] (each with
+/// [`CLOCK_LEEWAY`]).
+fn check_issue_time(iat: chrono::DateTime<chrono::Utc>) -> Result<(), String> {
+    let now = chrono::Utc::now();
+    if iat > now + CLOCK_LEEWAY {
+        Err(format!("issued in the future ({iat})"))
+    } else if iat < now - MAX_TOKEN_AGE - CLOCK_LEEWAY {
+        Err(format!("issued too long ago ({iat})"))
+    } else {
+        Ok(())
+    }
+}
 
 /// Asymmetric signature algorithms an ID token may use; never `none` or HMAC.
 const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
@@ -174,16 +190,30 @@ pub async fn finish_login(
         let verifier = client
             .id_token_verifier()
             .set_allowed_algs(ALLOWED_ALGS)
-            .set_other_audience_verifier_fn(|_| true)
+            // OpenID Connect Core 3.1.3.7: an audience we do not trust refuses the token.
+            .set_other_audience_verifier_fn(|_| false)
             .set_time_fn(|| chrono::Utc::now() - CLOCK_LEEWAY)
-            .set_issue_time_verifier_fn(|iat| {
-                if iat > chrono::Utc::now() + CLOCK_LEEWAY {
-                    Err(format!("issued in the future ({iat})"))
-                } else {
-                    Ok(())
-                }
-            });
-        id_token.claims(&verifier, &nonce).cloned()
+            .set_issue_time_verifier_fn(check_issue_time);
+        let claims = id_token.claims(&verifier, &nonce)?.clone();
+        // `at_hash`, when present, must be the access token's: a token pair spliced from two
+        // logins is refused.
+        if let Some(expected) = claims.access_token_hash() {
+            let signature = openidconnect::ClaimsVerificationError::SignatureVerification;
+            let alg = id_token.signing_alg().map_err(signature)?;
+            let key = id_token.signing_key(&verifier).map_err(signature)?;
+            let actual =
+                AccessTokenHash::from_token(token.access_token(), alg, key).map_err(|e| {
+                    openidconnect::ClaimsVerificationError::Other(format!(
+                        "cannot compute at_hash: {e}"
+                    ))
+                })?;
+            if actual != *expected {
+                return Err(openidconnect::ClaimsVerificationError::Other(
+                    "at_hash does not match the access token".into(),
+                ));
+            }
+        }
+        Ok(claims)
     };
     let claims = match verify(&discovered) {
         Err(openidconnect::ClaimsVerificationError::SignatureVerification(

@@ -10,7 +10,6 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use openidconnect::core::CoreProviderMetadata;
 use openidconnect::{IssuerUrl, JsonWebKeySet};
 use serde::{Deserialize, Serialize};
 
@@ -55,12 +54,50 @@ pub struct ProviderStatus {
     pub detail: String,
 }
 
+/// Discovery members openidconnect's core metadata does not read.
+#[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]
+pub struct ExtraMetadata {
+    /// RFC 9207: the provider adds `iss` to its authorization responses, so a response
+    /// without it is refused (a mix-up attack strips it).
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub authorization_response_iss_parameter_supported: bool,
+}
+
+impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
+
+/// A discovery document with [`ExtraMetadata`].
+pub type ProviderMetadata = openidconnect::ProviderMetadata<
+    ExtraMetadata,
+    openidconnect::core::CoreAuthDisplay,
+    openidconnect::core::CoreClientAuthMethod,
+    openidconnect::core::CoreClaimName,
+    openidconnect::core::CoreClaimType,
+    openidconnect::core::CoreGrantType,
+    openidconnect::core::CoreJweContentEncryptionAlgorithm,
+    openidconnect::core::CoreJweKeyManagementAlgorithm,
+    openidconnect::core::CoreJsonWebKey,
+    openidconnect::core::CoreResponseMode,
+    openidconnect::core::CoreResponseType,
+    openidconnect::core::CoreSubjectIdentifierType,
+>;
+
+/// A boolean as real providers write it: `true`, `"true"`, anything else false (an optional
+/// member of an unexpected type must not fail discovery).
+fn lenient_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<bool, D::Error> {
+    let value: serde_json::Value = serde::Deserialize::deserialize(deserializer)?;
+    Ok(match value {
+        serde_json::Value::Bool(b) => b,
+        serde_json::Value::String(s) => s.eq_ignore_ascii_case("true"),
+        _ => false,
+    })
+}
+
 /// One provider's discovery document with its keys.
 #[derive(Debug)]
 pub struct Discovered {
     pub issuer: String,
     pub client_id: String,
-    pub metadata: CoreProviderMetadata,
+    pub metadata: ProviderMetadata,
     /// When discovery (or the last JWKS refetch) happened.
     pub fetched_at: Instant,
 }
@@ -239,10 +276,10 @@ impl ProviderHandle {
     ///
     /// Fails with a sentence for admins when the provider is unreachable, answers garbage, or
     /// names another issuer.
-    pub async fn discover(&self, issuer: &str) -> Result<CoreProviderMetadata, String> {
+    pub async fn discover(&self, issuer: &str) -> Result<ProviderMetadata, String> {
         let url =
             IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("invalid issuer URL: {e}"))?;
-        CoreProviderMetadata::discover_async(url, &self.http)
+        ProviderMetadata::discover_async(url, &self.http)
             .await
             .map_err(|e| super::describe(&e))
     }

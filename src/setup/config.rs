@@ -23,7 +23,7 @@ pub const OIDC_FILE: &str = "oidc.json";
 pub const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
 
 /// The top-level fields the schema allows; used to suggest a fix for a misspelt field.
-const KNOWN_FIELDS: [&str; 10] = [
+const KNOWN_FIELDS: [&str; 11] = [
     "$schema",
     "enabled",
     "display_name",
@@ -34,6 +34,7 @@ const KNOWN_FIELDS: [&str; 10] = [
     "auto_provision",
     "default_role",
     "allow_local_auth",
+    "link_by_email",
 ];
 
 /// Default of `display_name`, as in the guide's Configuration Reference.
@@ -65,6 +66,40 @@ struct RawOidcConfig {
     auto_provision: Option<bool>,
     default_role: Option<String>,
     allow_local_auth: Option<bool>,
+    link_by_email: Option<LinkByEmail>,
+}
+
+/// How a first SSO login finds an existing user by email (contract section 8).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LinkByEmail {
+    /// Only when the provider says `email_verified: true`.
+    #[default]
+    Verified,
+    /// Never: existing users are linked by an administrator, or sign in with their password.
+    Never,
+    /// Also when the provider sends no `email_verified` (Entra ID never does): the provider is
+    /// trusted to own every email it asserts. Chosen knowingly.
+    TrustProvider,
+}
+
+impl LinkByEmail {
+    /// Whether a login whose provider said `email_verified` may take over an existing user.
+    pub fn allows(self, email_verified: Option<bool>) -> bool {
+        match self {
+            LinkByEmail::Verified => email_verified == Some(true),
+            LinkByEmail::Never => false,
+            LinkByEmail::TrustProvider => email_verified != Some(false),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LinkByEmail::Verified => "verified",
+            LinkByEmail::Never => "never",
+            LinkByEmail::TrustProvider => "trust_provider",
+        }
+    }
 }
 
 /// A validated `oidc.json` with every default applied.
@@ -89,6 +124,8 @@ pub struct OidcConfig {
     /// The local username/password form as written in the file; see
     /// [`OidcConfig::local_auth_allowed`] for the effective value.
     pub allow_local_auth: bool,
+    /// When a first SSO login may be linked to an existing user with the same email.
+    pub link_by_email: LinkByEmail,
 }
 
 impl OidcConfig {
@@ -321,6 +358,7 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
         auto_provision: raw.auto_provision.unwrap_or(true),
         default_role,
         allow_local_auth: raw.allow_local_auth.unwrap_or(true),
+        link_by_email: raw.link_by_email.unwrap_or_default(),
     })
 }
 

@@ -83,12 +83,20 @@ mod tests {
         std::fs::write(&victim, "precious").unwrap();
         let path = dir.path().join("oidc.json");
         // The old predictable names, and the target itself, as symlinks to the victim.
-        std::os::unix::fs::symlink(&victim, dir.path().join(format!(".oidc.json.tmp-{}", std::process::id()))).unwrap();
+        std::os::unix::fs::symlink(
+            &victim,
+            dir.path()
+                .join(format!(".oidc.json.tmp-{}", std::process::id())),
+        )
+        .unwrap();
         std::os::unix::fs::symlink(&victim, &path).unwrap();
         write_atomic(&path, b"secret", 0o600).unwrap();
         assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
         let meta = std::fs::symlink_metadata(&path).unwrap();
-        assert!(meta.file_type().is_file(), "oidc.json is a regular file again");
+        assert!(
+            meta.file_type().is_file(),
+            "oidc.json is a regular file again"
+        );
         assert_eq!(std::fs::read_to_string(&path).unwrap(), "secret");
     }
 

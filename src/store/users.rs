@@ -276,7 +276,10 @@ pub(crate) mod tests {
                 .iter()
                 .filter(|r| matches!(r, Err(StoreError::LastAdmin(_))))
                 .count();
-            assert_eq!(refused, 1, "exactly one of two concurrent disables is refused");
+            assert_eq!(
+                refused, 1,
+                "exactly one of two concurrent disables is refused"
+            );
             let admins = store
                 .users()
                 .unwrap()

@@ -12,6 +12,7 @@ mod http;
 mod idp;
 mod people;
 mod reload;
+mod security;
 mod sessions;
 mod settings;
 mod sso;

@@ -327,7 +327,14 @@ async fn api_keys_are_shown_once_listed_without_secrets_and_revocable() {
     );
     assert_eq!(
         ours.as_object().unwrap().keys().collect::<Vec<_>>(),
-        ["created_at", "id", "last_used_at", "name", "prefix"]
+        [
+            "created_at",
+            "expires_at",
+            "id",
+            "last_used_at",
+            "name",
+            "prefix"
+        ]
     );
 
     let empty_name = daemon

@@ -136,10 +136,36 @@ async fn session_cookies_are_secure_behind_an_https_public_url() {
     let browser = Browser::new(&daemon.base);
     let response = browser.get("/login").await;
     let cookies = set_cookies(&response);
+    assert!(!cookies.is_empty());
     assert!(
-        cookies.iter().all(|c| c.contains("; Secure")),
+        cookies
+            .iter()
+            .all(|c| c.contains("; Secure") && c.starts_with("__Host-cf_") && c.contains("Path=/")),
         "{cookies:?}"
     );
+}
+
+#[tokio::test]
+async fn cookie_values_a_browser_sends_are_never_adopted() {
+    let daemon = Setup::git().start();
+    let planted = "planted-by-an-attacker-planted-by-attacker1";
+    for path in ["/login"] {
+        let response = daemon
+            .http
+            .get(daemon.url(path))
+            .header("cookie", format!("cf_login_csrf={planted}"))
+            .send()
+            .await
+            .unwrap();
+        let cookies = set_cookies(&response);
+        let csrf = cookies
+            .iter()
+            .find(|c| c.starts_with("cf_login_csrf="))
+            .expect("a login CSRF cookie");
+        assert!(!csrf.contains(planted), "{csrf}");
+        let html = response.text().await.unwrap();
+        assert!(!html.contains(planted), "the form's token is fresh too");
+    }
 }
 
 #[tokio::test]
@@ -177,6 +203,11 @@ async fn the_login_form_needs_its_csrf_token_and_our_origin() {
     let other = Browser::new(&daemon.base);
     let replay = other.post_form("/login", &as_refs(&fields(&csrf))).await;
     assert_eq!(replay.status(), 403);
+    // Every form carries a fresh token (a refused post renders a new one): the old one is dead.
+    let stale = browser.post_form("/login", &as_refs(&fields(&csrf))).await;
+    assert_eq!(stale.status(), 403);
+    let html = browser.page("/login").await;
+    let csrf = hidden_input(&html, "csrf_token").unwrap();
     // Chromium sends `Origin: null` on form posts under `Referrer-Policy: no-referrer`: the
     // token decides.
     let ok = browser

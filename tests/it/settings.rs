@@ -195,10 +195,13 @@ async fn turning_local_login_off_is_guarded_against_lockout() {
             s.provider.state == coderflow::oidc::ProviderState::Ready
         })
         .await;
-    idp.login_as(IdpUser::from_email(
-        "admin@localhost.localdomain",
-        "Administrator",
-    ));
+    // The first admin's email is random per installation; the provider vouches for it.
+    let admin_email = daemon.get_json_as("/api/me", &admin).await["email"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(admin_email.ends_with("@localhost.invalid"), "{admin_email}");
+    idp.login_as(IdpUser::from_email(&admin_email, "Administrator"));
     let browser = Browser::new(&daemon.base);
     let start = browser.get("/auth/oidc/login").await;
     let at_idp = browser

@@ -9,7 +9,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::browser::{Browser, location, set_cookies};
-use crate::support::idp::{Behaviour, IdpUser, Signing, TestIdp};
+use crate::support::idp::{AtHash, Behaviour, IdpUser, Signing, TestIdp};
 use crate::support::{Daemon, Setup, save_atomic};
 
 const CLIENT_ID: &str = "coderflow-test";
@@ -381,6 +381,30 @@ async fn hostile_id_tokens_are_refused_without_session_user_or_userinfo() {
             "token endpoint error",
             Box::new(|b| b.token_error = Some("invalid_grant".into())),
         ),
+        // The security review's ID token and callback gaps (OpenID RP tests, RFC 9207).
+        (
+            "an extra audience we do not trust, azp ours",
+            Box::new(|b| {
+                b.aud = Some(vec![CLIENT_ID.into(), "other".into()]);
+                b.azp = Some(CLIENT_ID.into());
+            }),
+        ),
+        (
+            "issued a week ago",
+            Box::new(|b| b.iat_offset_secs = -7 * 86_400),
+        ),
+        (
+            "no iss parameter though discovery announces it",
+            Box::new(|b| b.callback_iss = Some(None)),
+        ),
+        (
+            "an id_token in the front channel",
+            Box::new(|b| b.front_channel_id_token = true),
+        ),
+        (
+            "at_hash of another access token",
+            Box::new(|b| b.at_hash = AtHash::Wrong),
+        ),
     ];
     for (i, (name, misbehave)) in cases.iter().enumerate() {
         sso.idp.behave(|b| {
@@ -411,6 +435,14 @@ async fn hostile_id_tokens_are_refused_without_session_user_or_userinfo() {
         (
             "no kid, one key",
             Box::new(|b: &mut Behaviour| b.signing = Signing::NoKid),
+        ),
+        (
+            "the right at_hash",
+            Box::new(|b: &mut Behaviour| b.at_hash = AtHash::Correct),
+        ),
+        (
+            "issued 9 minutes ago",
+            Box::new(|b: &mut Behaviour| b.iat_offset_secs = -540),
         ),
     ] {
         sso.idp.behave(|b| {

@@ -155,6 +155,22 @@ pub struct Behaviour {
     pub jwks_omit_kid: bool,
     /// The token endpoint answers 400 `{"error": <this>}`.
     pub token_error: Option<String>,
+    /// The authorization response also carries an `id_token` (front channel).
+    pub front_channel_id_token: bool,
+    /// The ID token's `at_hash`.
+    pub at_hash: AtHash,
+}
+
+/// The `at_hash` claim of the ID token.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum AtHash {
+    /// No `at_hash`.
+    #[default]
+    Absent,
+    /// The access token's hash, as OpenID Connect Core 3.1.3.6 defines it.
+    Correct,
+    /// The hash of another access token.
+    Wrong,
 }
 
 impl Default for Behaviour {
@@ -179,6 +195,8 @@ impl Default for Behaviour {
             huge_jwks: false,
             jwks_omit_kid: false,
             token_error: None,
+            front_channel_id_token: false,
+            at_hash: AtHash::Absent,
         }
     }
 }
@@ -709,6 +727,9 @@ fn redirect_back(
         for (name, value) in params {
             query.append_pair(name, value);
         }
+        if behaviour.front_channel_id_token {
+            query.append_pair("id_token", "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.");
+        }
         match &behaviour.callback_iss {
             None => {
                 query.append_pair("iss", issuer);
@@ -886,7 +907,7 @@ async fn token(shared: &Shared, headers: &HeaderMap, body: &[u8]) -> Response {
         state
             .access_tokens
             .insert(access_token.clone(), grant.user.clone());
-        id_token(shared, &state, &grant)
+        id_token(shared, &state, &grant, &access_token)
     };
     let mut response = json_response(
         StatusCode::OK,
@@ -943,7 +964,7 @@ async fn userinfo(shared: &Shared, headers: &HeaderMap) -> Response {
 }
 
 /// The ID token for `grant`, made as the current [`Behaviour`] says.
-fn id_token(shared: &Shared, state: &State, grant: &Grant) -> String {
+fn id_token(shared: &Shared, state: &State, grant: &Grant, access_token: &str) -> String {
     let behaviour = &state.behaviour;
     let now = i64::try_from(
         SystemTime::now()
@@ -975,6 +996,16 @@ fn id_token(shared: &Shared, state: &State, grant: &Grant) -> String {
     );
     if behaviour.claims_in_id_token {
         insert_profile(&mut claims, &grant.user);
+    }
+    let left_half = |token: &str| URL_SAFE_NO_PAD.encode(&Sha256::digest(token.as_bytes())[..16]);
+    match behaviour.at_hash {
+        AtHash::Absent => {}
+        AtHash::Correct => {
+            claims.insert("at_hash".into(), json!(left_half(access_token)));
+        }
+        AtHash::Wrong => {
+            claims.insert("at_hash".into(), json!(left_half("another access token")));
+        }
     }
     for name in &behaviour.omit_claims {
         claims.remove(name);

@@ -354,6 +354,13 @@ impl Daemon {
         response.json().await.unwrap()
     }
 
+    /// `GET path` as the holder of API key `key`; asserts 200 and answers the JSON.
+    pub async fn get_json_as(&self, path: &str, key: &str) -> Value {
+        let response = self.api(reqwest::Method::GET, path, key, None).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.unwrap()
+    }
+
     /// `GET /api/auth/oidc/config`.
     pub async fn public_config(&self) -> Value {
         self.get_json("/api/auth/oidc/config").await
