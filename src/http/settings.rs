@@ -288,7 +288,8 @@ async fn test_connection(
             Err(response) => return response,
         }
     };
-    let checks = run_checks(state.provider.http(), &config, &state.redirect_uri()).await;
+    let http = state.provider.http().confined_to(&config.issuer);
+    let checks = run_checks(&http, &config, &state.redirect_uri()).await;
     let ok = checks.iter().all(|c| c["ok"] == true);
     warp::reply::json(&json!({ "ok": ok, "checks": checks })).into_response()
 }

@@ -174,7 +174,7 @@ pub async fn finish_login(
     code: &str,
     pending: &PendingLogin,
 ) -> Result<VerifiedIdentity, FlowError> {
-    let http = provider.http();
+    let http = &provider.http().confined_to(&discovered.issuer);
     let token = client(&discovered, config, redirect_uri)
         .exchange_code(AuthorizationCode::new(code.to_owned()))
         .map_err(|_| FlowError::NoTokenEndpoint)?
@@ -298,7 +298,7 @@ async fn userinfo(
         return Ok(None);
     };
     let claims: CoreUserInfoClaims = request
-        .request_async(provider.http())
+        .request_async(&provider.http().confined_to(&discovered.issuer))
         .await
         .map_err(|e| FlowError::Userinfo(describe(&e)))?;
     Ok(Some(claims))

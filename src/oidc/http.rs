@@ -1,6 +1,12 @@
 //! The HTTP client that talks to identity providers: timeouts, a size cap on every response,
 //! and no redirects followed (an identity provider that redirects discovery or JWKS requests
 //! is refused, so a hostile or misconfigured provider cannot point the server elsewhere).
+//!
+//! A client [confined](ProviderHttp::confined_to) to an issuer also refuses endpoints that a
+//! discovery document could use to aim the server at its own network: every URL must use the
+//! issuer's scheme, and a host other than the issuer's must be a DNS name over https (not an IP
+//! address, not `localhost`). Providers that split hosts (Google's issuer is
+//! `accounts.google.com`, its keys are on `www.googleapis.com`) keep working.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -23,6 +29,8 @@ pub enum ProviderHttpError {
     Redirect(String),
     #[error("the identity provider's answer is larger than {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
+    #[error("the identity provider names {url} as an endpoint, which is not contacted: {reason}")]
+    Refused { url: String, reason: String },
 }
 
 /// A cheap-to-clone HTTP client for identity providers.
@@ -30,6 +38,8 @@ pub enum ProviderHttpError {
 pub struct ProviderHttp {
     client: reqwest::Client,
     timeout: Duration,
+    /// The issuer whose endpoints alone are contacted, when confined.
+    issuer: Option<url::Url>,
 }
 
 impl ProviderHttp {
@@ -42,7 +52,21 @@ impl ProviderHttp {
             .user_agent(concat!("coder-server/", env!("CARGO_PKG_VERSION")))
             .build()
             .unwrap_or_default();
-        ProviderHttp { client, timeout }
+        ProviderHttp {
+            client,
+            timeout,
+            issuer: None,
+        }
+    }
+
+    /// This client, refusing URLs that `issuer` could not rightly name as its endpoints (see
+    /// the module doc). An issuer that is not a URL leaves it unconfined (it was validated
+    /// when the configuration loaded).
+    pub fn confined_to(&self, issuer: &str) -> ProviderHttp {
+        ProviderHttp {
+            issuer: url::Url::parse(issuer).ok(),
+            ..self.clone()
+        }
     }
 
     /// The timeout of each request.
@@ -65,6 +89,15 @@ impl ProviderHttp {
             }
         };
         let (parts, body) = request.into_parts();
+        if let Some(issuer) = &self.issuer {
+            let url = parts.uri.to_string();
+            if let Err(reason) = endpoint_allowed(issuer, &url) {
+                return Err(ProviderHttpError::Refused {
+                    url: url.chars().take(200).collect(),
+                    reason,
+                });
+            }
+        }
         let mut response = self
             .client
             .request(parts.method, parts.uri.to_string())
@@ -107,6 +140,33 @@ impl ProviderHttp {
     }
 }
 
+/// Whether `issuer` may have the server contact `endpoint` (see the module doc).
+pub fn endpoint_allowed(issuer: &url::Url, endpoint: &str) -> Result<(), String> {
+    let endpoint = url::Url::parse(endpoint).map_err(|_| "it is not a URL".to_owned())?;
+    if endpoint.scheme() != issuer.scheme() {
+        return Err(format!(
+            "it uses {}, the issuer {}",
+            endpoint.scheme(),
+            issuer.scheme()
+        ));
+    }
+    if endpoint.host() == issuer.host() {
+        return Ok(());
+    }
+    match endpoint.host() {
+        Some(url::Host::Domain(name))
+            if endpoint.scheme() == "https"
+                && !name.eq_ignore_ascii_case("localhost")
+                && !name.to_ascii_lowercase().ends_with(".localhost") =>
+        {
+            Ok(())
+        }
+        _ => {
+            Err("only the issuer's own host, or another host name over https, is contacted".into())
+        }
+    }
+}
+
 impl<'c> AsyncHttpClient<'c> for ProviderHttp {
     type Error = ProviderHttpError;
     type Future =
@@ -114,5 +174,36 @@ impl<'c> AsyncHttpClient<'c> for ProviderHttp {
 
     fn call(&'c self, request: HttpRequest) -> Self::Future {
         Box::pin(self.send(request))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_stay_on_the_issuers_host_or_public_names() {
+        let google = url::Url::parse("https://accounts.google.com").unwrap();
+        endpoint_allowed(&google, "https://accounts.google.com/o/oauth2/token").unwrap();
+        endpoint_allowed(&google, "https://www.googleapis.com/oauth2/v3/certs").unwrap();
+        for refused in [
+            "http://www.googleapis.com/certs",
+            "https://169.254.169.254/latest/meta-data",
+            "https://127.0.0.1:8080/admin",
+            "https://[::1]/x",
+            "https://localhost/x",
+            "https://internal.localhost/x",
+            "file:///etc/passwd",
+        ] {
+            assert!(endpoint_allowed(&google, refused).is_err(), "{refused}");
+        }
+        let dev = url::Url::parse("http://127.0.0.1:9000").unwrap();
+        endpoint_allowed(&dev, "http://127.0.0.1:9000/jwks").unwrap();
+        assert!(
+            endpoint_allowed(&dev, "http://127.0.0.1:22/").is_ok(),
+            "same host"
+        );
+        assert!(endpoint_allowed(&dev, "http://10.0.0.1/jwks").is_err());
+        assert!(endpoint_allowed(&dev, "http://example.com/jwks").is_err());
     }
 }

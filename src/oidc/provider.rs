@@ -252,7 +252,11 @@ impl ProviderHandle {
             return None;
         }
         *last = Some(Instant::now());
-        let keys = JsonWebKeySet::fetch_async(stale.metadata.jwks_uri(), &self.http).await;
+        let keys = JsonWebKeySet::fetch_async(
+            stale.metadata.jwks_uri(),
+            &self.http.confined_to(&stale.issuer),
+        )
+        .await;
         match keys {
             Ok(keys) => {
                 tracing::info!(issuer = %stale.issuer, keys = keys.keys().len(), "fetched the JWKS again for an unknown key id");
@@ -279,7 +283,7 @@ impl ProviderHandle {
     pub async fn discover(&self, issuer: &str) -> Result<ProviderMetadata, String> {
         let url =
             IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("invalid issuer URL: {e}"))?;
-        ProviderMetadata::discover_async(url, &self.http)
+        ProviderMetadata::discover_async(url, &self.http.confined_to(issuer))
             .await
             .map_err(|e| super::describe(&e))
     }

@@ -11,6 +11,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::support::browser::Browser;
+use crate::support::idp::TestIdp;
 use crate::support::{Daemon, Setup, admin_command, oidc_json};
 
 /// The daemon's address for a raw socket.
@@ -581,4 +582,33 @@ async fn a_user_disabled_between_approval_and_poll_gets_no_key() {
     assert_eq!(body["error"], "access_denied");
     let keys = daemon.get_json_as("/api/users/leaver/keys", &admin).await;
     assert_eq!(keys["keys"].as_array().unwrap().len(), 0);
+}
+
+#[tokio::test]
+async fn a_provider_cannot_aim_the_server_at_its_own_network() {
+    let idp = TestIdp::start("c", "s").await;
+    // Another address on this machine: what an internal service would look like.
+    idp.behave(|b| b.jwks_uri = Some("http://127.0.0.2:9/internal".into()));
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let form =
+        json!({"enabled": true, "client_id": "c", "client_secret": "s", "issuer": idp.issuer()});
+    let answer: Value = daemon
+        .api(Method::POST, "/api/settings/sso/test", &admin, Some(form))
+        .await
+        .json()
+        .await
+        .unwrap();
+    let jwks = answer["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "jwks")
+        .unwrap();
+    assert_eq!(jwks["ok"], false);
+    assert!(
+        jwks["detail"].as_str().unwrap().contains("not contacted"),
+        "{jwks}"
+    );
+    assert_eq!(idp.jwks_calls(), 0);
 }

@@ -730,3 +730,93 @@ async fn sso_disabled_answers_a_clear_page() {
             .contains("Single sign-on is not enabled")
     );
 }
+
+#[tokio::test]
+async fn a_planted_binding_is_never_adopted_and_a_finished_login_clears_it() {
+    let sso = Sso::start().await;
+    sso.idp
+        .login_as(IdpUser::from_email("pat@company.com", "Pat"));
+    let planted = "A".repeat(43);
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let start = http
+        .get(sso.daemon.url("/auth/oidc/login"))
+        .header("cookie", format!("cf_login_binding={planted}"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(start.status(), 303);
+    let binding = set_cookies(&start)
+        .into_iter()
+        .find(|c| c.starts_with("cf_login_binding="))
+        .unwrap();
+    assert!(!binding.contains(&planted), "{binding}");
+
+    let browser = Browser::new(&sso.daemon.base);
+    let done = sso.login(&browser, "/").await;
+    assert_eq!(done.status(), 303);
+    assert!(
+        set_cookies(&done)
+            .iter()
+            .any(|c| c.starts_with("cf_login_binding=;") && c.contains("Max-Age=0")),
+        "{:?}",
+        set_cookies(&done)
+    );
+}
+
+#[tokio::test]
+async fn an_unverified_email_never_takes_over_an_existing_account() {
+    // Entra ID sends no email_verified: by default such a login links nobody.
+    let sso = Sso::start().await;
+    sso.daemon
+        .create_user(&sso.admin, "victim", "developer", Some("victim-password"))
+        .await;
+    let attacker = IdpUser {
+        sub: "attacker".into(),
+        email: Some("VICTIM@example.com".into()),
+        email_verified: None,
+        name: Some("Mallory".into()),
+    };
+    sso.idp.login_as(attacker.clone());
+    let browser = Browser::new(&sso.daemon.base);
+    let response = sso.login(&browser, "/").await;
+    assert_eq!(response.status(), 403);
+    assert_refused(&browser, response, "Account not linked").await;
+    assert_eq!(sso.users().await, ["admin", "victim"]);
+    let trail = sso
+        .daemon
+        .get_json_as("/api/audit?kind=login.sso&limit=5", &sso.admin)
+        .await;
+    assert!(
+        trail["events"][0]["reason"]
+            .as_str()
+            .unwrap()
+            .contains("link_by_email `verified`"),
+        "{trail}"
+    );
+
+    // Chosen knowingly for a provider that owns its emails: linked.
+    let trusting = Sso::start_with(json!({"link_by_email": "trust_provider"}), &[]).await;
+    trusting
+        .daemon
+        .create_user(&trusting.admin, "victim", "developer", None)
+        .await;
+    trusting.idp.login_as(attacker);
+    let browser = Browser::new(&trusting.daemon.base);
+    assert_eq!(trusting.login(&browser, "/").await.status(), 303);
+    let me = browser.get("/api/me").await.json::<Value>().await.unwrap();
+    assert_eq!(me["username"], "victim");
+}
+
+#[tokio::test]
+async fn many_sign_ins_from_one_address_are_not_refused() {
+    // An office behind one address signs in at once.
+    let sso = Sso::start().await;
+    for i in 0..40 {
+        let browser = Browser::new(&sso.daemon.base);
+        let start = browser.get("/auth/oidc/login").await;
+        assert_eq!(start.status(), 303, "start {i}");
+    }
+}

@@ -159,6 +159,8 @@ pub struct Behaviour {
     pub front_channel_id_token: bool,
     /// The ID token's `at_hash`.
     pub at_hash: AtHash,
+    /// Replaces `jwks_uri` in the discovery document (a provider aiming the server elsewhere).
+    pub jwks_uri: Option<String>,
 }
 
 /// The `at_hash` claim of the ID token.
@@ -197,6 +199,7 @@ impl Default for Behaviour {
             token_error: None,
             front_channel_id_token: false,
             at_hash: AtHash::Absent,
+            jwks_uri: None,
         }
     }
 }
@@ -557,7 +560,7 @@ async fn discovery(shared: &Shared, redirected: bool) -> Response {
             "authorization_endpoint": format!("{issuer}/authorize"),
             "token_endpoint": format!("{issuer}/token"),
             "userinfo_endpoint": format!("{issuer}/userinfo"),
-            "jwks_uri": format!("{issuer}/jwks"),
+            "jwks_uri": behaviour.jwks_uri.clone().unwrap_or_else(|| format!("{issuer}/jwks")),
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
