@@ -13,7 +13,7 @@ import {
 } from './client';
 import { Clock, pollForToken, PollOutcome } from './deviceFlow';
 import type { Profile, ProfileStore } from './profiles';
-import { escapeServerText, labelServerText, quoteServerText } from './serverText';
+import { escapeServerAddress, escapeServerText, labelServerText, quoteServerText } from './serverText';
 import { checkVerificationUrl, isPlausibleUserCode, originOf } from './trust';
 import type { Ui } from './ui';
 
@@ -79,7 +79,7 @@ export const messages = {
     `Sign in to ${origin}: check that the page shows the code ${userCode} (${clockText(secondsLeft)} left)`,
   /** `url` passed `checkVerificationUrl`: its origin is the profile's; the rest is escaped. */
   openManually: (url: URL, userCode: string) =>
-    `Open ${url.origin}${escapeServerText(url.pathname + url.search + url.hash)} in a browser and enter the code ${userCode}.`,
+    `Open ${url.origin}${escapeServerAddress(url.pathname + url.search + url.hash)} in a browser and enter the code ${userCode}.`,
   untrustedVerificationUrl: (server: string, problem: string, address: string) =>
     `${server} sent a verification address that is ${problem}: ${quoteServerText(address)}. ` +
     'Sign-in stopped; nothing was opened or stored.',
@@ -183,7 +183,9 @@ async function storeKey(deps: Deps, profile: Profile, apiKey: string): Promise<S
       await deps.profiles.setApiKey(profile.id, apiKey);
       stored = stillPointsAt(deps, profile);
       // Changed while the secret was written: take it back out.
-      if (!stored && (await deps.profiles.getApiKey(profile.id)) === apiKey) await deps.profiles.deleteApiKey(profile.id);
+      if (!stored && (await deps.profiles.getApiKey(profile.id)) === apiKey) {
+        await deps.profiles.deleteApiKey(profile.id);
+      }
       if (stored && previous && previous !== apiKey) {
         await revoke(clientFor(deps, profile), previous).catch(() => undefined);
       }
@@ -242,7 +244,8 @@ export async function signInWithSso(deps: Deps, profileArg?: Profile, config?: O
           for (const address of [code.verification_uri_complete, code.verification_uri]) {
             const check = checkVerificationUrl(address, server);
             if (!check.ok) {
-              return { kind: 'untrusted' as const, message: messages.untrustedVerificationUrl(server, check.problem, address) };
+              const message = messages.untrustedVerificationUrl(server, check.problem, address);
+              return { kind: 'untrusted' as const, message };
             }
             pages.push(check.url);
           }
@@ -386,7 +389,9 @@ export async function signOut(deps: Deps, profileArg?: Profile): Promise<SignOut
   } catch (e) {
     if (e instanceof ApiError && e.status === 401) {
       await deps.profiles.deleteApiKey(profile.id);
-      void deps.ui.showInformationMessage(isKeyExpired(e) ? messages.keyExpiredSignedOut(server) : messages.keyAlreadyInvalid(server));
+      void deps.ui.showInformationMessage(
+        isKeyExpired(e) ? messages.keyExpiredSignedOut(server) : messages.keyAlreadyInvalid(server),
+      );
       return { ok: true, revoked: false };
     }
     const detail = e instanceof UnreachableError ? e.detail : e instanceof Error ? e.message : String(e);

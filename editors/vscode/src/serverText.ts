@@ -5,7 +5,7 @@
 // decides its error messages, user names, display name and verification address, so none of them
 // reaches the UI as is: messages use fixed texts with the server's values through
 // `quoteServerText` / `escapeServerText`; labels (quick pick, status bar, buttons) use
-// `labelServerText`.
+// `labelServerText`. Both change as little as they can: the user reads the server's text as sent.
 
 /** Characters longer server texts are shortened to (an ellipsis marks the cut). */
 export const MAX_SERVER_TEXT = 200;
@@ -16,12 +16,6 @@ export const MAX_SERVER_TEXT = 200;
  * characters, line/paragraph separators and the BOM.
  */
 const CONTROL = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff]/g;
-
-/** Markdown punctuation that can start emphasis, code, headings, lists, HTML or a link; and `"`. */
-const MARKDOWN = new Set(['\\', '`', '*', '_', '{', '}', '[', ']', '(', ')', '#', '+', '-', '.', '!', '<', '>', '|', '"']);
-
-/** A character that can end a URI scheme (`command`, `https`, `vscode-insiders`, `a+b.c`). */
-const SCHEME_CHAR = /[A-Za-z0-9+.\-]/;
 
 /**
  * Control and invisible characters removed (whitespace controls become a space), shortened to
@@ -36,20 +30,38 @@ export function cleanServerText(text: unknown, max = MAX_SERVER_TEXT): string {
 }
 
 /**
- * A server text for markdown-capable UI text (notifications, progress): cleaned as by
- * `cleanServerText`, every markdown punctuation character backslash-escaped, and the colon of
- * anything that looks like a URI scheme (`command:`, `https:`) escaped, so no link can form.
+ * VS Code's notification link syntax, the only markup a notification or progress text has
+ * (`LINK_REGEX` of `parseLinkedText`, src/vs/base/common/linkedText.ts):
+ *
+ *     /\[([^\]]+)\]\(((?:https?:\/\/|command:|file:)[^\)\s]+)(?: (["'])(.+?)(\3))?\)/gi
+ *
+ * Every other character, backslashes included, is shown as written (text nodes; no other
+ * markdown, no bare-URL links), so backslash escapes would only show up as backslashes.
+ * Every link needs `](` with nothing in between; a space there breaks it.
+ */
+const LINK_JOINT = /\]\(/g;
+
+/**
+ * A server text for notification and progress texts: cleaned as by `cleanServerText`, and a space
+ * put into every `](`, so no `[label](command:...)` link can form. Nothing else changes
+ * (`john.doe@company.com`, `developer (environment:*)` stay as they are).
+ *
+ * The text around it must not end with `]` or start with `(` (or a link could form across the
+ * joint): `quoteServerText` puts it in quotes; the other callers put it after `CoderFlow: ` at the
+ * end of a message or progress title (VS Code adds `: ` and the progress message after a title).
  */
 export function escapeServerText(text: unknown, max = MAX_SERVER_TEXT): string {
-  const chars = Array.from(cleanServerText(text, max));
-  let out = '';
-  for (let i = 0; i < chars.length; i++) {
-    const c = chars[i];
-    if (MARKDOWN.has(c)) out += `\\${c}`;
-    else if (c === ':' && i > 0 && SCHEME_CHAR.test(chars[i - 1])) out += '\\:';
-    else out += c;
-  }
-  return out;
+  return cleanServerText(text, max).replace(LINK_JOINT, '] (');
+}
+
+/**
+ * The path, query and fragment of a checked address on the server's origin, for a notification
+ * that asks the user to open it: cleaned, and the `(` of every `](` percent-encoded instead of
+ * spaced out (`]%28`), so no link can form and the address still works when typed or copied.
+ * It follows the origin (a path starts with `/`) and is followed by a space.
+ */
+export function escapeServerAddress(text: unknown, max = MAX_SERVER_TEXT): string {
+  return cleanServerText(text, max).replace(LINK_JOINT, ']%28');
 }
 
 /** `escapeServerText` in double quotes: a server's value inside one of the extension's sentences. */

@@ -6,7 +6,7 @@
 
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { messages, signInWithPassword, signInWithSso, signOut } from '../../src/auth';
+import { describeAccess, messages, showAccount, signInWithPassword, signInWithSso, signOut } from '../../src/auth';
 import { ApiError, CoderFlowClient } from '../../src/client';
 import { realClock } from '../../src/deviceFlow';
 import { labels, managerItems } from '../../src/manager';
@@ -97,6 +97,15 @@ describe('real coder-server: SSO device sign-in', () => {
     const listed = (await client.listKeys(key)).find((k) => key.startsWith(k.prefix));
     assert.ok(listed, 'the new key is among the user keys');
     assert.match(listed.name, /VS Code/, 'device keys are named after the client');
+
+    // "Show account" shows the server's values as sent (the first admin's e-mail is generated,
+    // admin-…@localhost.invalid; roles read like "server_admin (…)"): no escapes, no links.
+    assert.equal((await showAccount(editor.deps))?.username, 'admin');
+    const account = editor.ui.infos().at(-1) ?? '';
+    assert.equal(account, messages.account('e2e', daemon.url, me));
+    assert.ok(account.includes(`access "${describeAccess(me)}"`), account);
+    if (me.email) assert.ok(account.includes(`e-mail "${me.email}"`), account);
+    assert.ok(!account.includes('\\'), account);
   });
 
   test('sign-out revokes the key on the server and deletes it from SecretStorage', OPTIONS, async () => {

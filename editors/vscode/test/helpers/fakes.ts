@@ -174,11 +174,15 @@ export class FakeUi implements Ui {
   warnings(): string[] {
     return this.shown.filter((s) => s.level === 'warning').map((s) => s.text);
   }
-  /** Every text VS Code would render with links: messages of all levels, progress titles and reports. */
+  /**
+   * Every text VS Code would render with links: messages of all levels, and progress
+   * notifications as VS Code shows them: the title alone, then `<title>: <message>` per report
+   * (progressService.ts, withNotificationProgress).
+   */
   notificationTexts(): string[] {
     return [
       ...this.shown.map((s) => s.text),
-      ...this.progress.flatMap((p) => [p.options.title, ...p.reports]),
+      ...this.progress.flatMap((p) => [p.options.title, ...p.reports.map((r) => `${p.options.title}: ${r}`)]),
     ];
   }
   /** Every label-like text: buttons, quick pick items, input titles and prompts. */
@@ -288,6 +292,8 @@ export class FakeServer {
   tokenReplies: FakeReply[] = [];
   /** Keys by secret. */
   keys = new Map<string, { id: string; name: string; prefix: string; username: string }>();
+  /** Secrets of keys that have expired: they answer 401 `key_expired` (contract section 9). */
+  expired = new Set<string>();
   user = {
     username: 'johndoe',
     email: 'john.doe@company.com',
@@ -336,6 +342,10 @@ export class FakeServer {
     if (this.down) return 'unreachable';
     const o = this.override(req);
     if (o) return o;
+    const bearer = req.headers.authorization?.replace(/^Bearer /, '');
+    if (bearer !== undefined && this.expired.has(bearer)) {
+      return { status: 401, json: { error: 'key_expired', message: 'the API key has expired' } };
+    }
     const route = `${req.method} ${req.path}`;
     if (route === 'GET /api/auth/oidc/config') return { json: this.config };
     if (route === 'POST /api/auth/device/code') return { json: this.deviceCode };

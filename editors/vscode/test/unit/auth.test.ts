@@ -278,6 +278,7 @@ describe('Show account', () => {
     const user = await showAccount(deps);
     assert.equal(user?.username, 'johndoe');
     assert.equal(ui.infos()[0], messages.account('work', SERVER, server.user));
-    assert.match(ui.infos()[0], /signed in as "johndoe", name "John Doe", .*developer \\\(environment\\:\\\*\\\)/);
+    assert.match(ui.infos()[0], /signed in as "johndoe", name "John Doe", e-mail "john\.doe@company\.com" · access ".*developer \(environment:\*\)/);
+    assert.ok(!ui.infos()[0].includes('\\'), `no backslash escapes: ${ui.infos()[0]}`);
   });
 });

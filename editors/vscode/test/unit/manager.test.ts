@@ -1,6 +1,15 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { addProfile, editProfile, labels, managerItems, openProfileManager, removeProfile, switchProfile } from '../../src/manager';
+import {
+  addProfile,
+  editProfile,
+  labels,
+  managerItems,
+  openProfileManager,
+  profileMessages,
+  removeProfile,
+  switchProfile,
+} from '../../src/manager';
 import { STATE_KEY } from '../../src/profiles';
 import type { PickItem } from '../../src/ui';
 import { FakeServer, testEnv } from '../helpers/fakes';
@@ -170,5 +179,82 @@ describe('profile management', () => {
     ui.picks.push((items) => items[1]);
     await switchProfile(deps);
     assert.equal(profiles.active()?.id, lab.id);
+  });
+
+  test('add: a plain-http server off loopback needs a confirmation; cancelled, nothing is added', async () => {
+    const server = new FakeServer();
+    const { ui, profiles, deps } = testEnv(server.fetch);
+    ui.inputs.push('http://coder.example.com', 'work');
+    assert.equal(await addProfile(deps), undefined);
+    assert.deepEqual(profiles.list(), []);
+    assert.equal(ui.shown[0].level, 'modal');
+    assert.equal(ui.shown[0].text, profileMessages.insecure('http://coder.example.com'));
+    assert.match(ui.shown[0].text, /password and API key would travel over the network in clear text/);
+    assert.deepEqual(ui.shown[0].items, [profileMessages.useHttp]);
+    assert.equal(ui.inputRequests.length, 1, 'no name asked after the refusal');
+    assert.equal(server.fetch.calls.length, 0, 'nothing sent to the server');
+  });
+
+  test('add: a plain-http server off loopback is added once confirmed', async () => {
+    const { ui, profiles, deps } = testEnv(new FakeServer().fetch);
+    ui.inputs.push('http://10.0.0.5:8080', 'lan');
+    ui.answer = (s) => (s.level === 'modal' ? profileMessages.useHttp : undefined);
+    await addProfile(deps);
+    assert.deepEqual(profiles.list().map((p) => p.serverUrl), ['http://10.0.0.5:8080']);
+  });
+
+  test('add: https and loopback http need no confirmation', async () => {
+    const { ui, profiles, deps } = testEnv(new FakeServer().fetch);
+    ui.inputs.push('http://127.0.0.1:8080', 'local', 'http://localhost:8080', 'localhost', 'https://coder.test', 'remote');
+    await addProfile(deps);
+    await addProfile(deps);
+    await addProfile(deps);
+    assert.equal(profiles.list().length, 3);
+    assert.ok(!ui.shown.some((s) => s.level === 'modal'));
+  });
+
+  test('add and edit: a server URL with a user name or password is refused', async () => {
+    const { ui, profiles, deps } = await setup();
+    ui.inputs.push('https://admin:secret@coder.test');
+    await assert.rejects(addProfile(deps), /must not contain a user name or password/);
+    ui.inputs.push('work', 'https://admin@coder.test');
+    await assert.rejects(editProfile(deps), /must not contain a user name or password/);
+    assert.deepEqual(profiles.list().map((p) => p.serverUrl), ['https://coder.test']);
+    await assert.rejects(profiles.add({ name: 'x', serverUrl: 'https://u:p@x.test' }), /user name or password/);
+  });
+
+  test('edit: moving to a plain-http server off loopback needs a confirmation; cancelled, nothing changes', async () => {
+    const { server, ui, profiles, profile, deps } = await setup();
+    const key = server.issueKey();
+    await profiles.setApiKey(profile.id, key);
+    ui.inputs.push('work', 'http://coder.example.com');
+    assert.equal(await editProfile(deps), undefined);
+    assert.equal(profiles.get(profile.id)?.serverUrl, 'https://coder.test');
+    assert.equal(await profiles.getApiKey(profile.id), key, 'still signed in');
+    assert.ok(server.keys.has(key), 'not signed out');
+    assert.deepEqual(ui.shown.map((s) => s.text), [
+      profileMessages.insecure('http://coder.example.com'),
+      profileMessages.insecureRefused('http://coder.example.com'),
+    ]);
+  });
+
+  test('edit: confirmed, the plain-http server is saved', async () => {
+    const { ui, profiles, profile, deps } = await setup();
+    ui.inputs.push('work', 'http://coder.example.com');
+    ui.answer = (s) => (s.level === 'modal' ? profileMessages.useHttp : undefined);
+    await editProfile(deps);
+    assert.equal(profiles.get(profile.id)?.serverUrl, 'http://coder.example.com');
+  });
+
+  test('add: the sign-in buttons show the server display name cleaned, and still work', async () => {
+    const server = new FakeServer();
+    server.config.display_name = 'Sign in with $(verified) Acme\u202e';
+    const { ui, profiles, deps } = testEnv(server.fetch);
+    ui.inputs.push('https://coder.test', 'work');
+    const key = server.approveNextPoll();
+    ui.answer = (s) => s.items[0];
+    const profile = await addProfile(deps);
+    assert.deepEqual(ui.shown[0].items, ['Sign in with \\$(verified) Acme', 'Sign in with password']);
+    assert.equal(await profiles.getApiKey(profile?.id ?? ''), key);
   });
 });

@@ -1,42 +1,76 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { cleanServerText, escapeServerText, labelServerText, MAX_SERVER_TEXT, quoteServerText } from '../../src/serverText';
-import { COMMAND_LINK, TERMINAL_ESCAPE, UNSAFE_CHAR, VSCODE_LINK } from '../helpers/hostile';
+import {
+  cleanServerText,
+  escapeServerAddress,
+  escapeServerText,
+  labelServerText,
+  MAX_SERVER_TEXT,
+  quoteServerText,
+} from '../../src/serverText';
+import { COMMAND_LINK, TERMINAL_ESCAPE, UNSAFE_CHAR, vscodeLinks } from '../helpers/hostile';
 
 describe('server text', () => {
-  test('quoteServerText: a command link cannot form, and the text is quoted', () => {
-    const quoted = quoteServerText(COMMAND_LINK);
-    assert.equal(
-      quoted,
-      '"\\[Click\\]\\(command\\:workbench\\.action\\.terminal\\.sendSequence?%7B%22text%22%3A%22rm%22%7D\\)"',
-    );
-    assert.doesNotMatch(quoted, VSCODE_LINK);
-    assert.ok(!quoted.includes(']('));
-    assert.doesNotMatch(quoted, /command:/i);
+  test('the check is live: VS Code would make links of the raw hostile texts', () => {
+    assert.deepEqual(vscodeLinks(`see ${COMMAND_LINK} now`), [COMMAND_LINK]);
+    assert.equal(vscodeLinks('[x](https://evil.test "title") and [y](file:///etc/passwd)').length, 2);
+    assert.deepEqual(vscodeLinks('[x]\n(command:a)'), [], 'a line break becomes a space, which breaks the link');
   });
 
-  test('link forms with other schemes, titles and nesting do not survive either', () => {
+  test('quoteServerText: a command link cannot form, and the text is quoted', () => {
+    const quoted = quoteServerText(COMMAND_LINK);
+    assert.equal(quoted, '"[Click] (command:workbench.action.terminal.sendSequence?%7B%22text%22%3A%22rm%22%7D)"');
+    assert.deepEqual(vscodeLinks(quoted), []);
+    assert.ok(!quoted.includes(']('));
+  });
+
+  test('link forms with other schemes, titles, nesting and hidden characters do not survive either', () => {
     for (const hostile of [
       '[x](https://evil.test "title")',
+      "[x](https://evil.test 'title')",
       '[x](file:///etc/passwd)',
+      '[x](HTTP://EVIL.TEST)',
       '[[x]](command:a)',
-      '<command:a>',
-      'see COMMAND:workbench.action.quit',
+      '[x]((command:a)',
+      '[x]](command:a)',
+      '[x](](command:a)',
+      '[a](command:x)[b](command:y)',
       '[x]\u200b(command:a)',
+      '[x]\u202e(command:a)',
+      '[x]\u0000(command:a)',
+      '[x]\r\n(command:a)',
       '[x](comm\u0000and:a)',
       '[x](vscode://ext/path)',
     ]) {
-      const escaped = escapeServerText(hostile);
-      assert.doesNotMatch(escaped, VSCODE_LINK, hostile);
-      assert.ok(!escaped.includes(']('), `${hostile} -> ${escaped}`);
-      assert.doesNotMatch(escaped, /[a-z0-9+.-]:/i, `${hostile} -> ${escaped}`);
+      for (const shown of [escapeServerText(hostile), quoteServerText(hostile), `CoderFlow: ${escapeServerText(hostile)}`]) {
+        assert.deepEqual(vscodeLinks(shown), [], `${JSON.stringify(hostile)} -> ${shown}`);
+        assert.ok(!shown.includes(']('), `${JSON.stringify(hostile)} -> ${shown}`);
+      }
     }
   });
 
-  test('every markdown punctuation character is backslash-escaped', () => {
-    assert.equal(escapeServerText('\\`*_{}[]()#+-.!<>|"'), '\\\\\\`\\*\\_\\{\\}\\[\\]\\(\\)\\#\\+\\-\\.\\!\\<\\>\\|\\"');
-    assert.equal(escapeServerText('johndoe'), 'johndoe');
-    assert.equal(escapeServerText('12 : 30'), '12 : 30', 'a colon after a space starts no scheme');
+  test('ordinary text is shown unchanged: no backslashes, which VS Code would show as they are', () => {
+    for (const plain of [
+      'john.doe@company.com',
+      'developer (environment:*)',
+      'server_admin (server:*), developer (environment:staging)',
+      'Sign in with Acme! #1 <SSO> | a_b *c* `d` {e} +f -g',
+      'see https://docs.example.com/help, or command:foo',
+      'array[0] (zero)',
+      'C:\\Users\\x',
+      '12 : 30',
+      'Jöhn Dœ 😀',
+    ]) {
+      assert.equal(escapeServerText(plain), plain);
+      assert.equal(quoteServerText(plain), `"${plain}"`);
+    }
+    assert.equal(escapeServerText('[Click](command:a)'), '[Click] (command:a)', 'only "](" gets a space');
+  });
+
+  test('escapeServerAddress: the "(" of "](" percent-encoded, so the address still works', () => {
+    assert.equal(escapeServerAddress('/device?user_code=BCDF-GHJK'), '/device?user_code=BCDF-GHJK');
+    assert.equal(escapeServerAddress('/device/[Click](command:a)'), '/device/[Click]%28command:a)');
+    assert.deepEqual(vscodeLinks(`Open https://coder.test${escapeServerAddress('/[x](https://evil.test)')} in a browser`), []);
   });
 
   test('control characters, C1, DEL and bidi overrides are removed; line breaks become spaces', () => {
