@@ -1,7 +1,9 @@
 // People & Access page app. Renders everything inside `#app`; needs window.CF (app.js).
 //
-// Server: GET /api/users, GET /api/me, POST /api/users, PATCH /api/users/{username},
-// PUT /api/users/{username}/access.
+// Server: GET /api/users, GET /api/me, POST /api/users, PATCH /api/users/{username}
+// (disabled: true also revokes the user's sessions and API keys for good),
+// PUT /api/users/{username}/access, GET /api/users/{username}/keys,
+// DELETE /api/users/{username}/keys/{id}.
 //
 // Stable selectors (tests and docs rely on them; add, do not rename):
 //   #users-table            the table; #users-body its tbody; #user-count "N users"
@@ -17,13 +19,28 @@
 //     button[data-action=apply-access]  "Apply" (aria-label "Apply access for U"); enabled when the
 //                                       select differs from the current access
 //     button[data-action=toggle-disabled]  "Disable" / "Enable" (aria-label "Disable U" /
-//                                       "Enable U"); not offered for yourself
+//                                       "Enable U"); not offered for yourself; Disable asks first
+//                                       in #disable-dialog
+//     button[data-action=keys]          "Keys" (aria-label "API keys of U"): opens #user-keys-dialog
 //   #add-user-form          fields #new-username "Username", #new-email "Email", #new-name "Name",
 //                           #new-role "Access", #new-password "Password (optional)";
 //                           submit #add-user-submit "Add user"; errors #add-user-error and
 //                           #err-new-<field>
 //   #self-demote-dialog     confirmation before removing your own Server Admin access
 //                           (#self-demote-confirm "Change my access", #self-demote-cancel "Cancel")
+//   #disable-dialog         confirmation before disabling a user (data-username=U): #disable-text
+//                           says their sessions and API keys end for good; #disable-confirm
+//                           "Disable user", #disable-cancel "Cancel"
+//   #user-keys-dialog       a user's API keys (data-username=U; data-loaded="true" once the list
+//                           or its error is shown): title #user-keys-title
+//                           "API keys of U", errors #user-keys-error, #user-keys-empty "No API keys",
+//                           #user-keys-table (tbody #user-keys-body) with tr[data-key-id=ID] and
+//                           td[data-col=name|prefix|created|last-used|expires|actions];
+//     button[data-action=revoke-key]    "Revoke" (aria-label "Revoke key NAME of U") opens the
+//                                       confirmation #revoke-key-confirm (text #revoke-key-text,
+//                                       #revoke-key-yes "Revoke key", #revoke-key-no "Cancel");
+//                                       the list then reloads and a toast says "Key NAME of U revoked"
+//                           #user-keys-close "Close"
 //   #people-error           load errors
 (function () {
   'use strict';
@@ -125,6 +142,56 @@
       ),
     );
 
+    const disableDialog = el(
+      'dialog',
+      { id: 'disable-dialog', class: 'dialog', 'aria-labelledby': 'disable-title', 'aria-describedby': 'disable-text' },
+      el(
+        'form',
+        { method: 'dialog', class: 'stack' },
+        el('h2', { id: 'disable-title' }, 'Disable this user?'),
+        el('div', { id: 'disable-text', class: 'stack-tight' }),
+        el(
+          'div',
+          { class: 'dialog-actions' },
+          el('button', { type: 'submit', value: 'cancel', class: 'btn btn-secondary', id: 'disable-cancel', autofocus: true }, 'Cancel'),
+          el('button', { type: 'submit', value: 'confirm', class: 'btn btn-danger', id: 'disable-confirm' }, 'Disable user'),
+        ),
+      ),
+    );
+
+    const keysDialog = el(
+      'dialog',
+      { id: 'user-keys-dialog', class: 'dialog dialog-wide', 'aria-labelledby': 'user-keys-title', 'aria-describedby': 'user-keys-hint' },
+      el(
+        'form',
+        { method: 'dialog', class: 'stack' },
+        el('h2', { id: 'user-keys-title' }, 'API keys'),
+        el(
+          'p',
+          { class: 'muted', id: 'user-keys-hint' },
+          'Keys sign in programs such as the coder CLI and editor extensions with this user\'s access. Revoking a key ends its access at once and cannot be undone.',
+        ),
+        el('div', { id: 'user-keys-error', hidden: true }),
+        el('div', { id: 'user-keys-list', 'aria-live': 'polite' }),
+        el(
+          'div',
+          { class: 'alert alert-warning confirm-panel', id: 'revoke-key-confirm', role: 'group', 'aria-labelledby': 'revoke-key-text', hidden: true },
+          el('p', { id: 'revoke-key-text' }),
+          el(
+            'div',
+            { class: 'dialog-actions' },
+            el('button', { type: 'button', class: 'btn btn-secondary', id: 'revoke-key-no' }, 'Cancel'),
+            el('button', { type: 'button', class: 'btn btn-danger', id: 'revoke-key-yes' }, 'Revoke key'),
+          ),
+        ),
+        el(
+          'div',
+          { class: 'dialog-actions' },
+          el('button', { type: 'submit', value: 'close', class: 'btn btn-secondary', id: 'user-keys-close' }, 'Close'),
+        ),
+      ),
+    );
+
     app.replaceChildren(
       el(
         'div',
@@ -171,6 +238,8 @@
       ),
       el('section', { class: 'card', id: 'add-user', 'aria-labelledby': 'add-user-heading' }, el('h2', { id: 'add-user-heading' }, 'Add user'), addForm),
       selfDialog,
+      disableDialog,
+      keysDialog,
     );
   }
 
@@ -204,6 +273,11 @@
           },
           user.disabled ? 'Enable' : 'Disable',
         );
+    const keys = el(
+      'button',
+      { type: 'button', class: 'btn btn-secondary btn-small', dataset: { action: 'keys' }, 'aria-label': 'API keys of ' + user.username },
+      'Keys',
+    );
     const created = user.created_at ? 'Created ' + CF.formatTime(user.created_at) : null;
     // One wrapper per cell keeps the stacked (narrow screen) layout a simple two-column grid.
     const cell = (col, label, attrs, ...children) =>
@@ -244,7 +318,7 @@
         null,
         user.disabled ? el('span', { class: 'badge badge-disabled' }, 'Disabled') : el('span', { class: 'badge badge-success' }, 'Active'),
       ),
-      cell('actions', 'Actions', { class: 'actions-cell' }, toggle),
+      cell('actions', 'Actions', { class: 'actions-cell' }, el('div', { class: 'row-actions' }, keys, toggle)),
     );
   }
 
@@ -320,23 +394,219 @@
     }
   }
 
-  async function toggleDisabled(tr) {
+  // Disabling ends the user's sessions and revokes their API keys for good: asked first.
+  function askDisable(username) {
+    const dialog = $('disable-dialog');
+    dialog.returnValue = '';
+    dialog.dataset.username = username;
+    $('disable-title').textContent = 'Disable ' + username + '?';
+    $('disable-text').replaceChildren(
+      el('p', {}, username + ' can no longer sign in. Their sessions end now and all their API keys are revoked.'),
+      el('p', { class: 'muted' }, 'This is for good: enabling ' + username + ' again does not bring the sessions or keys back; they sign in again and create new keys.'),
+    );
+    dialog.showModal();
+  }
+
+  async function toggleDisabled(tr, confirmed) {
     const username = tr.dataset.username;
     const user = findUser(username);
     if (!user) return;
     const disabled = !user.disabled;
+    if (disabled && !confirmed) {
+      askDisable(username);
+      return;
+    }
     const button = tr.querySelector('[data-action="toggle-disabled"]');
     button.disabled = true;
     button.setAttribute('aria-busy', 'true');
     try {
       const answer = await CF.api('PATCH', path(username), { disabled });
       replaceUser(answer && answer.username ? answer : Object.assign({}, user, { disabled }), 'toggle-disabled');
-      CF.toast(username + (disabled ? ' is disabled.' : ' is enabled.'), 'success');
+      CF.toast(
+        disabled
+          ? username + ' is disabled. Their sessions ended and their API keys were revoked.'
+          : username + ' is enabled. Sessions and API keys ended by disabling stay revoked.',
+        'success',
+      );
     } catch (err) {
       button.disabled = false;
       button.removeAttribute('aria-busy');
       CF.toast('Could not ' + (disabled ? 'disable ' : 'enable ') + username + ': ' + err.message, 'error');
     }
+  }
+
+  // ---------------------------------------------------------------- API keys of a user
+
+  const keysState = { username: null, keys: [], seq: 0, pending: null, busy: false };
+
+  function keysPath(username, id) {
+    return path(username) + '/keys' + (id ? '/' + encodeURIComponent(id) : '');
+  }
+
+  function keyById(id) {
+    return keysState.keys.find((k) => String(k.id) === String(id)) || null;
+  }
+
+  function timeText(value, empty) {
+    if (!value) return el('span', { class: 'muted' }, empty);
+    return el('time', { datetime: String(value) }, CF.formatTime(value));
+  }
+
+  function expiresText(value) {
+    if (!value) return el('span', { class: 'muted' }, 'never');
+    const at = new Date(value);
+    const past = !Number.isNaN(at.getTime()) && at.getTime() <= Date.now();
+    return el('span', { class: 'key-expiry' }, el('time', { datetime: String(value) }, CF.formatTime(value)), past ? el('span', { class: 'badge badge-danger' }, 'expired') : null);
+  }
+
+  function renderKeys() {
+    const username = keysState.username;
+    const list = $('user-keys-list');
+    if (!keysState.keys.length) {
+      list.replaceChildren(el('p', { id: 'user-keys-empty', class: 'empty-state' }, 'No API keys'));
+      return;
+    }
+    const cell = (col, label, ...children) => el('td', { dataset: { col, label } }, el('div', { class: 'cell' }, ...children));
+    const rows = keysState.keys.map((key) =>
+      el(
+        'tr',
+        { dataset: { keyId: String(key.id) } },
+        cell('name', 'Name', el('strong', { class: 'key-name' }, key.name || '(unnamed)')),
+        cell('prefix', 'Prefix', el('code', { class: 'key-prefix' }, key.prefix ? key.prefix + '…' : '')),
+        cell('created', 'Created', timeText(key.created_at, 'unknown')),
+        cell('last-used', 'Last used', timeText(key.last_used_at, 'never')),
+        cell('expires', 'Expires', expiresText(key.expires_at)),
+        cell(
+          'actions',
+          'Actions',
+          el(
+            'button',
+            { type: 'button', class: 'btn btn-danger-outline btn-small', dataset: { action: 'revoke-key' }, 'aria-label': 'Revoke key ' + (key.name || key.prefix || key.id) + ' of ' + username },
+            'Revoke',
+          ),
+        ),
+      ),
+    );
+    list.replaceChildren(
+      el(
+        'table',
+        { class: 'table table-stack keys-table', id: 'user-keys-table', 'aria-labelledby': 'user-keys-title' },
+        el(
+          'thead',
+          {},
+          el(
+            'tr',
+            {},
+            el('th', { scope: 'col' }, 'Name'),
+            el('th', { scope: 'col' }, 'Prefix'),
+            el('th', { scope: 'col' }, 'Created'),
+            el('th', { scope: 'col' }, 'Last used'),
+            el('th', { scope: 'col' }, 'Expires'),
+            el('th', { scope: 'col' }, el('span', { class: 'visually-hidden' }, 'Actions')),
+          ),
+        ),
+        el('tbody', { id: 'user-keys-body' }, rows),
+      ),
+    );
+  }
+
+  async function loadKeys() {
+    const username = keysState.username;
+    const seq = ++keysState.seq;
+    const dialog = $('user-keys-dialog');
+    dialog.dataset.loaded = 'false';
+    hideRevokeConfirm();
+    CF.showError($('user-keys-error'), null);
+    $('user-keys-list').setAttribute('aria-busy', 'true');
+    try {
+      const answer = await CF.api('GET', keysPath(username));
+      if (seq !== keysState.seq) return;
+      keysState.keys = (answer && Array.isArray(answer.keys) && answer.keys) || [];
+      renderKeys();
+    } catch (err) {
+      if (seq !== keysState.seq) return;
+      keysState.keys = [];
+      $('user-keys-list').replaceChildren();
+      const message = err.status === 404 ? 'The user ' + username + ' no longer exists.' : 'Could not load the API keys of ' + username + ': ' + err.message;
+      CF.showError($('user-keys-error'), { message });
+    } finally {
+      if (seq === keysState.seq) {
+        $('user-keys-list').removeAttribute('aria-busy');
+        dialog.dataset.loaded = 'true';
+      }
+    }
+  }
+
+  function openKeys(username) {
+    keysState.username = username;
+    keysState.keys = [];
+    const dialog = $('user-keys-dialog');
+    dialog.returnValue = '';
+    dialog.dataset.username = username;
+    $('user-keys-title').textContent = 'API keys of ' + username;
+    $('user-keys-list').replaceChildren(el('p', { class: 'muted' }, 'Loading…'));
+    dialog.showModal();
+    $('user-keys-close').focus();
+    loadKeys();
+  }
+
+  function askRevoke(id) {
+    const key = keyById(id);
+    if (!key || keysState.busy) return;
+    keysState.pending = String(key.id);
+    $('revoke-key-text').replaceChildren(
+      el('strong', {}, 'Revoke key ' + (key.name || key.prefix || key.id) + ' of ' + keysState.username + '?'),
+      ' Programs that use it (' + (key.prefix ? key.prefix + '…' : 'this key') + ') stop working at once. This cannot be undone.',
+    );
+    $('revoke-key-confirm').hidden = false;
+    $('revoke-key-no').focus();
+  }
+
+  function hideRevokeConfirm() {
+    keysState.pending = null;
+    $('revoke-key-confirm').hidden = true;
+    $('revoke-key-text').replaceChildren();
+  }
+
+  function focusKeyRow(id, index) {
+    const body = $('user-keys-body');
+    let target = null;
+    if (body) {
+      const rows = Array.from(body.querySelectorAll('tr[data-key-id]'));
+      const row = rows.find((r) => r.dataset.keyId === id) || rows[Math.min(index, rows.length - 1)] || null;
+      if (row) target = row.querySelector('[data-action="revoke-key"]');
+    }
+    (target || $('user-keys-close')).focus();
+  }
+
+  async function revokeKey() {
+    const id = keysState.pending;
+    const key = id ? keyById(id) : null;
+    if (!key || keysState.busy) return;
+    const username = keysState.username;
+    const name = key.name || key.prefix || key.id;
+    const index = keysState.keys.indexOf(key);
+    const button = $('revoke-key-yes');
+    keysState.busy = true;
+    button.setAttribute('aria-busy', 'true');
+    button.setAttribute('aria-disabled', 'true');
+    try {
+      await CF.api('DELETE', keysPath(username, id));
+      CF.toast('Key ' + name + ' of ' + username + ' revoked.', 'success');
+    } catch (err) {
+      if (err.status !== 404) {
+        CF.toast('Could not revoke key ' + name + ' of ' + username + ': ' + err.message, 'error');
+        return;
+      }
+      CF.toast('Key ' + name + ' of ' + username + ' was already revoked.', 'info');
+    } finally {
+      keysState.busy = false;
+      button.removeAttribute('aria-busy');
+      button.removeAttribute('aria-disabled');
+    }
+    if (!$('user-keys-dialog').open || keysState.username !== username) return;
+    await loadKeys();
+    if ($('user-keys-dialog').open && keysState.username === username) focusKeyRow(null, index);
   }
 
   function findUser(username) {
@@ -426,7 +696,47 @@
       if (!button || button.disabled) return;
       const tr = button.closest('tr');
       if (button.dataset.action === 'apply-access') applyAccess(tr, false);
-      else if (button.dataset.action === 'toggle-disabled') toggleDisabled(tr);
+      else if (button.dataset.action === 'toggle-disabled') toggleDisabled(tr, false);
+      else if (button.dataset.action === 'keys') openKeys(tr.dataset.username);
+    });
+    $('disable-dialog').addEventListener('close', () => {
+      const dialog = $('disable-dialog');
+      const tr = rowOf(dialog.dataset.username || '');
+      if (!tr) return;
+      if (dialog.returnValue === 'confirm') toggleDisabled(tr, true);
+      else {
+        const toggle = tr.querySelector('[data-action="toggle-disabled"]');
+        if (toggle) toggle.focus();
+      }
+    });
+    $('user-keys-list').addEventListener('click', (event) => {
+      const button = event.target.closest('button[data-action="revoke-key"]');
+      if (!button) return;
+      const tr = button.closest('tr[data-key-id]');
+      if (tr) askRevoke(tr.dataset.keyId);
+    });
+    $('revoke-key-yes').addEventListener('click', revokeKey);
+    $('revoke-key-no').addEventListener('click', () => {
+      const id = keysState.pending;
+      hideRevokeConfirm();
+      focusKeyRow(id, 0);
+    });
+    $('user-keys-dialog').addEventListener('cancel', (event) => {
+      // Escape first closes the confirmation, then the dialog.
+      if ($('revoke-key-confirm').hidden) return;
+      event.preventDefault();
+      const id = keysState.pending;
+      hideRevokeConfirm();
+      focusKeyRow(id, 0);
+    });
+    $('user-keys-dialog').addEventListener('close', () => {
+      const username = keysState.username;
+      keysState.seq += 1; // an answer still on its way is dropped
+      keysState.username = null;
+      hideRevokeConfirm();
+      const tr = rowOf(username || '');
+      const opener = tr && tr.querySelector('[data-action="keys"]');
+      if (opener) opener.focus();
     });
     $('self-demote-dialog').addEventListener('close', () => {
       const dialog = $('self-demote-dialog');

@@ -25,6 +25,9 @@
 //                 #test-summary (data-ok="true|false")
 //   Provisioning: #sso-auto-provision (checkbox "Auto-provisioning"), radios name=default_role
 //                 #role-viewer, #role-developer, #role-environment_admin, #role-server_admin,
+//                 #sso-link-by-email (select "Link existing users by email": verified|never|
+//                 trust_provider; hint #sso-link-by-email-hint; #link-by-email-warning shown only
+//                 for trust_provider; sent as link_by_email only when not "verified", the default),
 //                 #sso-allow-local (checkbox "Allow local login"), #local-auth-warning
 //   Field errors: #err-<field> (.field-error) beside each field, fields get aria-invalid="true";
 //                 #form-error holds errors without a field (pointer "")
@@ -129,7 +132,16 @@
     auto_provision: 'sso-auto-provision',
     default_role: 'role-viewer',
     allow_local_auth: 'sso-allow-local',
+    link_by_email: 'sso-link-by-email',
   };
+
+  // link_by_email values, their labels and what each means (contract section 8).
+  const LINK_DEFAULT = 'verified';
+  const LINK_BY_EMAIL = [
+    ['verified', 'Only verified emails (recommended)', 'A first SSO login is linked to the existing user with the same email only when the provider says the email is verified (email_verified: true).'],
+    ['never', 'Never', 'A first SSO login is never linked by email: when a user with that email exists, the login is refused ("Account not linked") and that user signs in with their password instead.'],
+    ['trust_provider', 'Trust the provider, also unverified emails', 'Also links when the provider sends no email_verified at all, as Microsoft Entra ID does. An email the provider marks as unverified is still refused.'],
+  ];
 
   const state = {
     data: null, // last GET/PUT/DELETE answer
@@ -279,6 +291,33 @@
       { id: 'panel-provisioning', role: 'tabpanel', 'aria-labelledby': 'tab-provisioning', class: 'tabpanel stack', hidden: true },
       switchField('sso-auto-provision', 'Auto-provisioning', 'Automatically create a CoderFlow account on a user\'s first SSO login. When off, create users (with a matching email) before they sign in.'),
       roleRadios,
+      el(
+        'div',
+        { class: 'field', id: 'field-link_by_email' },
+        el('label', { for: 'sso-link-by-email' }, 'Link existing users by email'),
+        el(
+          'select',
+          { id: 'sso-link-by-email', name: 'link_by_email', 'aria-describedby': 'sso-link-by-email-hint err-link_by_email' },
+          LINK_BY_EMAIL.map(([value, label]) => el('option', { value }, label)),
+        ),
+        el(
+          'div',
+          { class: 'hint', id: 'sso-link-by-email-hint' },
+          el('p', {}, 'Whether a user\'s first SSO login may sign in as an existing CoderFlow user with the same email (for example one added in People & Access) and link to it. Logins already linked are not affected.'),
+          el('ul', { class: 'hint-list' }, LINK_BY_EMAIL.map(([, label, meaning]) => el('li', {}, el('strong', {}, label + ': '), meaning))),
+        ),
+        el(
+          'div',
+          { 'aria-live': 'polite' },
+          el(
+            'div',
+            { class: 'alert alert-warning', id: 'link-by-email-warning', hidden: true },
+            el('strong', {}, 'Warning: '),
+            'with "Trust the provider", anyone who can set an email address on their account at the identity provider takes over the CoderFlow user with that email, including a Server Admin. Choose it only for a provider where nobody but your administrators can set users\' email addresses.',
+          ),
+        ),
+        el('p', { class: 'field-error', id: 'err-link_by_email', hidden: true }),
+      ),
       switchField('sso-allow-local', 'Allow local login', 'Show the username and password form alongside the SSO button. Turn off for SSO-only mode.'),
       el(
         'div',
@@ -487,8 +526,11 @@
       if (radio.checked !== on) radio.checked = on;
     }
     setValue('sso-allow-local', has ? c.allow_local_auth !== false : true);
+    const link = LINK_BY_EMAIL.some(([value]) => value === c.link_by_email) ? c.link_by_email : LINK_DEFAULT;
+    setValue('sso-link-by-email', link);
     updateSecretPlaceholder(data);
     updateLocalWarning();
+    updateLinkWarning();
     $('remove-sso').disabled = !has;
     clearFieldErrors();
     state.baseline = serialiseForm();
@@ -508,6 +550,13 @@
   function updateLocalWarning() {
     const allow = $('sso-allow-local').checked;
     $('local-auth-warning').classList.toggle('is-emphasised', !allow);
+  }
+
+  function updateLinkWarning() {
+    const trusting = $('sso-link-by-email').value === 'trust_provider';
+    $('link-by-email-warning').hidden = !trusting;
+    // A hidden warning would still be read out as part of the description: only when shown.
+    $('sso-link-by-email').setAttribute('aria-describedby', ['sso-link-by-email-hint', trusting ? 'link-by-email-warning' : null, 'err-link_by_email'].filter(Boolean).join(' '));
   }
 
   function selectedRole() {
@@ -531,6 +580,9 @@
     if (secret) payload.client_secret = secret;
     const scopes = parseScopes($('sso-scopes').value);
     if (scopes.length) payload.scopes = scopes;
+    // Only a choice other than the default is written, so a file in the guide's form stays so.
+    const link = $('sso-link-by-email').value;
+    if (link && link !== LINK_DEFAULT) payload.link_by_email = link;
     return payload;
   }
 
@@ -592,7 +644,7 @@
   }
 
   function tabOf(key) {
-    return ['auto_provision', 'default_role', 'allow_local_auth'].includes(key) ? 'tab-provisioning' : 'tab-connection';
+    return ['auto_provision', 'default_role', 'allow_local_auth', 'link_by_email'].includes(key) ? 'tab-provisioning' : 'tab-connection';
   }
 
   function showValidationErrors(err) {
@@ -991,6 +1043,7 @@
       }
     });
     $('sso-allow-local').addEventListener('change', updateLocalWarning);
+    $('sso-link-by-email').addEventListener('change', updateLinkWarning);
 
     $('toggle-secret').addEventListener('click', () => {
       const input = $('sso-client-secret');

@@ -1,5 +1,6 @@
 // People & Access in real Chromium against the real coder-server: add users, change a user's
-// access, disable and enable a user; each change is checked through the API and by signing in.
+// access, list and revoke a user's API keys, disable and enable a user; each change is checked
+// through the API and by signing in (or by using the API key).
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import {
@@ -45,6 +46,44 @@ describe('People & Access', () => {
     const response = await page.request.get(`${daemon.url}/api/users/${username}`);
     assert.equal(response.status(), 200);
     return response.json();
+  }
+
+  /** A new API key of `username` from `POST /api/auth/login`: {id, key}. */
+  async function createKey(username, password, keyName) {
+    const response = await fetch(`${daemon.url}/api/auth/login`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', Accept: 'application/json' },
+      body: JSON.stringify({ username, password, key_name: keyName }),
+    });
+    const text = await response.text();
+    assert.equal(response.status, 200, `login for a key of ${username}: ${text}`);
+    const body = JSON.parse(text);
+    assert.match(body.api_key, /^cf_/);
+    return { id: body.key_id, key: body.api_key };
+  }
+
+  /** The status `GET /api/me` answers with the API key `key` (no cookie). */
+  async function meStatus(key) {
+    const response = await fetch(`${daemon.url}/api/me`, { headers: { Authorization: `Bearer ${key}`, Accept: 'application/json' } });
+    await response.arrayBuffer();
+    return response.status;
+  }
+
+  const keysDialog = () => page.locator('#user-keys-dialog');
+
+  /** Opens the API keys dialog of `username` and waits for its list. */
+  async function openKeys(username) {
+    await page.getByRole('button', { name: `API keys of ${username}`, exact: true }).click();
+    await keysDialog().waitFor({ state: 'visible' });
+    await page.locator(`#user-keys-dialog[data-username="${username}"][data-loaded="true"]`).waitFor();
+    assert.equal((await page.locator('#user-keys-title').textContent()).trim(), `API keys of ${username}`);
+  }
+
+  async function closeKeys(username) {
+    await page.locator('#user-keys-close').click();
+    await keysDialog().waitFor({ state: 'hidden' });
+    const focused = await page.evaluate(() => document.activeElement?.getAttribute('aria-label'));
+    assert.equal(focused, `API keys of ${username}`, 'the focus goes back to the Keys button');
   }
 
   /** Tries the local login in a fresh context; returns the error shown, or null when signed in. */
@@ -135,12 +174,98 @@ describe('People & Access', () => {
     assertNoPageErrors(page);
   });
 
-  step('disable a user, then enable them again', async () => {
+  let ciKey; // alice's key that stays after the revocation, until she is disabled
+
+  step("a user's API keys are listed, and a revoked key stops working", async () => {
+    // A user without keys: the empty state.
+    await openKeys('bob');
+    await page.locator('#user-keys-empty').waitFor();
+    assert.equal((await page.locator('#user-keys-empty').textContent()).trim(), 'No API keys');
+    assert.equal(await page.locator('#user-keys-table').count(), 0);
+    await closeKeys('bob');
+
+    const laptop = await createKey(ALICE.username, ALICE.password, 'alice laptop');
+    ciKey = await createKey(ALICE.username, ALICE.password, 'alice ci');
+    assert.equal(await meStatus(laptop.key), 200, 'the laptop key works before it is revoked');
+    assert.equal(await meStatus(ciKey.key), 200);
+
+    await openKeys('alice');
+    const rows = page.locator('#user-keys-body tr[data-key-id]');
+    assert.equal(await rows.count(), 2);
+    const laptopRow = page.locator(`#user-keys-body tr[data-key-id="${laptop.id}"]`);
+    assert.equal((await laptopRow.locator('[data-col="name"]').textContent()).trim(), 'alice laptop');
+    assert.match(await laptopRow.locator('[data-col="prefix"]').textContent(), /cf_/);
+    assert.match(await laptopRow.locator('[data-col="created"]').textContent(), /\d/);
+    assert.match(await laptopRow.locator('[data-col="last-used"]').textContent(), /\d/, 'used by GET /api/me');
+    assert.equal((await laptopRow.locator('[data-col="expires"]').textContent()).trim(), 'never');
+    // The key list as the API answers it agrees.
+    const listed = await (await page.request.get(`${daemon.url}/api/users/alice/keys`)).json();
+    assert.deepEqual(listed.keys.map((k) => k.name).sort(), ['alice ci', 'alice laptop']);
+    await assertAccessible(page, 'API keys dialog');
+    await screenshot(page, SUITE, 'keys-dialog');
+
+    // Revoke asks first; Cancel keeps the key.
+    await page.getByRole('button', { name: 'Revoke key alice laptop of alice', exact: true }).click();
+    await page.locator('#revoke-key-confirm').waitFor({ state: 'visible' });
+    assert.match(await page.locator('#revoke-key-text').textContent(), /Revoke key alice laptop of alice\?/);
+    await screenshot(page, SUITE, 'keys-revoke-confirm');
+    await page.locator('#revoke-key-no').click();
+    assert.ok(await page.locator('#revoke-key-confirm').isHidden());
+    assert.equal(await rows.count(), 2);
+    assert.equal(await meStatus(laptop.key), 200, 'a cancelled revocation changes nothing');
+
+    await page.getByRole('button', { name: 'Revoke key alice laptop of alice', exact: true }).click();
+    await page.getByRole('button', { name: 'Revoke key', exact: true }).click();
+    await toast('Key alice laptop of alice revoked');
+    await laptopRow.waitFor({ state: 'detached' });
+    assert.equal(await rows.count(), 1, 'the list is reloaded without the revoked key');
+    await page.locator(`#user-keys-body tr[data-key-id="${ciKey.id}"]`).waitFor();
+    assert.ok(await page.locator('#revoke-key-confirm').isHidden());
+
+    assert.equal(await meStatus(laptop.key), 401, 'the revoked key is refused');
+    assert.equal(await meStatus(ciKey.key), 200, 'the other key still works');
+    const after = await (await page.request.get(`${daemon.url}/api/users/alice/keys`)).json();
+    assert.deepEqual(after.keys.map((k) => k.name), ['alice ci']);
+    await screenshot(page, SUITE, 'keys-revoked');
+    await closeKeys('alice');
+    assertNoPageErrors(page);
+  });
+
+  step('disable a user (their sessions and API keys end for good), then enable them again', async () => {
+    // alice has a browser session and an API key before she is disabled.
+    const session = await newPage(browser);
+    await signIn(session, daemon.url, ALICE.username, ALICE.password, '/');
+    assert.equal((await session.request.get(`${daemon.url}/api/me`)).status(), 200);
+
+    // Disable asks first and says what ends; Cancel changes nothing.
     await page.getByRole('button', { name: 'Disable alice' }).click();
+    const dialog = page.locator('#disable-dialog');
+    await dialog.waitFor({ state: 'visible' });
+    const text = await page.locator('#disable-text').textContent();
+    assert.match(text, /sessions/);
+    assert.match(text, /API keys/);
+    assert.match(text, /for good/);
+    await screenshot(page, SUITE, 'disable-dialog');
+    await page.locator('#disable-cancel').click();
+    assert.equal(await dialog.evaluate((d) => d.open), false);
+    assert.equal((await apiUser('alice')).disabled, false, 'cancelled: still enabled');
+    assert.equal(await meStatus(ciKey.key), 200);
+
+    await page.getByRole('button', { name: 'Disable alice' }).click();
+    await page.locator('#disable-confirm').click();
     await toast('alice is disabled');
+    assert.match(
+      await page.locator('#toast-region .toast', { hasText: 'alice is disabled' }).first().textContent(),
+      /sessions ended and their API keys were revoked/,
+    );
     await row('alice').locator('.badge-disabled').waitFor();
     assert.equal(await row('alice').getAttribute('data-disabled'), 'true');
     assert.equal((await apiUser('alice')).disabled, true);
+    assert.equal(await meStatus(ciKey.key), 401, "a disabled user's key is refused");
+    assert.equal((await session.request.get(`${daemon.url}/api/me`)).status(), 401, "a disabled user's session ended");
+    await openKeys('alice');
+    await page.locator('#user-keys-empty').waitFor();
+    await closeKeys('alice');
     await screenshot(page, SUITE, 'disabled');
 
     await page.reload();
@@ -154,6 +279,9 @@ describe('People & Access', () => {
     assert.equal(await row('alice').locator('.badge-disabled').count(), 0);
     assert.equal((await apiUser('alice')).disabled, false);
     assert.equal(await tryLogin(ALICE.username, ALICE.password), null, 'enabled again, alice can sign in');
+    assert.equal(await meStatus(ciKey.key), 401, 'enabling does not bring the revoked key back');
+    assert.equal((await session.request.get(`${daemon.url}/api/me`)).status(), 401, 'nor the ended session');
+    await session.context().close();
     assertNoPageErrors(page);
   });
 
@@ -184,6 +312,18 @@ describe('People & Access', () => {
     await page.locator('#app[data-ready="true"]').waitFor();
     await assertNoHorizontalOverflow(page);
     await screenshot(page, SUITE, 'list-360px');
+
+    // The keys dialog stacks its table too.
+    await createKey('admin', daemon.password, 'admin phone');
+    await openKeys('admin');
+    await page.locator('#user-keys-body tr[data-key-id]').first().waitFor();
+    const dialogBox = await keysDialog().boundingBox();
+    assert.ok(dialogBox.x >= 0 && dialogBox.x + dialogBox.width <= 360, `the dialog fits: ${JSON.stringify(dialogBox)}`);
+    const overflow = await keysDialog().evaluate((d) => d.scrollWidth - d.clientWidth);
+    assert.ok(overflow <= 0, `the dialog scrolls sideways by ${overflow}px`);
+    await assertNoHorizontalOverflow(page);
+    await screenshot(page, SUITE, 'keys-dialog-360px');
+    await closeKeys('admin');
     assertNoPageErrors(page);
   }, { critical: false });
 });

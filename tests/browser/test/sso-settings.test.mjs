@@ -1,8 +1,8 @@
 // Settings → Single Sign-On in real Chromium against the real coder-server.
 //
 // One daemon and one signed-in admin page for the whole file; the tests run in order and build on
-// each other: configure → test connection → save → /login shows SSO → edits of oidc.json on disk
-// show up → SSO-only mode → Remove SSO.
+// each other: configure → test connection → save → link by email → a new issuer needs the secret
+// again → /login shows SSO → edits of oidc.json on disk show up → SSO-only mode → Remove SSO.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -198,6 +198,102 @@ describe('Settings → Single Sign-On', () => {
     assertNoPageErrors(page);
   });
 
+  step('"Link existing users by email" saves into oidc.json; trust_provider shows a warning', async () => {
+    const readDisk = () => JSON.parse(fs.readFileSync(daemon.oidcPath, 'utf8'));
+    await page.locator('#tab-provisioning').click();
+    const select = page.getByLabel('Link existing users by email', { exact: true });
+    const warning = page.locator('#link-by-email-warning');
+    assert.equal(await select.inputValue(), 'verified', 'the default');
+    const options = await select.locator('option').evaluateAll((list) => list.map((o) => o.value));
+    assert.deepEqual(options, ['verified', 'never', 'trust_provider']);
+    const hint = await page.locator('#sso-link-by-email-hint').textContent();
+    assert.match(hint, /email_verified: true/);
+    assert.match(hint, /Never/);
+    assert.match(hint, /Entra ID/);
+    assert.ok(await warning.isHidden(), 'no warning for the default');
+    assert.equal('link_by_email' in readDisk(), false, 'the default is not written');
+
+    await select.selectOption('trust_provider');
+    await warning.waitFor({ state: 'visible' });
+    assert.match(await warning.textContent(), /takes over the CoderFlow user/);
+    assert.match(await select.getAttribute('aria-describedby'), /link-by-email-warning/, 'the warning describes the select');
+    assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'true');
+    for (const colorScheme of ['light', 'dark']) {
+      await page.emulateMedia({ colorScheme });
+      await assertAccessible(page, `settings, link_by_email warning (${colorScheme})`);
+    }
+    await page.emulateMedia({ colorScheme: 'light' });
+    await screenshot(page, SUITE, 'link-by-email-trust-provider');
+    await page.locator('#save').click();
+    await toast('SSO settings saved');
+    assert.equal(readDisk().link_by_email, 'trust_provider');
+    assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'false');
+    assert.equal(await select.inputValue(), 'trust_provider', 'the form re-renders from the answer');
+    assert.ok(await warning.isVisible(), 'the warning stays while trust_provider is saved');
+    const api = await (await page.request.get(`${daemon.url}/api/settings/sso`)).json();
+    assert.equal(api.config.link_by_email, 'trust_provider');
+
+    await select.selectOption('never');
+    assert.ok(await warning.isHidden());
+    assert.doesNotMatch(await select.getAttribute('aria-describedby'), /link-by-email-warning/);
+    await page.locator('#save').click();
+    await eventually(() => assert.equal(readDisk().link_by_email, 'never'));
+    await eventually(async () => assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'false'));
+
+    // Back to the default: the field leaves the file, which is in the guide's form again.
+    await select.selectOption('verified');
+    await page.locator('#save').click();
+    await eventually(() => assert.equal('link_by_email' in readDisk(), false));
+    await eventually(async () => assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'false'));
+    assert.equal(await select.inputValue(), 'verified');
+    assert.equal(readDisk().client_secret, CLIENT_SECRET, 'the saved secret is kept');
+    await page.locator('#tab-connection').click();
+    assertNoPageErrors(page);
+  });
+
+  step('a new issuer or client ID needs the client secret again: shown beside the field, not saved', async () => {
+    const before = fs.readFileSync(daemon.oidcPath, 'utf8');
+    assert.equal(await page.getByLabel('Client Secret').inputValue(), '');
+
+    await page.getByLabel('Issuer URL').fill('http://127.0.0.1:9/another-issuer');
+    await page.locator('#save').click();
+    const error = page.locator('#err-client_secret');
+    await error.waitFor({ state: 'visible' });
+    assert.match(await error.textContent(), /client secret again/);
+    assert.equal(await page.locator('#sso-client-secret').getAttribute('aria-invalid'), 'true');
+    assert.equal(await page.evaluate(() => document.activeElement?.id), 'sso-client-secret', 'the focus goes to the secret');
+    await screenshot(page, SUITE, 'new-issuer-needs-secret');
+    assert.equal(fs.readFileSync(daemon.oidcPath, 'utf8'), before, 'nothing is saved');
+
+    // The server refuses it too (422 pointing at /client_secret), whatever the page checks.
+    const refused = await page.evaluate(async (issuer) => {
+      try {
+        await window.CF.api('PUT', '/api/settings/sso', { enabled: true, client_id: 'coderflow-browser-test', issuer });
+        return null;
+      } catch (err) {
+        return { status: err.status, code: err.code, pointers: err.details.map((d) => d.pointer) };
+      }
+    }, 'http://127.0.0.1:9/another-issuer');
+    assert.deepEqual(refused && { status: refused.status, code: refused.code }, { status: 422, code: 'invalid_config' });
+    assert.ok(refused.pointers.includes('/client_secret'), `pointers: ${refused.pointers}`);
+    assert.equal(fs.readFileSync(daemon.oidcPath, 'utf8'), before, 'nothing is saved');
+
+    // The same for a new client ID with the old issuer.
+    await page.getByLabel('Issuer URL').fill(idp.issuer);
+    await page.getByLabel('Client ID').fill('another-client');
+    await page.locator('#save').click();
+    await error.waitFor({ state: 'visible' });
+    assert.equal(fs.readFileSync(daemon.oidcPath, 'utf8'), before, 'nothing is saved');
+
+    // Discard brings the saved values back and clears the error.
+    await page.locator('#discard').click();
+    await eventually(async () => assert.equal(await page.locator('#sso-form').getAttribute('data-dirty'), 'false'));
+    assert.equal(await page.getByLabel('Client ID').inputValue(), CLIENT_ID);
+    assert.equal(await page.getByLabel('Issuer URL').inputValue(), idp.issuer);
+    assert.ok(await error.isHidden());
+    assertNoPageErrors(page);
+  });
+
   step('the settings page and /login pass axe (WCAG AA), light and dark', async () => {
     for (const colorScheme of ['light', 'dark']) {
       await page.emulateMedia({ colorScheme });
@@ -268,6 +364,7 @@ describe('Settings → Single Sign-On', () => {
     await page.locator('#tab-provisioning').click();
     assert.equal(await page.getByRole('switch', { name: 'Auto-provisioning' }).isChecked(), false);
     assert.equal(await page.getByRole('radio', { name: 'Developer' }).isChecked(), true);
+    assert.equal(await page.getByLabel('Link existing users by email', { exact: true }).inputValue(), 'verified', 'a file without link_by_email: the default');
     await screenshot(page, SUITE, 'form-from-disk');
 
     const fresh = await freshLogin();
