@@ -1,5 +1,11 @@
 //! The `coder` client's one HTTP client for a CoderFlow server: typed calls, JSON errors
 //! (`{"error","message"}`) turned into [`ApiFailure`].
+//!
+//! Trust: the built-in web roots, the operating system's CA store (`SSL_CERT_FILE` and
+//! `SSL_CERT_DIR` honoured), and a profile's `--ca-file`. A certificate that none of them
+//! vouches for fails with [`ApiFailure::Untrusted`], which says how to trust a private CA.
+//! Everything a server says in an error is cleaned of control characters before it can be
+//! printed (see [`super::text`]).
 
 use std::time::Duration;
 
@@ -8,6 +14,11 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
+use std::path::Path;
+
+use anyhow::Context;
+
+use super::text;
 use crate::auth::account::UserView;
 
 /// How long one request to the server may take.
@@ -18,6 +29,10 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 pub enum ApiFailure {
     #[error("cannot reach {server}: {reason}")]
     Unreachable { server: String, reason: String },
+    #[error(
+        "the certificate of {server} is not trusted ({reason}). If the server uses a private certificate authority, pass --ca-file PATH (kept in the profile) or add the authority to the system's store (SSL_CERT_FILE and SSL_CERT_DIR are honoured)"
+    )]
+    Untrusted { server: String, reason: String },
     #[error("{message}")]
     Server {
         status: u16,
@@ -33,7 +48,7 @@ impl ApiFailure {
     pub fn code(&self) -> Option<&str> {
         match self {
             ApiFailure::Server { code, .. } => Some(code),
-            ApiFailure::Unreachable { .. } => None,
+            ApiFailure::Unreachable { .. } | ApiFailure::Untrusted { .. } => None,
         }
     }
 }
@@ -81,17 +96,35 @@ pub struct ServerClient {
 }
 
 impl ServerClient {
-    pub fn new(base: &str, api_key: Option<String>) -> ServerClient {
-        ServerClient {
-            base: base.trim_end_matches('/').to_owned(),
-            http: reqwest::Client::builder()
-                .timeout(TIMEOUT)
-                .redirect(reqwest::redirect::Policy::none())
-                .user_agent(concat!("coder/", env!("CARGO_PKG_VERSION")))
-                .build()
-                .unwrap_or_default(),
-            api_key,
+    /// A client for `base`, trusting `ca_file`'s authorities besides the built-in and system
+    /// ones.
+    ///
+    /// Fails when `ca_file` cannot be read or holds no certificate.
+    pub fn new(
+        base: &str,
+        api_key: Option<String>,
+        ca_file: Option<&Path>,
+    ) -> anyhow::Result<ServerClient> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("coder/", env!("CARGO_PKG_VERSION")));
+        if let Some(path) = ca_file {
+            let pem = std::fs::read(path)
+                .with_context(|| format!("cannot read the CA file {}", path.display()))?;
+            let certificates = reqwest::Certificate::from_pem_bundle(&pem)
+                .ok()
+                .filter(|c| !c.is_empty())
+                .with_context(|| format!("{} holds no PEM certificate", path.display()))?;
+            for certificate in certificates {
+                builder = builder.add_root_certificate(certificate);
+            }
         }
+        Ok(ServerClient {
+            base: base.trim_end_matches('/').to_owned(),
+            http: builder.build().context("cannot set up the HTTP client")?,
+            api_key,
+        })
     }
 
     pub fn base(&self) -> &str {
@@ -104,12 +137,25 @@ impl ServerClient {
         path: &str,
         body: Option<Value>,
     ) -> Result<T, ApiFailure> {
-        let unreachable = |e: reqwest::Error| ApiFailure::Unreachable {
-            server: self.base.clone(),
-            reason: match std::error::Error::source(&e) {
-                Some(source) => format!("{e}: {source}"),
-                None => e.to_string(),
-            },
+        let unreachable = |e: reqwest::Error| {
+            let mut reason = e.to_string();
+            let mut source = std::error::Error::source(&e);
+            while let Some(cause) = source {
+                reason = format!("{reason}: {cause}");
+                source = cause.source();
+            }
+            let reason = text::clean(&reason, 500);
+            if reason.contains("invalid peer certificate") || reason.contains("UnknownIssuer") {
+                ApiFailure::Untrusted {
+                    server: self.base.clone(),
+                    reason: "unknown issuer".into(),
+                }
+            } else {
+                ApiFailure::Unreachable {
+                    server: self.base.clone(),
+                    reason,
+                }
+            }
         };
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(key) = &self.api_key {
@@ -129,16 +175,22 @@ impl ServerClient {
             &bytes[..]
         };
         if status.is_success() {
+            // serde's text can quote what the server sent: only where it stopped is kept.
             return serde_json::from_slice(text).map_err(|e| ApiFailure::Unreachable {
                 server: self.base.clone(),
-                reason: format!("the answer is not what a CoderFlow server sends ({e})"),
+                reason: format!(
+                    "the answer is not what a CoderFlow server sends (line {}, column {})",
+                    e.line(),
+                    e.column()
+                ),
             });
         }
         let body: Value = serde_json::from_slice(text).unwrap_or(Value::Null);
-        let code = body["error"].as_str().unwrap_or("http_error").to_owned();
-        let message = body["message"]
-            .as_str()
-            .map_or_else(|| format!("the server answered {status}"), str::to_owned);
+        let code = text::short(body["error"].as_str().unwrap_or("http_error"));
+        let message = body["message"].as_str().map_or_else(
+            || format!("the server answered {status}"),
+            |m| text::clean(m, 500),
+        );
         Err(ApiFailure::Server {
             status: status.as_u16(),
             code,

@@ -8,6 +8,13 @@ use std::time::{Duration, Instant};
 use anyhow::bail;
 
 use super::client::{ApiFailure, IssuedKey, ServerClient};
+use super::text;
+use super::trust::{check_verification_url, origin_of};
+
+/// Longest wait for an approval, whatever `expires_in` the server sends.
+const MAX_WAIT_SECS: u64 = 3600;
+/// Longest poll interval, whatever the server asks.
+const MAX_INTERVAL_SECS: u64 = 60;
 
 /// Runs the device login against `client`'s server.
 ///
@@ -25,20 +32,29 @@ pub async fn run(
         );
     }
     let code = client.device_code(client_name).await?;
+    // Nothing the server sent is opened or shown before it is checked (see `super::trust`).
+    let complete = check_verification_url(&server, &code.verification_uri_complete)?;
+    let page = check_verification_url(&server, &code.verification_uri)?;
+    let user_code = text::short(&code.user_code);
     let interactive = std::io::stderr().is_terminal();
     eprintln!(
-        "To sign in with {}, open this page in a browser:\n",
-        config.display_name
+        "To sign in to {}, open this page in a browser:\n",
+        origin_of(&server)
     );
-    eprintln!("    {}\n", code.verification_uri_complete);
-    eprintln!("and check that it shows the code {}", code.user_code);
-    eprintln!("(or open {} and enter the code).", code.verification_uri);
+    eprintln!("    {complete}\n");
+    eprintln!("and check that it shows the code {user_code}");
+    eprintln!("(or open {page} and enter the code).");
+    eprintln!(
+        "The page offers your organisation's sign-in (\u{201c}{}\u{201d}).",
+        text::short(&config.display_name)
+    );
     let may_open = !no_browser && std::io::stdout().is_terminal() && has_display();
-    if may_open && open_browser(&code.verification_uri_complete) {
+    if may_open && open_browser(&complete) {
         eprintln!("Opened your browser.");
     }
-    let deadline = Instant::now() + Duration::from_secs(code.expires_in);
-    let mut interval = Duration::from_secs(code.interval.max(1));
+    // Bounded: a huge `expires_in` or `interval` from a hostile server must not overflow.
+    let deadline = Instant::now() + Duration::from_secs(code.expires_in.min(MAX_WAIT_SECS));
+    let mut interval = Duration::from_secs(code.interval.clamp(1, MAX_INTERVAL_SECS));
     let mut progress = Progress::new(interactive);
     let mut failures = 0;
     loop {
@@ -53,7 +69,9 @@ pub async fn run(
             }) => match error.as_str() {
                 "authorization_pending" => {}
                 "slow_down" => {
-                    let next = body["interval"].as_u64().map(Duration::from_secs);
+                    let next = body["interval"]
+                        .as_u64()
+                        .map(|s| Duration::from_secs(s.clamp(1, MAX_INTERVAL_SECS)));
                     interval = next.unwrap_or(interval + Duration::from_secs(5));
                 }
                 "access_denied" => {
@@ -71,6 +89,10 @@ pub async fn run(
                     );
                 }
             },
+            Err(e @ ApiFailure::Untrusted { .. }) => {
+                progress.done();
+                return Err(e.into());
+            }
             Err(e @ ApiFailure::Unreachable { .. }) => {
                 failures += 1;
                 if failures >= 3 {
@@ -93,14 +115,15 @@ fn has_display() -> bool {
         || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty())
 }
 
-fn open_browser(url: &str) -> bool {
+/// Opens `url` (checked: `https://` or loopback `http://`, so it never reads as an option).
+fn open_browser(url: &url::Url) -> bool {
     let opener = if cfg!(target_os = "macos") {
         "open"
     } else {
         "xdg-open"
     };
     std::process::Command::new(opener)
-        .arg(url)
+        .arg(url.as_str())
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())

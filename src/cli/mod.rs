@@ -8,6 +8,8 @@
 pub mod client;
 pub mod device_login;
 pub mod profiles;
+pub mod text;
+pub mod trust;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;
@@ -46,6 +48,10 @@ pub enum CoderCommand {
         /// Use this profile instead of the active one.
         #[arg(long)]
         profile: Option<String>,
+        /// Forget the key here even when the server cannot revoke it (it then stays valid on
+        /// the server until an administrator revokes it).
+        #[arg(long)]
+        force: bool,
     },
     /// List or switch profiles.
     #[command(subcommand)]
@@ -72,6 +78,14 @@ pub struct LoginArgs {
     /// Read the password from the first line of standard input.
     #[arg(long, conflicts_with = "sso")]
     pub password_stdin: bool,
+    /// Trust the certificate authorities in this PEM file for the server (kept in the profile),
+    /// besides the system's.
+    #[arg(long, value_name = "PATH")]
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Accept a plain http:// server on another machine (the password and the key then cross
+    /// the network unencrypted).
+    #[arg(long)]
+    pub allow_http: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -97,24 +111,39 @@ impl CoderCli {
             CoderCommand::Whoami { json, profile } => {
                 runtime.block_on(whoami(&dir, profile.as_deref(), json))
             }
-            CoderCommand::Logout { profile } => runtime.block_on(logout(&dir, profile.as_deref())),
+            CoderCommand::Logout { profile, force } => {
+                runtime.block_on(logout(&dir, profile.as_deref(), force))
+            }
             CoderCommand::Profile(ProfileCommand::List) => profile_list(&dir),
             CoderCommand::Profile(ProfileCommand::Use { name }) => profile_use(&dir, &name),
         }
     }
 }
 
-/// The server URL: `--server`, else `$CODER_URL`, else the profile's.
-fn server_url(flag: Option<String>, profile: Option<&Profile>) -> anyhow::Result<String> {
+/// The server URL: `--server`, else `$CODER_URL`, else the profile's; checked as
+/// [`trust::check_server_url`] says (a warning on stderr for accepted plain http).
+fn server_url(
+    flag: Option<String>,
+    profile: Option<&Profile>,
+    allow_http: bool,
+) -> anyhow::Result<String> {
     let url = flag
         .or_else(|| std::env::var("CODER_URL").ok().filter(|u| !u.is_empty()))
         .or_else(|| profile.map(|p| p.server.clone()))
         .context("no server: pass --server URL (or set CODER_URL)")?;
-    let parsed = url::Url::parse(&url).with_context(|| format!("invalid server URL `{url}`"))?;
-    if !matches!(parsed.scheme(), "http" | "https") {
-        bail!("invalid server URL `{url}`: use http:// or https://");
+    let (url, insecure) = trust::check_server_url(&url, allow_http)?;
+    if insecure {
+        eprintln!(
+            "warning: {url} is plain http: your password and API key cross the network unencrypted"
+        );
     }
-    Ok(url.trim_end_matches('/').to_owned())
+    Ok(url)
+}
+
+/// A client for `profile`'s server with its key and CA file.
+fn profile_client(profile: &Profile, key: Option<String>) -> anyhow::Result<ServerClient> {
+    trust::check_server_url(&profile.server, profile.allow_http)?;
+    ServerClient::new(&profile.server, key, profile.ca_file.as_deref())
 }
 
 fn hostname() -> String {
@@ -129,8 +158,20 @@ fn hostname() -> String {
 async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCode> {
     let mut profiles = Profiles::load(dir)?;
     let name = profiles.name(args.profile.as_deref());
-    let server = server_url(args.server.clone(), profiles.profiles.get(&name))?;
-    let client = ServerClient::new(&server, None);
+    let old = profiles.profiles.get(&name).cloned();
+    let server = server_url(
+        args.server.clone(),
+        old.as_ref(),
+        args.allow_http || old.as_ref().is_some_and(|p| p.allow_http),
+    )?;
+    let same_server = old.as_ref().is_some_and(|p| p.server == server);
+    // The CA file: the flag, else the one this profile's server was used with.
+    let ca_file = args.ca_file.clone().or_else(|| {
+        old.as_ref()
+            .filter(|_| same_server)
+            .and_then(|p| p.ca_file.clone())
+    });
+    let client = ServerClient::new(&server, None, ca_file.as_deref())?;
     let issued = if args.sso {
         device_login::run(
             &client,
@@ -141,7 +182,7 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
     } else {
         let username = match args.username {
             Some(username) => username,
-            None => prompt("Username: ")?,
+            None => prompt(&format!("Username at {server}: "))?,
         };
         let password = if args.password_stdin {
             let mut line = String::new();
@@ -151,7 +192,8 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
                 .context("cannot read the password from standard input")?;
             line.trim_end_matches(['\r', '\n']).to_owned()
         } else if std::io::stdin().is_terminal() {
-            rpassword::prompt_password("Password: ").context("cannot read the password")?
+            rpassword::prompt_password(format!("Password for {username} at {server}: "))
+                .context("cannot read the password")?
         } else {
             bail!("no password: pass --password-stdin, or run on a terminal");
         };
@@ -166,28 +208,43 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
                 _ => anyhow::Error::new(e),
             })?
     };
-    // Replacing a profile's key: the old one is revoked, so keys do not pile up.
-    if let Some(old) = profiles.profiles.get(&name) {
+    // Replacing a profile's key: the old one is revoked, on whichever server it was made, so
+    // keys do not pile up (or live on at a server this profile no longer names).
+    if let Some(old) = &old {
         if let (Some(key), Some(id)) = (&old.api_key, &old.key_id) {
-            if old.server == server {
-                let _ = ServerClient::new(&server, Some(key.expose().to_owned()))
-                    .revoke_key(id)
-                    .await;
+            let revoked = match profile_client(old, Some(key.expose().to_owned())) {
+                Ok(old_client) => old_client.revoke_key(id).await.map_err(anyhow::Error::new),
+                Err(e) => Err(e),
+            };
+            if let Err(e) = revoked {
+                if !matches!(
+                    e.downcast_ref::<client::ApiFailure>()
+                        .and_then(|f| f.code()),
+                    Some("not_found" | "unauthenticated" | "key_expired")
+                ) {
+                    eprintln!(
+                        "warning: the profile's previous key at {} could not be revoked ({e}); revoke it there",
+                        old.server
+                    );
+                }
             }
         }
     }
+    let username = text::short(&issued.user.username);
     profiles.profiles.insert(
         name.clone(),
         Profile {
             server: server.clone(),
-            username: Some(issued.user.username.clone()),
+            username: Some(username.clone()),
             api_key: Some(Secret::new(issued.api_key)),
             key_id: issued.key_id,
+            ca_file: ca_file.map(|p| std::path::absolute(&p).unwrap_or(p)),
+            allow_http: trust::check_server_url(&server, false).is_err(),
         },
     );
     profiles.active = Some(name);
     profiles.save(dir)?;
-    println!("Logged in to {server} as {}", issued.user.username);
+    println!("Logged in to {server} as {username}");
     Ok(ExitCode::SUCCESS)
 }
 
@@ -227,10 +284,14 @@ async fn whoami(
 ) -> anyhow::Result<ExitCode> {
     let profiles = Profiles::load(dir)?;
     let (name, profile, key) = signed_in_profile(&profiles, requested)?;
-    let user = ServerClient::new(&profile.server, Some(key))
+    let user = profile_client(&profile, Some(key))?
         .me()
         .await
         .map_err(|e| match e.code() {
+            Some("key_expired") => anyhow::anyhow!(
+                "the key of profile `{name}` expired on {}: run `coder login` to sign in again",
+                profile.server
+            ),
             Some("unauthenticated") => anyhow::anyhow!(
                 "the key of profile `{name}` is no longer valid on {}: run `coder login`",
                 profile.server
@@ -243,17 +304,19 @@ async fn whoami(
             "profile": name,
             "user": user,
         });
-        println!("{out}");
+        println!("{}", text::json(&out));
     } else {
         println!("Server:  {}", profile.server);
         println!(
             "User:    {} ({} <{}>)",
-            user.username, user.name, user.email
+            text::short(&user.username),
+            text::short(&user.name),
+            text::short(&user.email)
         );
         let roles: Vec<String> = user
             .access
             .iter()
-            .map(|b| format!("{} ({})", b.role, b.scope))
+            .map(|b| format!("{} ({})", b.role, text::short(&b.scope)))
             .collect();
         println!(
             "Roles:   {}",
@@ -268,42 +331,79 @@ async fn whoami(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn logout(dir: &std::path::Path, requested: Option<&str>) -> anyhow::Result<ExitCode> {
+/// What became of a key at logout.
+enum Revocation {
+    Revoked,
+    /// The server no longer knows it (revoked or expired already).
+    AlreadyGone,
+    /// `--force`: the server could not be asked; the key may still be valid there.
+    Forgotten(anyhow::Error),
+}
+
+async fn logout(
+    dir: &std::path::Path,
+    requested: Option<&str>,
+    force: bool,
+) -> anyhow::Result<ExitCode> {
     let mut profiles = Profiles::load(dir)?;
     let (name, profile, key) = signed_in_profile(&profiles, requested)?;
-    let client = ServerClient::new(&profile.server, Some(key.clone()));
-    let id = match &profile.key_id {
-        Some(id) => Some(id.clone()),
-        None => match client.keys().await {
-            Ok(keys) => keys
-                .into_iter()
-                .find(|k| key.starts_with(&k.prefix))
-                .map(|k| k.id),
-            Err(e) if e.code() == Some("unauthenticated") => None,
-            Err(e) => return Err(e.into()),
-        },
-    };
-    if let Some(id) = id {
-        match client.revoke_key(&id).await {
-            Ok(()) => {}
-            // Already revoked (or the key no longer works): nothing left to revoke.
-            Err(e) if matches!(e.code(), Some("not_found" | "unauthenticated")) => {}
-            Err(e) => {
-                return Err(anyhow::Error::new(e)
-                    .context("the key was not revoked; it is still in the profile"));
-            }
+    let outcome = match revoke_profile_key(&profile, &key).await {
+        Ok(outcome) => outcome,
+        Err(e) if force => Revocation::Forgotten(e),
+        Err(e) => {
+            return Err(e.context(
+                "the key was not revoked; it is still in the profile (`coder logout --force` forgets it here anyway)",
+            ));
         }
-    }
+    };
     if let Some(p) = profiles.profiles.get_mut(&name) {
         p.api_key = None;
         p.key_id = None;
     }
     profiles.save(dir)?;
-    println!(
-        "Logged out of {} (profile `{name}`): the API key is revoked",
-        profile.server
-    );
+    let server = &profile.server;
+    match outcome {
+        Revocation::Revoked => {
+            println!("Logged out of {server} (profile `{name}`): the API key is revoked");
+        }
+        Revocation::AlreadyGone => println!(
+            "Logged out of {server} (profile `{name}`): the server no longer knew the key (already revoked or expired); it is removed here"
+        ),
+        Revocation::Forgotten(e) => {
+            println!("Logged out of {server} (profile `{name}`): the key is removed here only");
+            eprintln!(
+                "warning: the key could not be revoked ({e}); it stays valid on {server} until an administrator revokes it"
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Revokes the profile's key on its server.
+async fn revoke_profile_key(profile: &Profile, key: &str) -> anyhow::Result<Revocation> {
+    let client = profile_client(profile, Some(key.to_owned()))?;
+    let gone = |e: &client::ApiFailure| {
+        matches!(
+            e.code(),
+            Some("not_found" | "unauthenticated" | "key_expired")
+        )
+    };
+    let id = match &profile.key_id {
+        Some(id) => id.clone(),
+        None => match client.keys().await {
+            Ok(keys) => match keys.into_iter().find(|k| key.starts_with(&k.prefix)) {
+                Some(k) => k.id,
+                None => return Ok(Revocation::AlreadyGone),
+            },
+            Err(e) if gone(&e) => return Ok(Revocation::AlreadyGone),
+            Err(e) => return Err(e.into()),
+        },
+    };
+    match client.revoke_key(&id).await {
+        Ok(()) => Ok(Revocation::Revoked),
+        Err(e) if gone(&e) => Ok(Revocation::AlreadyGone),
+        Err(e) => Err(e.into()),
+    }
 }
 
 fn profile_list(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
@@ -316,7 +416,7 @@ fn profile_list(dir: &std::path::Path) -> anyhow::Result<ExitCode> {
     for (name, profile) in &profiles.profiles {
         let marker = if *name == active { "*" } else { " " };
         let who = match (&profile.username, &profile.api_key) {
-            (Some(user), Some(_)) => user.clone(),
+            (Some(user), Some(_)) => text::short(user),
             _ => "(signed out)".to_owned(),
         };
         println!("{marker} {name}\t{}\t{who}", profile.server);

@@ -4,6 +4,7 @@
 mod accounts;
 mod audit;
 mod cli;
+mod cli_trust;
 mod device;
 mod faults;
 mod fuzz_regressions;
