@@ -21,7 +21,7 @@ use crate::oidc::ProviderStatus;
 use crate::server::shutdown::Shutdown;
 use crate::setup::SetupError;
 use crate::setup::config::{
-    ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, parse_oidc_config,
+    ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, load_idp_ca, parse_oidc_config,
 };
 use crate::setup::git::{GitState, ensure_oidc_ignored};
 use crate::setup::watcher::WatchSignal;
@@ -179,6 +179,13 @@ pub struct Reloader {
 /// A function told of each reload that changed something or was rejected.
 pub type ReloadObserver = Box<dyn Fn(Trigger, ReloadResult, &ReloadStatus) + Send + Sync>;
 
+/// Parses `oidc.json` and reads the CA file it names (relative to `root`). Blocking.
+fn parse_with_ca(bytes: &[u8], root: &Path) -> Result<OidcConfig, Vec<ConfigProblem>> {
+    let mut config = parse_oidc_config(bytes)?;
+    load_idp_ca(&mut config, root).map_err(|problem| vec![problem])?;
+    Ok(config)
+}
+
 impl Reloader {
     /// Loads the configuration at start-up and checks git safety. Blocking.
     ///
@@ -191,11 +198,12 @@ impl Reloader {
         let oidc = match &content {
             None => None,
             Some(bytes) => {
-                let config =
-                    parse_oidc_config(bytes).map_err(|problems| StartupError::InvalidConfig {
+                let config = parse_with_ca(bytes, &root).map_err(|problems| {
+                    StartupError::InvalidConfig {
                         path: path.clone(),
                         problems,
-                    })?;
+                    }
+                })?;
                 warn_if_readable_by_others(&path);
                 Some(config)
             }
@@ -224,6 +232,11 @@ impl Reloader {
             changes: tokio::sync::watch::Sender::new(1),
             observer: std::sync::OnceLock::new(),
         })
+    }
+
+    /// The setup repository.
+    pub fn root(&self) -> &Path {
+        &self.root
     }
 
     /// Where `oidc.json` lives: the setup repository's root.
@@ -287,7 +300,15 @@ impl Reloader {
                 ReloadResult::Unchanged
             }
             Ok(content) => {
-                let parsed = content.as_deref().map(parse_oidc_config).transpose();
+                let root = self.root.clone();
+                let bytes = content.clone();
+                let parsed = run_blocking(move || {
+                    bytes
+                        .as_deref()
+                        .map(|b| parse_with_ca(b, &root))
+                        .transpose()
+                })
+                .await;
                 *last_seen = Some(content);
                 match parsed {
                     Ok(oidc) => {

@@ -189,6 +189,8 @@ mod tests {
             default_role: Role::Viewer,
             allow_local_auth: true,
             link_by_email: Default::default(),
+            idp_ca_file: None,
+            idp_ca_pem: None,
         }
     }
 

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use anyhow::Context;
 use clap::Args;
 
-use crate::setup::config::{OIDC_FILE, parse_oidc_config};
+use crate::setup::config::{OIDC_FILE, load_idp_ca, parse_oidc_config};
 
 #[derive(Debug, Args)]
 pub struct ValidateArgs {
@@ -37,7 +37,12 @@ pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
         }
         Err(e) => return Err(e).with_context(|| format!("cannot read {}", file.display())),
     };
-    match parse_oidc_config(&bytes) {
+    let root = file.parent().unwrap_or(std::path::Path::new("."));
+    let parsed = parse_oidc_config(&bytes).and_then(|mut config| {
+        load_idp_ca(&mut config, root).map_err(|problem| vec![problem])?;
+        Ok(config)
+    });
+    match parsed {
         Ok(config) => {
             let sso = if config.enabled {
                 format!("SSO enabled, issuer {}", config.issuer)

@@ -22,7 +22,9 @@ use crate::blocking::run_blocking;
 use crate::oidc::http::ProviderHttp;
 use crate::reload::Trigger;
 use crate::server::AppState;
-use crate::setup::config::{ConfigProblem, OidcConfig, parse_oidc_config};
+use crate::setup::config::{
+    ConfigProblem, OidcConfig, load_idp_ca, parse_oidc_config, pem_certificates,
+};
 use crate::setup::fsutil::write_atomic;
 
 /// Largest settings body read.
@@ -121,7 +123,7 @@ fn invalid(problems: &[ConfigProblem]) -> Response {
 }
 
 /// The submitted object with the current secret filled in when it was left out, validated.
-fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfig), Response> {
+async fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfig), Response> {
     let Some(object) = body.as_object_mut() else {
         return Err(invalid(&[ConfigProblem {
             message: "the settings must be a JSON object".into(),
@@ -155,14 +157,21 @@ fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfig), Re
         }
     }
     let bytes = serde_json::to_vec_pretty(&body).unwrap_or_default();
-    match parse_oidc_config(&bytes) {
+    let root = state.reloader.root().to_owned();
+    let parsed = run_blocking(move || -> Result<OidcConfig, Vec<ConfigProblem>> {
+        let mut config = parse_oidc_config(&bytes)?;
+        load_idp_ca(&mut config, &root).map_err(|problem| vec![problem])?;
+        Ok(config)
+    })
+    .await;
+    match parsed {
         Ok(config) => Ok((body, config)),
         Err(problems) => Err(invalid(&problems)),
     }
 }
 
 async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) -> Response {
-    let (body, config) = match complete(&state, body) {
+    let (body, config) = match complete(&state, body).await {
         Ok(done) => done,
         Err(response) => return response,
     };
@@ -283,13 +292,32 @@ async fn test_connection(
                 );
             }
         };
-        match complete(&state, value) {
+        match complete(&state, value).await {
             Ok((_, config)) => config,
             Err(response) => return response,
         }
     };
-    let http = state.provider.http().confined_to(&config.issuer);
-    let checks = run_checks(&http, &config, &state.redirect_uri()).await;
+    let http = match state.provider.http_for(&config) {
+        Ok(http) => http.confined_to(&config.issuer),
+        Err(e) => {
+            return error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", &e);
+        }
+    };
+    let mut checks = Vec::new();
+    if let (Some(file), Some(pem)) = (&config.idp_ca_file, &config.idp_ca_pem) {
+        checks.push(check(
+            "trust",
+            true,
+            format!(
+                "trusting the system's certificate authorities and {} in {file}",
+                match pem_certificates(pem) {
+                    1 => "1 certificate".to_owned(),
+                    n => format!("{n} certificates"),
+                }
+            ),
+        ));
+    }
+    checks.extend(run_checks(&http, &config, &state.redirect_uri()).await);
     let ok = checks.iter().all(|c| c["ok"] == true);
     warp::reply::json(&json!({ "ok": ok, "checks": checks })).into_response()
 }

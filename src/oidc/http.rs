@@ -29,6 +29,10 @@ pub enum ProviderHttpError {
     Redirect(String),
     #[error("the identity provider's answer is larger than {MAX_RESPONSE_BYTES} bytes")]
     TooLarge,
+    #[error(
+        "the identity provider's certificate is not trusted (unknown issuer): if it uses a private certificate authority, set idp_ca_file in oidc.json to that authority's certificate (PEM), or add it to the system's store"
+    )]
+    Untrusted,
     #[error("the identity provider names {url} as an endpoint, which is not contacted: {reason}")]
     Refused { url: String, reason: String },
 }
@@ -43,20 +47,33 @@ pub struct ProviderHttp {
 }
 
 impl ProviderHttp {
-    /// A client whose every request ends within `timeout`.
+    /// A client whose every request ends within `timeout`, trusting the built-in web roots
+    /// and the system's certificate authorities.
     pub fn new(timeout: Duration) -> ProviderHttp {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .connect_timeout(timeout)
-            .timeout(timeout)
-            .user_agent(concat!("coder-server/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .unwrap_or_default();
         ProviderHttp {
-            client,
+            client: builder(timeout).build().unwrap_or_default(),
             timeout,
             issuer: None,
         }
+    }
+
+    /// This client, also trusting the certificate authorities in `pem` (`idp_ca_file`).
+    ///
+    /// Fails when `pem` holds no usable certificate.
+    pub fn with_roots(&self, pem: &[u8]) -> Result<ProviderHttp, String> {
+        let certificates = reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| format!("the CA file cannot be read as PEM: {e}"))?;
+        let mut builder = builder(self.timeout);
+        for certificate in certificates {
+            builder = builder.add_root_certificate(certificate);
+        }
+        Ok(ProviderHttp {
+            client: builder
+                .build()
+                .map_err(|e| format!("cannot set up the HTTP client: {e}"))?,
+            timeout: self.timeout,
+            issuer: self.issuer.clone(),
+        })
     }
 
     /// This client, refusing URLs that `issuer` could not rightly name as its endpoints (see
@@ -82,10 +99,17 @@ impl ProviderHttp {
                 // Only the kind of failure: the URL is the provider's, not a secret, but the
                 // request could carry one in its body.
                 let mut message = e.to_string();
-                if let Some(source) = std::error::Error::source(&e) {
-                    message = format!("{message}: {source}");
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    message = format!("{message}: {cause}");
+                    source = cause.source();
                 }
-                ProviderHttpError::Unreachable(message)
+                if message.contains("UnknownIssuer") || message.contains("invalid peer certificate")
+                {
+                    ProviderHttpError::Untrusted
+                } else {
+                    ProviderHttpError::Unreachable(message)
+                }
             }
         };
         let (parts, body) = request.into_parts();
@@ -138,6 +162,14 @@ impl ProviderHttp {
             .body(body)
             .map_err(|e| ProviderHttpError::Unreachable(e.to_string()))
     }
+}
+
+fn builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(timeout)
+        .timeout(timeout)
+        .user_agent(concat!("coder-server/", env!("CARGO_PKG_VERSION")))
 }
 
 /// Whether `issuer` may have the server contact `endpoint` (see the module doc).

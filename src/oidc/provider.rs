@@ -16,6 +16,7 @@ use serde::{Deserialize, Serialize};
 use super::http::ProviderHttp;
 use crate::reload::Reloader;
 use crate::server::shutdown::Shutdown;
+use crate::setup::config::OidcConfig;
 
 /// How long discovery and keys are used before they are fetched again.
 const REFRESH: Duration = Duration::from_secs(3600);
@@ -113,7 +114,12 @@ struct Snapshot {
 /// Shared handle to the live provider; cheap to clone as `Arc<ProviderHandle>`.
 #[derive(Debug)]
 pub struct ProviderHandle {
-    http: ProviderHttp,
+    /// The client every request uses: `base_http`, plus the live configuration's `idp_ca_file`.
+    http: ArcSwap<ProviderHttp>,
+    /// The client trusting the built-in and system authorities only.
+    base_http: ProviderHttp,
+    /// The extra authorities `http` trusts now.
+    roots: Mutex<Option<Arc<[u8]>>>,
     current: ArcSwap<Snapshot>,
     /// Providers discovered earlier, by (issuer, client_id).
     cache: Mutex<HashMap<(String, String), Arc<Discovered>>>,
@@ -130,7 +136,9 @@ pub struct ProviderHandle {
 impl ProviderHandle {
     pub fn new(http: ProviderHttp) -> Arc<ProviderHandle> {
         Arc::new(ProviderHandle {
-            http,
+            http: ArcSwap::from_pointee(http.clone()),
+            base_http: http,
+            roots: Mutex::new(None),
             current: ArcSwap::from_pointee(Snapshot::default()),
             cache: Mutex::new(HashMap::new()),
             jwks_refetch: tokio::sync::Mutex::new(None),
@@ -172,8 +180,8 @@ impl ProviderHandle {
                 detail: e.to_string(),
             })?;
         let probe = tokio::time::timeout(
-            PROBE_TIMEOUT.min(self.http.timeout()),
-            openidconnect::AsyncHttpClient::call(&self.http, request),
+            PROBE_TIMEOUT.min(self.http().timeout()),
+            openidconnect::AsyncHttpClient::call(&*self.http(), request),
         )
         .await;
         match probe {
@@ -213,8 +221,41 @@ impl ProviderHandle {
     }
 
     /// The HTTP client for this provider's requests.
-    pub fn http(&self) -> &ProviderHttp {
-        &self.http
+    pub fn http(&self) -> Arc<ProviderHttp> {
+        self.http.load_full()
+    }
+
+    /// A client for `config` (which need not be the live one: Test Connection), trusting its
+    /// `idp_ca_file`.
+    ///
+    /// Fails when the CA file's content is unusable.
+    pub fn http_for(&self, config: &OidcConfig) -> Result<ProviderHttp, String> {
+        match &config.idp_ca_pem {
+            None => Ok(self.base_http.clone()),
+            Some(pem) => self.base_http.with_roots(pem),
+        }
+    }
+
+    /// Makes every request trust `pem`'s authorities besides the system's (the live
+    /// `idp_ca_file`); a change forgets cached providers so they are discovered through the new
+    /// trust.
+    fn use_roots(&self, pem: Option<&Arc<[u8]>>) {
+        let mut roots = self.roots.lock().unwrap_or_else(|e| e.into_inner());
+        if roots.as_deref() == pem.map(|p| &**p) {
+            return;
+        }
+        let http = match pem {
+            None => Ok(self.base_http.clone()),
+            Some(pem) => self.base_http.with_roots(pem),
+        };
+        match http {
+            Ok(http) => {
+                self.http.store(Arc::new(http));
+                *roots = pem.cloned();
+                self.cache.lock().unwrap_or_else(|e| e.into_inner()).clear();
+            }
+            Err(e) => tracing::error!(error = %e, "the identity provider's CA file is unusable"),
+        }
     }
 
     /// The state for the reload status.
@@ -254,7 +295,7 @@ impl ProviderHandle {
         *last = Some(Instant::now());
         let keys = JsonWebKeySet::fetch_async(
             stale.metadata.jwks_uri(),
-            &self.http.confined_to(&stale.issuer),
+            &self.http().confined_to(&stale.issuer),
         )
         .await;
         match keys {
@@ -283,7 +324,7 @@ impl ProviderHandle {
     pub async fn discover(&self, issuer: &str) -> Result<ProviderMetadata, String> {
         let url =
             IssuerUrl::new(issuer.to_owned()).map_err(|e| format!("invalid issuer URL: {e}"))?;
-        ProviderMetadata::discover_async(url, &self.http.confined_to(issuer))
+        ProviderMetadata::discover_async(url, &self.http().confined_to(issuer))
             .await
             .map_err(|e| super::describe(&e))
     }
@@ -349,6 +390,7 @@ pub async fn run_provider(
     let mut retry = FIRST_RETRY;
     loop {
         let live = reloader.live();
+        handle.use_roots(live.oidc.as_ref().and_then(|c| c.idp_ca_pem.as_ref()));
         let wanted = live
             .oidc
             .as_ref()

@@ -7,6 +7,7 @@
 //! This module never touches the file system.
 
 use std::fmt;
+use std::path::Path;
 use std::sync::LazyLock;
 
 use jsonschema::error::ValidationErrorKind;
@@ -23,7 +24,7 @@ pub const OIDC_FILE: &str = "oidc.json";
 pub const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
 
 /// The top-level fields the schema allows; used to suggest a fix for a misspelt field.
-const KNOWN_FIELDS: [&str; 11] = [
+const KNOWN_FIELDS: [&str; 12] = [
     "$schema",
     "enabled",
     "display_name",
@@ -35,6 +36,7 @@ const KNOWN_FIELDS: [&str; 11] = [
     "default_role",
     "allow_local_auth",
     "link_by_email",
+    "idp_ca_file",
 ];
 
 /// Default of `display_name`, as in the guide's Configuration Reference.
@@ -67,6 +69,7 @@ struct RawOidcConfig {
     default_role: Option<String>,
     allow_local_auth: Option<bool>,
     link_by_email: Option<LinkByEmail>,
+    idp_ca_file: Option<String>,
 }
 
 /// How a first SSO login finds an existing user by email (contract section 8).
@@ -126,6 +129,11 @@ pub struct OidcConfig {
     pub allow_local_auth: bool,
     /// When a first SSO login may be linked to an existing user with the same email.
     pub link_by_email: LinkByEmail,
+    /// A PEM file of certificate authorities trusted for the identity provider, besides the
+    /// system's store: as written (relative to the setup repository, or absolute).
+    pub idp_ca_file: Option<String>,
+    /// The content of `idp_ca_file`, read by [`load_idp_ca`] (the file alone says nothing of it).
+    pub idp_ca_pem: Option<std::sync::Arc<[u8]>>,
 }
 
 impl OidcConfig {
@@ -320,6 +328,46 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// Largest CA file read.
+const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Reads the certificate authorities `config.idp_ca_file` names (relative to `root`, the setup
+/// repository) into `config.idp_ca_pem`. Blocking. Nothing to do without the field.
+///
+/// Fails, pointing at `/idp_ca_file`, when the file cannot be read, is larger than 1 MiB, or
+/// holds no PEM certificate.
+pub fn load_idp_ca(config: &mut OidcConfig, root: &Path) -> Result<(), ConfigProblem> {
+    let Some(file) = &config.idp_ca_file else {
+        config.idp_ca_pem = None;
+        return Ok(());
+    };
+    let path = root.join(file);
+    let problem = |message: String| ConfigProblem::at_pointer("/idp_ca_file", message);
+    let meta = std::fs::metadata(&path)
+        .map_err(|e| problem(format!("cannot read {}: {e}", path.display())))?;
+    if meta.len() > MAX_CA_FILE_BYTES {
+        return Err(problem(format!("{} is larger than 1 MiB", path.display())));
+    }
+    let pem = std::fs::read(&path)
+        .map_err(|e| problem(format!("cannot read {}: {e}", path.display())))?;
+    let certificates = openidconnect::reqwest::Certificate::from_pem_bundle(&pem)
+        .map(|c| c.len())
+        .unwrap_or(0);
+    if certificates == 0 {
+        return Err(problem(format!(
+            "{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)",
+            path.display()
+        )));
+    }
+    config.idp_ca_pem = Some(pem.into());
+    Ok(())
+}
+
+/// How many certificates a PEM bundle holds (for Test Connection).
+pub fn pem_certificates(pem: &[u8]) -> usize {
+    openidconnect::reqwest::Certificate::from_pem_bundle(pem).map_or(0, |c| c.len())
+}
+
 /// Applies defaults and the rules the schema cannot state.
 fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem>> {
     let mut problems = Vec::new();
@@ -359,6 +407,8 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
         default_role,
         allow_local_auth: raw.allow_local_auth.unwrap_or(true),
         link_by_email: raw.link_by_email.unwrap_or_default(),
+        idp_ca_file: raw.idp_ca_file,
+        idp_ca_pem: None,
     })
 }
 

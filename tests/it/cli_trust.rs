@@ -378,3 +378,102 @@ async fn a_private_ca_is_trusted_only_when_given() {
     let (code, _, stderr) = coder(config.path(), &["whoami"], "").await;
     assert_eq!(code, 0, "{stderr}");
 }
+
+/// A discovery document for `server` (valid enough for openidconnect), and an empty key set.
+fn discovery(server: &HostileServer) {
+    let issuer = &server.url;
+    server.answer(
+        "GET /.well-known/openid-configuration",
+        Answer::ok(json!({
+            "issuer": issuer,
+            "authorization_endpoint": format!("{issuer}/authorize"),
+            "token_endpoint": format!("{issuer}/token"),
+            "jwks_uri": format!("{issuer}/jwks"),
+            "response_types_supported": ["code"],
+            "subject_types_supported": ["public"],
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "code_challenge_methods_supported": ["S256"],
+        })),
+    );
+    server.answer("GET /jwks", Answer::ok(json!({"keys": []})));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_daemon_trusts_a_private_ca_for_the_provider_only_through_idp_ca_file() {
+    use crate::support::Setup;
+    let ca = TestCa::new();
+    let idp = HostileServer::start_tls(&ca).await;
+    discovery(&idp);
+    let setup = Setup::git();
+    std::fs::write(setup.repo.join("idp-ca.pem"), &ca.ca_pem).unwrap();
+    let oidc = |ca_file: Option<&str>| {
+        let mut config = json!({"enabled": true, "client_id": "c", "client_secret": "s",
+                                "issuer": idp.url});
+        if let Some(file) = ca_file {
+            config["idp_ca_file"] = file.into();
+        }
+        config
+    };
+    setup.write_oidc(&oidc(None).to_string());
+    let daemon = setup.start();
+    let untrusted = daemon
+        .wait_for_status("provider unreachable", |s| {
+            s.provider.state == coderflow::oidc::ProviderState::Unreachable
+        })
+        .await;
+    assert!(
+        untrusted.provider.detail.contains("not trusted")
+            && untrusted.provider.detail.contains("idp_ca_file"),
+        "{}",
+        untrusted.provider.detail
+    );
+    let admin = daemon.admin_key().await;
+    let test = |body: Value| {
+        let daemon = &daemon;
+        let admin = admin.clone();
+        async move {
+            daemon
+                .api(
+                    reqwest::Method::POST,
+                    "/api/settings/sso/test",
+                    &admin,
+                    Some(body),
+                )
+                .await
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let without = test(oidc(None)).await;
+    assert_eq!(without["checks"][0]["name"], "discovery");
+    assert_eq!(without["checks"][0]["ok"], false, "{without}");
+    let with = test(oidc(Some("idp-ca.pem"))).await;
+    assert_eq!(with["checks"][0]["name"], "trust", "{with}");
+    assert!(
+        with["checks"][0]["detail"]
+            .as_str()
+            .unwrap()
+            .contains("idp-ca.pem")
+    );
+    assert_eq!(with["checks"][1]["name"], "discovery");
+    assert_eq!(with["checks"][1]["ok"], true, "{with}");
+
+    // Saved in the file: the live provider is discovered through the CA.
+    setup_write(&daemon, &oidc(Some("idp-ca.pem")));
+    daemon
+        .wait_for_status("provider ready", |s| {
+            s.provider.state == coderflow::oidc::ProviderState::Ready
+        })
+        .await;
+    // A CA file that holds no certificate is a rejected configuration.
+    std::fs::write(daemon.setup.repo.join("bad.pem"), "not a certificate").unwrap();
+    setup_write(&daemon, &oidc(Some("bad.pem")));
+    let rejected = daemon.wait_for_status("rejected", |s| !s.ok).await;
+    let error = rejected.error.unwrap();
+    assert_eq!(error.details[0].pointer.as_deref(), Some("/idp_ca_file"));
+}
+
+fn setup_write(daemon: &crate::support::Daemon, config: &Value) {
+    crate::support::save_atomic(&daemon.setup.oidc_path(), &config.to_string());
+}
