@@ -105,6 +105,7 @@ fn settings_view(state: &AppState) -> Value {
         "client_secret_set": live.oidc.as_ref().is_some_and(|c| !c.client_secret.expose().is_empty()),
         "redirect_uri": state.redirect_uri(),
         "status": state.reload_status(),
+        "recent_failures": state.sso_failures.list(),
     })
 }
 

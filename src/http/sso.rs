@@ -25,8 +25,9 @@ use super::session::{
 use crate::audit::{Audit, AuditKind};
 use crate::auth::credential::{random_token, sha256};
 use crate::auth::provision::{SsoRefusal, sign_in_identity};
+use crate::auth::text::displayable;
 use crate::blocking::run_blocking;
-use crate::oidc::flow::{binding_hash, finish_login, start_login};
+use crate::oidc::flow::{FailureKind, binding_hash, finish_login, start_login};
 use crate::server::AppState;
 
 /// The cookie that binds a pending login to the browser that started it.
@@ -81,14 +82,51 @@ fn state_error() -> Response {
     )
 }
 
-fn failed() -> Response {
-    error_page(
-        StatusCode::BAD_GATEWAY,
-        "Sign-in failed",
-        "The identity provider's answer could not be verified.",
-        "Try again. If it keeps failing, tell your administrator: the server log has the details.",
-        None,
-    )
+/// The page for a login the callback could not complete, after recording its cause for the
+/// administrator under a reference the page shows.
+fn failed(state: &AppState, kind: FailureKind, cause: &str, hint: Option<&str>) -> Response {
+    let label = match kind {
+        FailureKind::Transient => "transient",
+        FailureKind::Configuration => "configuration",
+        FailureKind::Rejected => "rejected",
+    };
+    let reference = state.sso_failures.record(label, cause, hint);
+    tracing::warn!(
+        reference,
+        kind = label,
+        cause,
+        hint = hint.unwrap_or(""),
+        "SSO login failed"
+    );
+    match kind {
+        FailureKind::Transient => error_page(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "The identity provider did not answer",
+            "Signing in could not be finished because the identity provider could not be reached.",
+            &format!(
+                "Try again in a moment. If it keeps failing, tell your administrator the reference {reference}."
+            ),
+            None,
+        ),
+        FailureKind::Configuration => error_page(
+            StatusCode::BAD_GATEWAY,
+            "Single sign-on is not set up correctly",
+            "Signing in with your identity provider does not work on this server right now, and trying again will not help.",
+            &format!(
+                "Contact your administrator and give them the reference {reference}: they will find the cause under Settings → Single Sign-On."
+            ),
+            None,
+        ),
+        FailureKind::Rejected => error_page(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in failed",
+            "The identity provider's answer could not be verified.",
+            &format!(
+                "Try again. If it keeps failing, tell your administrator the reference {reference}."
+            ),
+            None,
+        ),
+    }
 }
 
 async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> Response {
@@ -225,14 +263,33 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .take(64)
             .collect();
-        tracing::warn!(error = %code, description = params.error_description.as_deref().unwrap_or(""), "SSO login: the identity provider answered an error");
-        audit_failure(&format!("the identity provider answered `{code}`"));
-        let message = format!("The identity provider answered “{code}”.");
+        let description = params
+            .error_description
+            .as_deref()
+            .map(|d| displayable(d, 200))
+            .filter(|d| !d.is_empty());
+        let cause = match &description {
+            Some(d) => format!("the identity provider answered `{code}`: {d}"),
+            None => format!("the identity provider answered `{code}`"),
+        };
+        audit_failure(&cause);
+        let reference = state.sso_failures.record(
+            "refused",
+            &cause,
+            Some("check the application at the identity provider: the redirect URI, the users or groups assigned to it, consent"),
+        );
+        tracing::warn!(reference, error = %code, description = description.as_deref().unwrap_or(""), "SSO login: the identity provider answered an error");
+        let message = match &description {
+            Some(d) => format!("The identity provider answered “{code}”: {d}"),
+            None => format!("The identity provider answered “{code}”."),
+        };
         return error_page(
             StatusCode::BAD_REQUEST,
             "Sign-in was not completed",
             &message,
-            "If you cancelled, you can try again. Otherwise ask your administrator to check the application's settings at the identity provider (redirect URI, assigned users).",
+            &format!(
+                "If you cancelled, you can try again. Otherwise ask your administrator to check the application's settings at the identity provider (redirect URI, assigned users), with the reference {reference}."
+            ),
             None,
         );
     }
@@ -265,7 +322,12 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             "SSO callback refused: a token in the front channel (only the code flow is used)"
         );
         audit_failure("token in the authorization response");
-        return failed();
+        return failed(
+            &state,
+            FailureKind::Rejected,
+            "a token in the authorization response (only the code flow is used)",
+            None,
+        );
     }
     let discovered = match state.provider.ready(&pending.issuer, &pending.client_id) {
         Ok(discovered) => discovered,
@@ -287,12 +349,17 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             "SSO callback refused: {problem}"
         );
         audit_failure(problem);
-        return failed();
+        return failed(&state, FailureKind::Rejected, problem, None);
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         tracing::warn!("SSO callback refused: no code");
         audit_failure("no code");
-        return failed();
+        return failed(
+            &state,
+            FailureKind::Rejected,
+            "the authorization response has no code",
+            None,
+        );
     };
     let identity = match finish_login(
         &state.provider,
@@ -306,9 +373,9 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     {
         Ok(identity) => identity,
         Err(e) => {
-            tracing::warn!(error = %e, issuer = %pending.issuer, "SSO login rejected");
-            audit_failure(&e.to_string());
-            return failed();
+            let cause = crate::oidc::describe(&e);
+            audit_failure(&cause);
+            return failed(&state, e.kind(), &cause, e.hint());
         }
     };
     let store = state.store.clone();
@@ -324,7 +391,10 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
                 .subject(&subject)
                 .ip(request.remote);
             state.audit_throttle.record(audit, &address, &state.store);
-            return refusal_page(&refusal);
+            let reference = state
+                .sso_failures
+                .record("refused", &refusal.to_string(), None);
+            return refusal_page(&refusal, &pending.issuer, &reference);
         }
     };
     if let Err(e) = end_session(&state, request.cookie.as_deref()).await {
@@ -347,15 +417,33 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     }
 }
 
-fn refusal_page(refusal: &SsoRefusal) -> Response {
+/// Whether `issuer` is Microsoft Entra ID (hints may then name its settings).
+fn is_entra(issuer: &str) -> bool {
+    url::Url::parse(issuer).is_ok_and(|u| {
+        matches!(
+            u.host_str(),
+            Some("login.microsoftonline.com" | "sts.windows.net" | "login.microsoftonline.us")
+        )
+    })
+}
+
+fn refusal_page(refusal: &SsoRefusal, issuer: &str, reference: &str) -> Response {
     match refusal {
-        SsoRefusal::MissingEmail => error_page(
-            StatusCode::FORBIDDEN,
-            "Missing email claim",
-            "The identity provider did not return your email address.",
-            "Ask your administrator to make sure the email scope is configured, your account has an email address, and the app registration may read it (API permissions in Azure).",
-            None,
-        ),
+        SsoRefusal::MissingEmail => {
+            let mut hint = format!(
+                "Ask your administrator (reference {reference}) to make sure the email scope is requested and that your account at the identity provider has an email address."
+            );
+            if is_entra(issuer) {
+                hint.push_str(" In Microsoft Entra ID, the account needs a mail address and the app registration the email permission.");
+            }
+            error_page(
+                StatusCode::FORBIDDEN,
+                "Missing email claim",
+                "The identity provider did not return your email address.",
+                &hint,
+                None,
+            )
+        }
         SsoRefusal::EmailNotVerified(_) => error_page(
             StatusCode::FORBIDDEN,
             "Email not verified",

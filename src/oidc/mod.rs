@@ -4,8 +4,11 @@
 //! This module never touches the store or the browser: the routes in `crate::http::sso` keep the
 //! pending login, and `crate::auth::provision` turns a verified identity into a user.
 
+pub mod claims;
+pub mod failures;
 pub mod flow;
 pub mod http;
+pub mod jws;
 pub mod provider;
 
 pub use provider::{ProviderHandle, ProviderState, ProviderStatus};

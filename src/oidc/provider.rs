@@ -195,29 +195,37 @@ impl ProviderHandle {
                     Ok(Err(e)) => e.to_string(),
                     Err(_) => format!("no answer within {PROBE_TIMEOUT:?}"),
                 };
-                tracing::warn!(issuer = %discovered.issuer, error = %detail, "identity provider stopped answering");
-                let key = (discovered.issuer.clone(), discovered.client_id.clone());
-                self.current.rcu(|snapshot| {
-                    if snapshot.key.as_ref() == Some(&key) {
-                        Arc::new(Snapshot {
-                            key: Some(key.clone()),
-                            status: ProviderStatus {
-                                state: ProviderState::Unreachable,
-                                detail: detail.clone(),
-                            },
-                            discovered: None,
-                        })
-                    } else {
-                        snapshot.clone()
-                    }
-                });
-                self.wake.notify_one();
+                self.mark_unreachable(discovered, &detail);
                 Err(ProviderStatus {
                     state: ProviderState::Unreachable,
                     detail,
                 })
             }
         }
+    }
+
+    /// Marks the provider of `discovered` unreachable at once (a request to it just failed):
+    /// the status and `/metrics` say so, the next login start probes it instead of sending a
+    /// browser to a dead provider, and the background task retries.
+    pub fn mark_unreachable(&self, discovered: &Discovered, detail: &str) {
+        tracing::warn!(issuer = %discovered.issuer, error = %detail, "identity provider stopped answering");
+        let key = (discovered.issuer.clone(), discovered.client_id.clone());
+        self.current.rcu(|snapshot| {
+            if snapshot.key.as_ref() == Some(&key) {
+                Arc::new(Snapshot {
+                    key: Some(key.clone()),
+                    status: ProviderStatus {
+                        state: ProviderState::Unreachable,
+                        detail: detail.to_owned(),
+                    },
+                    discovered: None,
+                })
+            } else {
+                snapshot.clone()
+            }
+        });
+        *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.wake.notify_one();
     }
 
     /// The HTTP client for this provider's requests.
@@ -311,7 +319,11 @@ impl ProviderHandle {
                 Some(fresh)
             }
             Err(e) => {
-                tracing::warn!(issuer = %stale.issuer, error = %e, "fetching the JWKS again failed");
+                let detail = super::describe(&e);
+                tracing::warn!(issuer = %stale.issuer, error = %detail, "fetching the JWKS again failed");
+                if matches!(e, openidconnect::DiscoveryError::Request(_)) {
+                    self.mark_unreachable(stale, &detail);
+                }
                 None
             }
         }

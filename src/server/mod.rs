@@ -122,6 +122,8 @@ pub struct SharedState {
     pub key_cache: Arc<KeyCache>,
     /// Which unauthenticated failures the audit trail records one by one.
     pub audit_throttle: Arc<crate::audit::AuditThrottle>,
+    /// The last SSO login failures with their causes, for the settings page.
+    pub sso_failures: Arc<crate::oidc::failures::RecentFailures>,
 }
 
 impl AppState {
@@ -147,6 +149,7 @@ impl AppState {
             provider,
             key_cache: Arc::new(KeyCache::default()),
             audit_throttle: Arc::default(),
+            sso_failures: Arc::default(),
         }))
     }
 
