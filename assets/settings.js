@@ -36,10 +36,19 @@
 //                 #lockout-dialog (#lockout-message, #lockout-force "Save anyway",
 //                 #lockout-cancel "Cancel")
 //   Toasts:       #toast-region (from app.js) .toast-success "SSO settings saved" etc.
+//   #recent-failures     section "Recent sign-in failures" (heading #recent-failures-title, note
+//                        #recent-failures-note) from the GET answer's recent_failures, newest
+//                        first: #recent-failures-list (ul) of li.failure[data-reference=SSO-…]
+//                        [data-kind=transient|configuration|rejected|refused], each with
+//                        time.failure-time[datetime], .failure-reference (the SSO-… code),
+//                        .failure-kind badge ("Provider unreachable", "Configuration problem",
+//                        "Answer rejected", "Refused by a rule"), .failure-cause and, only when
+//                        the server gives one, .failure-hint; when there are none,
+//                        #recent-failures-empty "No failed sign-ins since the server started."
 //
 // Behaviour: polls GET /api/settings/sso every 3 s while the page is visible and refreshes the
-// status and banners; when the form is not dirty it also refreshes the form, so an edit of
-// oidc.json on disk shows up.
+// status, banners and recent sign-in failures; when the form is not dirty it also refreshes the
+// form, so an edit of oidc.json on disk shows up.
 (function () {
   'use strict';
 
@@ -104,6 +113,14 @@
       title: 'Signing keys (JWKS)',
       hint: 'The provider\'s jwks_uri must be reachable and list at least one RSA or EC signing key.',
     },
+    signing: {
+      title: 'ID token signatures',
+      hint: 'Set the provider to sign ID tokens with RS256 (or another RS, PS, ES or EdDSA algorithm). HMAC (HS256) and unsigned tokens are refused.',
+    },
+    trust: {
+      title: 'Trusted certificate authorities',
+      hint: 'idp_ca_file names a PEM file of certificate authorities in the setup repository.',
+    },
     code_flow: {
       title: 'Authorization code flow',
       hint: 'Register CoderFlow as a "Web" application (confidential client) so the provider supports response type "code".',
@@ -120,6 +137,14 @@
       title: 'Redirect URI',
       hint: 'Register the redirect URI shown above at your provider exactly: scheme (http/https), host, port and path, with no trailing slash.',
     },
+  };
+
+  // recent_failures[].kind: the badge class and readable words.
+  const FAILURE_KINDS = {
+    transient: ['badge-warning', 'Provider unreachable'],
+    configuration: ['badge-danger', 'Configuration problem'],
+    rejected: ['badge-danger', 'Answer rejected'],
+    refused: ['badge-muted', 'Refused by a rule'],
   };
 
   const FIELD_BY_KEY = {
@@ -432,6 +457,18 @@
       ),
     );
 
+    const failures = el(
+      'section',
+      { class: 'card', id: 'recent-failures', 'aria-labelledby': 'recent-failures-title' },
+      el('h2', { id: 'recent-failures-title' }, 'Recent sign-in failures'),
+      el(
+        'p',
+        { class: 'hint', id: 'recent-failures-note' },
+        'When an SSO sign-in fails, the person signing in is shown a reference such as SSO-7K3F9Q; find it here with the cause. Only the last 20 failures are kept, in memory and newest first: a restart of the server empties the list.',
+      ),
+      el('div', { id: 'recent-failures-body' }),
+    );
+
     app.replaceChildren(
       el(
         'div',
@@ -442,6 +479,7 @@
       el('div', { id: 'load-error', hidden: true }),
       status,
       form,
+      failures,
       removeDialog,
       lockoutDialog,
     );
@@ -732,6 +770,53 @@
     $('copy-redirect-uri').setAttribute('data-copy', redirect);
 
     renderBanners(status);
+    renderFailures(data);
+  }
+
+  // The server's text (cause, hint) only ever goes into text nodes: a cause can quote what an
+  // identity provider, or anybody calling the callback, sent.
+  function renderFailures(data) {
+    // An answer without the list (should one ever come) keeps the one shown.
+    if (!data || !Array.isArray(data.recent_failures)) return;
+    const failures = data.recent_failures.filter((f) => f && typeof f === 'object');
+    const body = $('recent-failures-body');
+    // Keep the nodes when nothing changed (every poll answers the same list).
+    const signature = JSON.stringify(failures);
+    if (body.dataset.signature === signature) return;
+    body.dataset.signature = signature;
+    if (!failures.length) {
+      body.replaceChildren(el('p', { class: 'empty-state', id: 'recent-failures-empty' }, 'No failed sign-ins since the server started.'));
+      return;
+    }
+    body.replaceChildren(
+      el('ul', { class: 'checks failures', id: 'recent-failures-list', 'aria-labelledby': 'recent-failures-title' }, failures.map(failureItem)),
+    );
+  }
+
+  function failureItem(failure) {
+    const text = (value) => (value === null || value === undefined ? '' : String(value));
+    const kind = text(failure.kind);
+    const [badgeClass, kindLabel] = FAILURE_KINDS[kind] || ['badge-muted', humanise(kind || 'failure')];
+    const at = text(failure.at);
+    const when = typeof CF.formatTime === 'function' ? CF.formatTime(at) : at;
+    const hint = text(failure.hint).trim();
+    return el(
+      'li',
+      { class: 'check failure', dataset: { reference: text(failure.reference), kind } },
+      el(
+        'div',
+        { class: 'check-body' },
+        el(
+          'div',
+          { class: 'user-line failure-head' },
+          el('time', { class: 'muted small failure-time', datetime: at || null }, when),
+          el('span', { class: 'failure-reference' }, el('span', { class: 'visually-hidden' }, 'Reference '), el('code', {}, text(failure.reference))),
+          el('span', { class: 'badge failure-kind ' + badgeClass }, kindLabel),
+        ),
+        el('span', { class: 'failure-cause break' }, text(failure.cause)),
+        hint ? el('p', { class: 'hint check-hint failure-hint' }, 'How to fix: ' + hint) : null,
+      ),
+    );
   }
 
   function renderBanners(status) {

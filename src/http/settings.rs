@@ -323,6 +323,38 @@ async fn test_connection(
     warp::reply::json(&json!({ "ok": ok, "checks": checks })).into_response()
 }
 
+/// Whether the provider signs ID tokens with an algorithm we accept; names the ones it offers.
+fn signing_check(metadata: &Value) -> Value {
+    let offered: Vec<&str> = metadata["id_token_signing_alg_values_supported"]
+        .as_array()
+        .map(|algs| algs.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let accepted = |alg: &str| {
+        serde_json::from_value::<openidconnect::core::CoreJwsSigningAlgorithm>(Value::String(
+            alg.to_owned(),
+        ))
+        .is_ok_and(|a| crate::oidc::jws::ALLOWED_ALGS.contains(&a))
+    };
+    let listed = offered.join(", ");
+    if offered.is_empty() {
+        check(
+            "signing",
+            false,
+            "discovery lists no id_token_signing_alg_values_supported (RS256 is what this server expects)",
+        )
+    } else if offered.iter().any(|a| accepted(a)) {
+        check("signing", true, format!("ID tokens signed with {listed}"))
+    } else {
+        check(
+            "signing",
+            false,
+            format!(
+                "the provider offers only {listed}: set it to sign ID tokens with RS256 (or another RS, PS, ES or EdDSA algorithm); HMAC and unsigned tokens are refused"
+            ),
+        )
+    }
+}
+
 fn check(name: &str, ok: bool, detail: impl Into<String>) -> Value {
     json!({ "name": name, "ok": ok, "detail": detail.into() })
 }
@@ -405,6 +437,7 @@ async fn run_checks(http: &ProviderHttp, config: &OidcConfig, redirect_uri: &str
             "response_types_supported does not list `code`",
         )
     });
+    checks.push(signing_check(&metadata));
     checks.push(if listed("code_challenge_methods_supported", "S256") {
         check("pkce_s256", true, "PKCE with S256 is supported")
     } else {

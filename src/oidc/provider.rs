@@ -472,14 +472,19 @@ pub async fn run_provider(
                         Some(Err(detail)) => {
                             let current = handle.current.load_full();
                             if let Some(old) = current.discovered.clone().filter(|_| same) {
-                                // A refresh failed: keep using what we have.
+                                // A refresh failed: the provider is reported unreachable at
+                                // once, and the next login start probes it before sending a
+                                // browser there; the keys loaded earlier still verify the
+                                // logins that were already under way.
                                 tracing::warn!(issuer = %key.0, error = %detail, "refreshing the identity provider failed; keeping the keys loaded earlier");
                                 handle.set(
                                     Some(key.clone()),
-                                    ProviderState::Ready,
-                                    format!("refresh failed, using keys from earlier: {detail}"),
+                                    ProviderState::Unreachable,
+                                    format!("refresh failed (keys from earlier kept): {detail}"),
                                     Some(old),
                                 );
+                                *handle.last_answer.lock().unwrap_or_else(|e| e.into_inner()) =
+                                    None;
                             } else {
                                 tracing::warn!(issuer = %key.0, error = %detail, retry_in = ?retry, "identity provider unreachable");
                                 handle.set(

@@ -12,6 +12,7 @@ mod git;
 mod http;
 mod idp;
 mod people;
+mod providers;
 mod reload;
 mod security;
 mod sessions;

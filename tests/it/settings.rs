@@ -314,13 +314,14 @@ async fn test_connection_reports_each_check() {
             "issuer",
             "jwks",
             "code_flow",
+            "signing",
             "pkce_s256",
             "email",
             "redirect_uri"
         ]
     );
     assert!(
-        body["checks"][6]["detail"]
+        body["checks"][7]["detail"]
             .as_str()
             .unwrap()
             .contains(&daemon.url("/auth/oidc/callback"))

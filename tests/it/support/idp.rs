@@ -161,6 +161,26 @@ pub struct Behaviour {
     pub at_hash: AtHash,
     /// Replaces `jwks_uri` in the discovery document (a provider aiming the server elsewhere).
     pub jwks_uri: Option<String>,
+    /// Claims set in the ID token after the profile claims, with any JSON value (a string
+    /// boolean, an array, a number, an object) as real providers send them.
+    pub id_token_claims: Vec<(String, Value)>,
+    /// The same for the userinfo answer.
+    pub userinfo_claims: Vec<(String, Value)>,
+    /// Userinfo answers `application/jwt`, signed like the ID token.
+    pub signed_userinfo: Option<SignedUserinfo>,
+    /// Replaces `id_token_signing_alg_values_supported` in the discovery document.
+    pub signing_algs: Option<Vec<String>>,
+    /// `error_description` sent with [`Behaviour::authorize_error`].
+    pub authorize_error_description: Option<String>,
+}
+
+/// What a signed userinfo answer says of its issuer and audience.
+#[derive(Clone, Debug, Default)]
+pub struct SignedUserinfo {
+    /// `iss`: `None` left out, `Some(x)` set to `x`.
+    pub iss: Option<String>,
+    /// `aud`: `None` left out, `Some(x)` set to `x`.
+    pub aud: Option<String>,
 }
 
 /// The `at_hash` claim of the ID token.
@@ -200,6 +220,11 @@ impl Default for Behaviour {
             front_channel_id_token: false,
             at_hash: AtHash::Absent,
             jwks_uri: None,
+            id_token_claims: Vec::new(),
+            userinfo_claims: Vec::new(),
+            signed_userinfo: None,
+            signing_algs: None,
+            authorize_error_description: None,
         }
     }
 }
@@ -565,7 +590,7 @@ async fn discovery(shared: &Shared, redirected: bool) -> Response {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code"],
             "subject_types_supported": ["public"],
-            "id_token_signing_alg_values_supported": ["RS256"],
+            "id_token_signing_alg_values_supported": behaviour.signing_algs.clone().unwrap_or_else(|| vec!["RS256".into()]),
             "code_challenge_methods_supported": ["S256"],
             "scopes_supported": ["openid", "email", "profile"],
             "claims_supported": [
@@ -617,6 +642,9 @@ fn authorize(shared: &Shared, query: &str) -> Response {
     }
     if let Some(error) = &behaviour.authorize_error {
         let mut extra = vec![("error", error.as_str())];
+        if let Some(description) = &behaviour.authorize_error_description {
+            extra.push(("error_description", description.as_str()));
+        }
         extra.push(("state", &params["state"]));
         return redirect_back(
             StatusCode::FOUND,
@@ -963,6 +991,27 @@ async fn userinfo(shared: &Shared, headers: &HeaderMap) -> Response {
         json!(behaviour.userinfo_sub.unwrap_or(user.sub.clone())),
     );
     insert_profile(&mut claims, &user);
+    for (name, value) in &behaviour.userinfo_claims {
+        claims.insert(name.clone(), value.clone());
+    }
+    if let Some(signed) = &behaviour.signed_userinfo {
+        if let Some(iss) = &signed.iss {
+            claims.insert("iss".into(), json!(iss));
+        }
+        if let Some(aud) = &signed.aud {
+            claims.insert("aud".into(), json!(aud));
+        }
+        let generation = shared.state().key_generation;
+        let jwt = sign(
+            &Value::Object(claims),
+            behaviour.signing,
+            generation,
+            &shared.client_secret,
+        );
+        let mut response = text(StatusCode::OK, &jwt);
+        set_header(&mut response, header::CONTENT_TYPE, "application/jwt");
+        return response;
+    }
     json_response(StatusCode::OK, &Value::Object(claims))
 }
 
@@ -999,6 +1048,9 @@ fn id_token(shared: &Shared, state: &State, grant: &Grant, access_token: &str) -
     );
     if behaviour.claims_in_id_token {
         insert_profile(&mut claims, &grant.user);
+    }
+    for (name, value) in &behaviour.id_token_claims {
+        claims.insert(name.clone(), value.clone());
     }
     let left_half = |token: &str| URL_SAFE_NO_PAD.encode(&Sha256::digest(token.as_bytes())[..16]);
     match behaviour.at_hash {
