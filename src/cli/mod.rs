@@ -146,12 +146,14 @@ fn profile_client(profile: &Profile, key: Option<String>) -> anyhow::Result<Serv
     ServerClient::new(&profile.server, key, profile.ca_file.as_deref())
 }
 
+/// This machine's name for key and client names: at most 60 characters, nothing hidden (the
+/// server refuses names with control characters or longer than 100).
 fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
-        .map(|h| h.trim().to_owned())
-        .filter(|h| !h.is_empty())
         .or_else(|| std::env::var("HOSTNAME").ok())
+        .map(|h| crate::auth::text::displayable(&h, 60))
+        .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "this computer".to_owned())
 }
 
@@ -159,11 +161,15 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
     let mut profiles = Profiles::load(dir)?;
     let name = profiles.name(args.profile.as_deref());
     let old = profiles.profiles.get(&name).cloned();
-    let server = server_url(
-        args.server.clone(),
-        old.as_ref(),
-        args.allow_http || old.as_ref().is_some_and(|p| p.allow_http),
-    )?;
+    // A plain-http server accepted earlier stays accepted for that server only.
+    let requested = args
+        .server
+        .clone()
+        .or_else(|| std::env::var("CODER_URL").ok().filter(|u| !u.is_empty()));
+    let accepted_before = old.as_ref().is_some_and(|p| {
+        p.allow_http && requested.as_deref().is_none_or(|r| r.trim_end_matches('/') == p.server)
+    });
+    let server = server_url(args.server.clone(), old.as_ref(), args.allow_http || accepted_before)?;
     let same_server = old.as_ref().is_some_and(|p| p.server == server);
     // The CA file: the flag, else the one this profile's server was used with.
     let ca_file = args.ca_file.clone().or_else(|| {

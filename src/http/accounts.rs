@@ -119,6 +119,7 @@ pub(crate) async fn check_password(
 ) -> Result<UserRecord, ApiError> {
     let address = limit_key(remote);
     let record_failure = |reason: &str| {
+        tracing::info!(username, ip = address, reason, "local login refused");
         let audit = Audit::failure(AuditKind::LoginLocal, reason)
             .actor(username)
             .ip(remote);
@@ -171,11 +172,6 @@ pub(crate) async fn check_password(
         }
         _ => {
             let _ = limits.login_failures_per_user.hit(&failure_key);
-            tracing::info!(
-                username,
-                ip = address,
-                "local login refused: wrong username or password"
-            );
             record_failure("wrong username or password");
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

@@ -5,7 +5,8 @@
 //! The device code has 256 bits and is stored hashed; the user code is 8 consonants, unique
 //! among live codes. The first session that opens a code claims it; only that session may
 //! approve or deny, by an explicit POST with its CSRF token. Wrong codes are rate-limited per
-//! session and per IP (after 5, even the right code waits). A code yields at most one API key,
+//! signed-in user (after 5, even the right code waits) and, more loosely, per client address,
+//! so one person's typos never block their neighbours. A code yields at most one API key,
 //! owned by the approving user, also under concurrent polls.
 
 use std::net::IpAddr;
@@ -36,8 +37,8 @@ use crate::store::{ApiKeyRecord, DeviceRecord, DeviceStatus, PollOutcome};
 
 /// Largest JSON or form body read.
 const MAX_BODY_BYTES: u64 = 4 * 1024;
-/// Longest client name kept.
-const MAX_CLIENT_NAME: usize = 64;
+/// Longest client name (the one limit for names, [`crate::auth::text`]).
+const MAX_CLIENT_NAME: usize = crate::auth::text::MAX_NAME_CHARS;
 
 #[derive(Deserialize, Default)]
 struct CodeRequest {
