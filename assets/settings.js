@@ -459,12 +459,12 @@
 
     const failures = el(
       'section',
-      { class: 'card', id: 'recent-failures', 'aria-labelledby': 'recent-failures-title' },
+      { class: 'card stack-tight', id: 'recent-failures', 'aria-labelledby': 'recent-failures-title' },
       el('h2', { id: 'recent-failures-title' }, 'Recent sign-in failures'),
       el(
         'p',
         { class: 'hint', id: 'recent-failures-note' },
-        'When an SSO sign-in fails, the person signing in is shown a reference such as SSO-7K3F9Q; find it here with the cause. Only the last 20 failures are kept, in memory and newest first: a restart of the server empties the list.',
+        'When an SSO sign-in fails, the person signing in is shown a reference such as SSO-7K3F9Q: find it here with the cause. Kept in memory for the last 20 failures, newest first; a restart of the server empties the list.',
       ),
       el('div', { id: 'recent-failures-body' }),
     );

@@ -167,9 +167,16 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
         .clone()
         .or_else(|| std::env::var("CODER_URL").ok().filter(|u| !u.is_empty()));
     let accepted_before = old.as_ref().is_some_and(|p| {
-        p.allow_http && requested.as_deref().is_none_or(|r| r.trim_end_matches('/') == p.server)
+        p.allow_http
+            && requested
+                .as_deref()
+                .is_none_or(|r| r.trim_end_matches('/') == p.server)
     });
-    let server = server_url(args.server.clone(), old.as_ref(), args.allow_http || accepted_before)?;
+    let server = server_url(
+        args.server.clone(),
+        old.as_ref(),
+        args.allow_http || accepted_before,
+    )?;
     let same_server = old.as_ref().is_some_and(|p| p.server == server);
     // The CA file: the flag, else the one this profile's server was used with.
     let ca_file = args.ca_file.clone().or_else(|| {

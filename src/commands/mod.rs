@@ -4,6 +4,7 @@
 //! one `error:` line per line of its message plus `Caused by:` lines.
 
 pub mod account;
+pub mod backup;
 pub mod reload;
 pub mod schema;
 pub mod serve;
@@ -39,6 +40,10 @@ pub enum ServerCommand {
     ResetPassword(account::ResetPasswordArgs),
     /// Bind a user to exactly one role (recovery; through the running daemon or the store).
     SetRole(account::SetRoleArgs),
+    /// Copy the store, consistently, into a new folder (through the running daemon or the store).
+    Backup(backup::BackupArgs),
+    /// Replace the store with a backup (the daemon must be stopped).
+    Restore(backup::RestoreArgs),
 }
 
 impl ServerCli {
@@ -78,6 +83,8 @@ impl ServerCli {
             Some(ServerCommand::CreateUser(args)) => account::create_user(args),
             Some(ServerCommand::ResetPassword(args)) => account::reset_password(args),
             Some(ServerCommand::SetRole(args)) => account::set_role(args),
+            Some(ServerCommand::Backup(args)) => backup::backup(args),
+            Some(ServerCommand::Restore(args)) => backup::restore(args),
         }
     }
 }

@@ -33,6 +33,13 @@ pub fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
             println!("reloaded: generation {} is live", status.generation);
             ExitCode::SUCCESS
         }
+        ReloadResult::Unchanged if status.error.is_some() => {
+            println!(
+                "rejected: oidc.json has not changed since it was rejected; generation {} stays live",
+                status.generation
+            );
+            ExitCode::FAILURE
+        }
         ReloadResult::Unchanged => {
             println!(
                 "unchanged: oidc.json has not changed, generation {} stays live",
@@ -51,13 +58,9 @@ pub fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
             ExitCode::FAILURE
         }
     };
-    let code = match (&status.error, outcome.result) {
-        (Some(error), ReloadResult::Unchanged) => {
-            println!("the file on disk is still rejected:\n{}", error.message);
-            ExitCode::FAILURE
-        }
-        _ => code,
-    };
+    if let (Some(error), ReloadResult::Unchanged) = (&status.error, outcome.result) {
+        println!("{}", error.message);
+    }
     if status.git.tracked {
         eprintln!(
             "warning: oidc.json is tracked by git: run `git rm --cached oidc.json`, commit, and rotate the client secret"

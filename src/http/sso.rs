@@ -273,22 +273,29 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             None => format!("the identity provider answered `{code}`"),
         };
         audit_failure(&cause);
-        let reference = state.sso_failures.record(
-            "refused",
-            &cause,
-            Some("check the application at the identity provider: the redirect URI, the users or groups assigned to it, consent"),
-        );
-        tracing::warn!(reference, error = %code, description = description.as_deref().unwrap_or(""), "SSO login: the identity provider answered an error");
+        // Only for a login this server started: anyone can call the callback with `error=`,
+        // and the administrator's list must not fill with made-up causes.
+        let reference = pending.as_ref().map(|_| {
+            state.sso_failures.record(
+                "refused",
+                &cause,
+                Some("check the application at the identity provider: the redirect URI, the users or groups assigned to it, consent"),
+            )
+        });
+        tracing::warn!(reference = reference.as_deref().unwrap_or(""), error = %code, description = description.as_deref().unwrap_or(""), "SSO login: the identity provider answered an error");
         let message = match &description {
             Some(d) => format!("The identity provider answered “{code}”: {d}"),
             None => format!("The identity provider answered “{code}”."),
         };
+        let with_reference = reference
+            .map(|r| format!(", with the reference {r}"))
+            .unwrap_or_default();
         return error_page(
             StatusCode::BAD_REQUEST,
             "Sign-in was not completed",
             &message,
             &format!(
-                "If you cancelled, you can try again. Otherwise ask your administrator to check the application's settings at the identity provider (redirect URI, assigned users), with the reference {reference}."
+                "If you cancelled, you can try again. Otherwise ask your administrator to check the application's settings at the identity provider (redirect URI, assigned users){with_reference}."
             ),
             None,
         );
@@ -448,28 +455,34 @@ fn refusal_page(refusal: &SsoRefusal, issuer: &str, reference: &str) -> Response
             StatusCode::FORBIDDEN,
             "Email not verified",
             "The identity provider says your email address is not verified, so it cannot be matched to an account.",
-            "Verify your email address with your identity provider, then try again.",
+            &format!(
+                "Verify your email address with your identity provider, then try again (reference {reference})."
+            ),
             None,
         ),
         SsoRefusal::NotLinked { .. } => error_page(
             StatusCode::FORBIDDEN,
             "Account not linked",
             "A CoderFlow account with your email address exists, but this sign-in cannot be linked to it automatically.",
-            "Ask an administrator to check the SSO settings (link_by_email), or sign in with your password and try again later.",
+            &format!(
+                "Ask an administrator to check the SSO settings (link_by_email), or sign in with your password and try again later (reference {reference})."
+            ),
             None,
         ),
         SsoRefusal::UserNotFound(_) => error_page(
             StatusCode::FORBIDDEN,
             "User not found",
             "No CoderFlow user has your email address, and automatic provisioning is disabled.",
-            "Ask an administrator to create your account with your email address, or to enable auto-provisioning.",
+            &format!(
+                "Ask an administrator to create your account with your email address, or to enable auto-provisioning (reference {reference})."
+            ),
             None,
         ),
         SsoRefusal::Disabled(_) => error_page(
             StatusCode::FORBIDDEN,
             "Account disabled",
             "Your CoderFlow account is disabled.",
-            "Ask an administrator to enable it.",
+            &format!("Ask an administrator to enable it (reference {reference})."),
             None,
         ),
         SsoRefusal::Store(e) => {

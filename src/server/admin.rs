@@ -19,7 +19,7 @@ use crate::auth::account::{NewUser, UserView, create_user, reset_password, set_r
 use crate::auth::credential::Password;
 use crate::blocking::run_blocking;
 use crate::reload::{ReloadOutcome, ReloadStatus, Trigger};
-use crate::store::{Store, UserSource};
+use crate::store::{Store, StoreSummary, UserSource};
 
 /// The socket's file name in the data directory.
 pub const ADMIN_SOCKET: &str = "admin.sock";
@@ -52,6 +52,8 @@ pub enum AdminRequest {
     },
     /// Bind a user to exactly one role (`coder-server set-role`).
     SetRole { username: String, role: Role },
+    /// Copy the store, consistently, into a new folder (`coder-server backup`).
+    Backup { to: PathBuf },
 }
 
 /// The daemon's answer.
@@ -61,6 +63,7 @@ pub enum AdminResponse {
     Reload(ReloadOutcome),
     Status(ReloadStatus),
     User(UserView),
+    Backup(StoreSummary),
     Error { message: String },
 }
 
@@ -68,9 +71,13 @@ pub enum AdminResponse {
 #[derive(Debug, thiserror::Error)]
 pub enum AdminError {
     #[error(
-        "no coder-server is running with data directory {} (no admin socket at {})",
+        "no coder-server is running with data directory {} ({})",
         data_dir.display(),
-        socket.display()
+        if socket.exists() {
+            format!("no daemon answers on the admin socket {}: a daemon that stopped without cleaning up left it", socket.display())
+        } else {
+            format!("no admin socket at {}", socket.display())
+        }
     )]
     NotRunning { data_dir: PathBuf, socket: PathBuf },
     #[error("another coder-server is already running with data directory {}", .0.display())]
@@ -149,6 +156,19 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
     let response = match serde_json::from_str::<AdminRequest>(&line) {
         Ok(AdminRequest::Reload) => AdminResponse::Reload(state.reload(Trigger::AdminSocket).await),
         Ok(AdminRequest::Status) => AdminResponse::Status(state.reload_status()),
+        Ok(AdminRequest::Backup { to }) => {
+            let store = state.store.clone();
+            let path = to.clone();
+            match run_blocking(move || store.backup_to(&path)).await {
+                Ok(summary) => {
+                    tracing::info!(to = %to.display(), users = summary.users, "store backed up");
+                    AdminResponse::Backup(summary)
+                }
+                Err(e) => AdminResponse::Error {
+                    message: format!("cannot back up into {}: {e}", to.display()),
+                },
+            }
+        }
         Ok(account) => {
             let store = state.store.clone();
             let response = run_blocking(move || apply_account_request(&store, account)).await;
@@ -181,7 +201,9 @@ pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminRespo
         AdminRequest::CreateUser { role, .. } => (AuditKind::UserCreated, format!("role {role}")),
         AdminRequest::ResetPassword { .. } => (AuditKind::UserChanged, "password reset".to_owned()),
         AdminRequest::SetRole { role, .. } => (AuditKind::AccessChanged, format!("role {role}")),
-        AdminRequest::Reload | AdminRequest::Status => (AuditKind::UserChanged, String::new()),
+        AdminRequest::Reload | AdminRequest::Status | AdminRequest::Backup { .. } => {
+            (AuditKind::UserChanged, String::new())
+        }
     };
     let result = match request {
         AdminRequest::CreateUser {
@@ -212,7 +234,7 @@ pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminRespo
             user
         }),
         AdminRequest::SetRole { username, role } => set_role(store, &username, role),
-        AdminRequest::Reload | AdminRequest::Status => {
+        AdminRequest::Reload | AdminRequest::Status | AdminRequest::Backup { .. } => {
             return AdminResponse::Error {
                 message: "not an account request".into(),
             };

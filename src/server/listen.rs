@@ -133,8 +133,18 @@ async fn serve_connection(
         let clock = service_clock.clone();
         let mut warp_service = warp_service.clone();
         async move {
-            let response = tower_service::Service::call(&mut warp_service, request).await;
+            let mut response = tower_service::Service::call(&mut warp_service, request).await;
             clock.set(Phase::Waiting(Instant::now()));
+            // A body refused before it was read (too large, too slow) leaves the connection
+            // unusable: say so, so the client opens a new one instead of reusing it.
+            if let Ok(response) = &mut response {
+                if matches!(response.status().as_u16(), 408 | 413) {
+                    response.headers_mut().insert(
+                        warp::http::header::CONNECTION,
+                        warp::http::HeaderValue::from_static("close"),
+                    );
+                }
+            }
             response
         }
     });

@@ -3,6 +3,7 @@
 
 mod accounts;
 mod audit;
+mod backup;
 mod cli;
 mod cli_trust;
 mod device;

@@ -311,6 +311,14 @@ async fn admin_socket_reload_reports_applied_unchanged_and_rejected() {
     assert_eq!(status.code(), Some(1), "{stdout}");
     assert!(stdout.contains("generation 2 stays live"), "{stdout}");
     assert!(stdout.contains("/client_id: is required"), "{stdout}");
+    // Asked again with the same rejected file: "rejected" first, as the exit code says.
+    let (status, stdout, _) = run_cli(&["reload", "--data-dir", &data]);
+    assert_eq!(status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.starts_with("rejected: oidc.json has not changed since it was rejected"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("/client_id: is required"), "{stdout}");
 
     let (status, stdout, _) = run_cli(&["status", "--data-dir", &data]);
     assert_eq!(status.code(), Some(1));

@@ -145,6 +145,11 @@ async fn body_caps_hold_for_http2_prior_knowledge_and_chunked_bodies() {
         .await
         .unwrap();
     assert_eq!(big.status(), 413);
+    assert_eq!(
+        big.headers()["connection"],
+        "close",
+        "the unread body ends the connection"
+    );
     let plain = daemon
         .http
         .post(daemon.url("/api/keys"))

@@ -2,7 +2,9 @@
 //
 // One daemon and one signed-in admin page for the whole file; the tests run in order and build on
 // each other: configure → test connection → save → link by email → a new issuer needs the secret
-// again → /login shows SSO → edits of oidc.json on disk show up → SSO-only mode → Remove SSO.
+// again → /login shows SSO → failed SSO sign-ins show a reference, and the administrator their
+// cause under Recent sign-in failures → edits of oidc.json on disk show up → SSO-only mode →
+// Remove SSO.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
@@ -27,6 +29,8 @@ const CLIENT_ID = 'coderflow-browser-test';
 // `: & +` must survive (client_secret_basic form-encodes them).
 const CLIENT_SECRET = 'br0wser:secret&with+chars';
 const DISPLAY_NAME = 'Sign in with Test IdP';
+// What the browser's error page and the settings page show: `SSO-` and six of these characters.
+const REFERENCE_RE = /SSO-[A-HJKMNP-Z2-9]{6}/g;
 
 describe('Settings → Single Sign-On', () => {
   const step = sequence(test);
@@ -36,7 +40,7 @@ describe('Settings → Single Sign-On', () => {
   let page; // the admin's settings page, kept open (it polls) through the whole file
 
   before(async () => {
-    idp = await startIdp();
+    idp = await startIdp({ clientSecret: CLIENT_SECRET });
     daemon = await startDaemon('sso-settings');
     browser = await launchBrowser();
     page = await newPage(browser);
@@ -53,6 +57,40 @@ describe('Settings → Single Sign-On', () => {
     const fresh = await newPage(browser);
     await fresh.goto(`${daemon.url}/login`);
     return fresh;
+  }
+
+  /**
+   * A stranger clicks the SSO button on /login; the test provider sends the browser straight back
+   * to the callback, which fails. Answers the error page (left open), its status, heading and text,
+   * and the one reference it shows.
+   */
+  async function failedSsoSignIn() {
+    const fresh = await freshLogin();
+    const answered = fresh.waitForResponse((r) => new URL(r.url()).pathname === '/auth/oidc/callback');
+    await fresh.locator('#sso-login').click();
+    const response = await answered;
+    await fresh.waitForLoadState('load');
+    const heading = (await fresh.locator('h1').first().textContent()).trim();
+    const text = await fresh.locator('body').innerText();
+    const references = [...new Set(text.match(REFERENCE_RE) || [])];
+    assert.equal(references.length, 1, `one reference on the error page: ${text}`);
+    return { page: fresh, status: response.status(), heading, text, reference: references[0] };
+  }
+
+  /** The settings page's entry for `reference`, once a poll has brought it. */
+  async function failureEntry(reference) {
+    const item = page.locator(`#recent-failures-list li.failure[data-reference="${reference}"]`);
+    await item.waitFor({ state: 'visible', timeout: 20_000 });
+    return {
+      item,
+      kind: await item.getAttribute('data-kind'),
+      badge: (await item.locator('.failure-kind').textContent()).trim(),
+      shownReference: (await item.locator('.failure-reference code').textContent()).trim(),
+      cause: (await item.locator('.failure-cause').textContent()).trim(),
+      hints: await item.locator('.failure-hint').allTextContents(),
+      datetime: await item.locator('time.failure-time').getAttribute('datetime'),
+      time: (await item.locator('time.failure-time').textContent()).trim(),
+    };
   }
 
   async function toast(text) {
@@ -76,6 +114,11 @@ describe('Settings → Single Sign-On', () => {
     assert.match(redirect, /^http:\/\/127\.0\.0\.1:\d+\/auth\/oidc\/callback$/);
     assert.equal(redirect, `${daemon.url}/auth/oidc/callback`);
     assert.equal(await page.locator('#provider-state').getAttribute('data-state'), 'disabled');
+    // No SSO sign-in has failed yet: the empty state, and the note that the list is kept in memory.
+    await page.getByRole('heading', { name: 'Recent sign-in failures', level: 2 }).waitFor();
+    assert.equal((await page.locator('#recent-failures-empty').textContent()).trim(), 'No failed sign-ins since the server started.');
+    assert.equal(await page.locator('#recent-failures li.failure').count(), 0);
+    assert.match(await page.locator('#recent-failures-note').textContent(), /Kept in memory for the last 20 failures/);
     await screenshot(page, SUITE, 'settings-empty');
     assertNoPageErrors(page);
   });
@@ -326,6 +369,99 @@ describe('Settings → Single Sign-On', () => {
     await fresh.context().close();
   });
 
+  step('a sign-in whose code the provider refuses: "Answer rejected", without a hint', async () => {
+    // The right client secret (with its `: & +`) reaches the token endpoint, which refuses only
+    // the code: this test provider issues no tokens.
+    const failed = await failedSsoSignIn();
+    assert.equal(failed.status, 502);
+    assert.equal(failed.heading, 'Sign-in failed');
+    assertNoPageErrors(failed.page);
+    await failed.page.context().close();
+
+    const entry = await failureEntry(failed.reference);
+    assert.equal(entry.kind, 'rejected');
+    assert.equal(entry.badge, 'Answer rejected');
+    assert.match(entry.cause, /token endpoint refused the request: `invalid_grant` \(this test provider issues no tokens\)/);
+    assert.deepEqual(entry.hints, [], 'no hint when the server gives none');
+    assert.ok(idp.requests.includes('/token'), 'the server asked the token endpoint');
+    assertNoPageErrors(page);
+  }, { critical: false });
+
+  step('a client secret the provider no longer accepts: the person gets a reference, the administrator the cause', async () => {
+    // The secret was rotated at the provider; oidc.json still has the old one.
+    idp.clientSecret = 'rotated-at-the-provider';
+    try {
+      const failed = await failedSsoSignIn();
+      assert.equal(failed.status, 502);
+      assert.equal(failed.heading, 'Single sign-on is not set up correctly');
+      assert.match(failed.text, new RegExp(`give them the reference ${failed.reference}`));
+      assert.doesNotMatch(failed.text, /invalid_client|client secret/i, 'the cause is for the administrator only');
+      await screenshot(failed.page, SUITE, 'sso-failure-configuration-error-page');
+      await assertAccessible(failed.page, 'SSO error page');
+      assertNoPageErrors(failed.page);
+      await failed.page.context().close();
+
+      const entry = await failureEntry(failed.reference);
+      assert.equal(entry.shownReference, failed.reference);
+      assert.equal(entry.kind, 'configuration');
+      assert.equal(entry.badge, 'Configuration problem');
+      assert.match(entry.cause, /`invalid_client`/);
+      assert.match(entry.cause, /Client authentication failed/);
+      assert.equal(entry.hints.length, 1);
+      assert.match(entry.hints[0], /^How to fix: .*check client_id and client_secret/);
+      const at = Date.parse(entry.datetime);
+      assert.ok(Math.abs(Date.now() - at) < 120_000, `the failure's time ${entry.datetime} is now`);
+      assert.notEqual(entry.time, '');
+      assert.notEqual(entry.time, entry.datetime, 'the time is shown formatted');
+
+      // The page shows what the API answers, newest first.
+      const api = await (await page.request.get(`${daemon.url}/api/settings/sso`)).json();
+      assert.equal(api.recent_failures[0].reference, failed.reference);
+      assert.equal(api.recent_failures[0].kind, 'configuration');
+      assert.ok(await page.locator('#recent-failures-empty').count() === 0, 'no empty state beside failures');
+      await page.locator('#recent-failures').scrollIntoViewIfNeeded();
+      await screenshot(page, SUITE, 'recent-failures-configuration');
+      assertNoPageErrors(page);
+    } finally {
+      idp.clientSecret = CLIENT_SECRET;
+    }
+  }, { critical: false });
+
+  step('a sign-in the provider refuses (access_denied) is listed first; its text stays text; axe passes', async () => {
+    const description = '<img src=x onerror="alert(1)"> User is not assigned to this application';
+    idp.authorizeError = { error: 'access_denied', error_description: description };
+    try {
+      const failed = await failedSsoSignIn();
+      assert.equal(failed.status, 400);
+      assert.equal(failed.heading, 'Sign-in was not completed');
+      assert.ok(failed.text.includes(description), 'the error page shows the description as text');
+      assert.equal(await failed.page.locator('img').count(), 0);
+      assertNoPageErrors(failed.page);
+      await failed.page.context().close();
+
+      const entry = await failureEntry(failed.reference);
+      assert.equal(entry.kind, 'refused');
+      assert.equal(entry.badge, 'Refused by a rule');
+      assert.ok(entry.cause.includes(`\`access_denied\`: ${description}`), `cause: ${entry.cause}`);
+      assert.equal(await page.locator('#recent-failures img').count(), 0, 'server text is never HTML');
+      assert.equal(entry.hints.length, 1);
+      assert.match(entry.hints[0], /redirect URI/);
+
+      const order = await page.locator('#recent-failures-list li.failure').evaluateAll((items) => items.map((li) => li.dataset.kind));
+      assert.deepEqual(order, ['refused', 'configuration', 'rejected'], 'newest first');
+      for (const colorScheme of ['light', 'dark']) {
+        await page.emulateMedia({ colorScheme });
+        await assertAccessible(page, `settings with recent sign-in failures (${colorScheme})`);
+      }
+      await page.emulateMedia({ colorScheme: 'light' });
+      await page.locator('#recent-failures').scrollIntoViewIfNeeded();
+      await screenshot(page, SUITE, 'recent-failures');
+      assertNoPageErrors(page);
+    } finally {
+      idp.authorizeError = null;
+    }
+  }, { critical: false });
+
   step('an invalid oidc.json on disk shows up in the banner; the last good config stays live', async () => {
     writeFileAtomic(daemon.oidcPath, `{\n  "enabled": true,\n  "client_id": "${CLIENT_ID}",\n  "issuer": \n}\n`);
     const banner = page.locator('#banner-file-error');
@@ -455,6 +591,8 @@ describe('Settings → Single Sign-On', () => {
     const small = await newPage(browser, { viewport: { width: 360, height: 740 } });
     await signIn(small, daemon.url, 'admin', daemon.password, '/settings/sso');
     await small.locator('#app[data-ready="true"]').waitFor();
+    // The failures of earlier steps outlive Remove SSO (kept in memory): long causes wrap too.
+    await small.locator('#recent-failures li.failure').first().waitFor();
     await assertNoHorizontalOverflow(small);
     await screenshot(small, SUITE, 'settings-360px');
     await small.locator('#tab-provisioning').click();
