@@ -303,6 +303,22 @@ fn has_placeholder(value: &str) -> bool {
     value.contains('{') || value.contains('}')
 }
 
+/// Whether a value is still a placeholder from the docs or the examples: a `{name}` in braces,
+/// or the examples' `replace-with-...` and `your-...` values.
+fn is_placeholder(value: &str) -> bool {
+    let lower = value.trim().to_ascii_lowercase();
+    let braced = value.split('{').skip(1).any(|after| {
+        after.split_once('}').is_some_and(|(inside, _)| {
+            !inside.is_empty()
+                && inside.len() <= 40
+                && inside
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | ' '))
+        })
+    });
+    braced || lower.starts_with("replace-with-") || lower.starts_with("your-")
+}
+
 /// The known field nearest to a misspelt one (at most two edits away).
 fn closest_field(unknown: &str) -> Option<&'static str> {
     KNOWN_FIELDS
@@ -389,6 +405,24 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
     if raw.client_id.trim().is_empty() {
         problems.push(ConfigProblem::at_pointer("/client_id", "must not be blank"));
     }
+    // An example copied unedited must not look like a working configuration.
+    if raw.enabled {
+        for (pointer, value) in [
+            ("/client_id", raw.client_id.as_str()),
+            ("/client_secret", raw.client_secret.as_str()),
+            (
+                "/display_name",
+                raw.display_name.as_deref().unwrap_or_default(),
+            ),
+        ] {
+            if is_placeholder(value) {
+                problems.push(ConfigProblem::at_pointer(
+                    pointer,
+                    "still holds a placeholder from the example: replace it with your value",
+                ));
+            }
+        }
+    }
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -448,6 +482,33 @@ fn validate_issuer(issuer: &str) -> Result<(), String> {
 mod tests {
     use super::*;
 
+    #[test]
+    fn placeholders_are_refused_in_every_string_field_when_enabled() {
+        for (field, value) in [
+            ("client_id", "{client-id}"),
+            ("client_secret", "{secret}"),
+            ("client_secret", "replace-with-your-client-secret"),
+            ("client_id", "your-client-id"),
+            ("display_name", "Sign in with {provider}"),
+        ] {
+            let mut config = serde_json::json!({"enabled": true, "client_id": "c",
+                "client_secret": "s", "issuer": "https://idp.example.com"});
+            config[field] = value.into();
+            let problems = parse_oidc_config(config.to_string().as_bytes()).unwrap_err();
+            assert_eq!(
+                problems[0].pointer.as_deref(),
+                Some(&*format!("/{field}")),
+                "{value}"
+            );
+            assert!(problems[0].message.contains("placeholder"), "{problems:?}");
+            config["enabled"] = false.into();
+            parse_oidc_config(config.to_string().as_bytes()).unwrap();
+        }
+        // Real secrets with punctuation are not placeholders.
+        assert!(!is_placeholder("a{b$}c"));
+        assert!(!is_placeholder("Qx8~vZ.3_kP-aa"));
+    }
+
     const MINIMAL: &str = r#"{"enabled": true, "client_id": "cid", "client_secret": "s3cr:et&+%",
         "issuer": "https://login.example.com/tenant/v2.0"}"#;
 
@@ -495,11 +556,19 @@ mod tests {
             "default_role": "developer",
             "allow_local_auth": true
         }"#;
+        // Every value the guide leaves for the reader to fill in is named.
         let p = problems(text);
-        assert_eq!(p.len(), 1, "{p:?}");
+        assert_eq!(p.len(), 1, "the schema stops at the issuer first: {p:?}");
         assert_eq!(p[0].pointer.as_deref(), Some("/issuer"));
         assert!(p[0].message.contains("placeholder"), "{p:?}");
-        let c = parse_oidc_config(text.replace("{tenant-id}", "0f1e2d3c").as_bytes()).unwrap();
+        let p = problems(&text.replace("{tenant-id}", "0f1e2d3c"));
+        let pointers: Vec<_> = p.iter().map(|p| p.pointer.as_deref().unwrap()).collect();
+        assert_eq!(pointers, ["/client_id", "/client_secret"], "{p:?}");
+        let filled = text
+            .replace("{tenant-id}", "0f1e2d3c")
+            .replace("your-client-id", "4a5b6c")
+            .replace("your-client-secret", "s3cret");
+        let c = parse_oidc_config(filled.as_bytes()).unwrap();
         assert_eq!(c.display_name, "Sign in with Microsoft");
     }
 

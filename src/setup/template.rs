@@ -5,7 +5,7 @@ use std::path::Path;
 use super::fsutil::write_atomic;
 
 /// The template's files: (path relative to the repository root, content).
-const TEMPLATE_FILES: [(&str, &str); 3] = [
+const TEMPLATE_FILES: [(&str, &str); 7] = [
     (
         "README.md",
         include_str!("../../setup-repo-template/README.md"),
@@ -18,6 +18,22 @@ const TEMPLATE_FILES: [(&str, &str); 3] = [
         "oidc.example.json",
         include_str!("../../setup-repo-template/oidc.example.json"),
     ),
+    (
+        "examples/auth0.oidc.json",
+        include_str!("../../setup-repo-template/examples/auth0.oidc.json"),
+    ),
+    (
+        "examples/entra-id.oidc.json",
+        include_str!("../../setup-repo-template/examples/entra-id.oidc.json"),
+    ),
+    (
+        "examples/google-workspace.oidc.json",
+        include_str!("../../setup-repo-template/examples/google-workspace.oidc.json"),
+    ),
+    (
+        "examples/okta.oidc.json",
+        include_str!("../../setup-repo-template/examples/okta.oidc.json"),
+    ),
 ];
 
 /// Creates `root` with the template's files and runs `git init` in it (through libgit2).
@@ -29,7 +45,7 @@ pub fn create_setup_repo(root: &Path) -> Result<(), super::SetupError> {
         root: root.to_owned(),
         source: e,
     };
-    std::fs::create_dir_all(root).map_err(io)?;
+    std::fs::create_dir_all(root.join("examples")).map_err(io)?;
     for (name, content) in TEMPLATE_FILES {
         write_atomic(&root.join(name), content.as_bytes(), 0o644).map_err(io)?;
     }
@@ -57,5 +73,30 @@ mod tests {
         // The example is a valid configuration, so copying it is a working start.
         crate::setup::config::parse_oidc_config(&example).unwrap();
         assert!(root.join("README.md").exists());
+    }
+
+    #[test]
+    fn a_new_repository_has_every_file_of_the_template_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = dir.path().join("setup-repo");
+        create_setup_repo(&root).unwrap();
+        let template = Path::new(env!("CARGO_MANIFEST_DIR")).join("setup-repo-template");
+        let mut pending = vec![template.clone()];
+        while let Some(folder) = pending.pop() {
+            for entry in std::fs::read_dir(&folder).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    pending.push(path);
+                    continue;
+                }
+                let relative = path.strip_prefix(&template).unwrap();
+                assert_eq!(
+                    std::fs::read(root.join(relative)).ok(),
+                    Some(std::fs::read(&path).unwrap()),
+                    "{} is in a new setup repository",
+                    relative.display()
+                );
+            }
+        }
     }
 }

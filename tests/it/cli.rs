@@ -96,9 +96,22 @@ fn provider_examples_validate_and_name_their_provider() {
         ("google-workspace.oidc.json", "https://accounts.google.com"),
         ("okta.oidc.json", "/oauth2/default"),
     ];
+    let filled = tempfile::tempdir().unwrap();
     for (file, issuer_part) in expected {
         let path = format!("{dir}/{file}");
-        let (status, stdout, stderr) = run_cli(&["validate", &path]);
+        // Unedited, an example names the value still to fill in.
+        let (status, stdout, _) = run_cli(&["validate", &path]);
+        assert_eq!(status.code(), Some(1), "{file}: {stdout}");
+        assert!(
+            stdout.contains("/client_secret: still holds a placeholder"),
+            "{file}: {stdout}"
+        );
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("replace-with-your-client-secret", "a-real-secret");
+        let copy = filled.path().join(file);
+        std::fs::write(&copy, text).unwrap();
+        let (status, stdout, stderr) = run_cli(&["validate", copy.to_str().unwrap()]);
         assert!(status.success(), "{file}: {stdout}{stderr}");
         let config: serde_json::Value =
             serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();

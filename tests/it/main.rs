@@ -7,6 +7,7 @@ mod backup;
 mod cli;
 mod cli_trust;
 mod device;
+mod docs;
 mod faults;
 mod fuzz_regressions;
 mod git;
