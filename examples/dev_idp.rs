@@ -2,7 +2,7 @@
 //! It is the provider the integration tests use (`tests/it/support/idp.rs`); its sign-in page
 //! lets you type any email and name.
 //!
-//! `cargo run --example dev_idp -- [--port 9000] [--client-id coderflow-dev] [--client-secret dev-secret]`
+//! `cargo run --release --example dev_idp -- [--port 9000] [--client-id coderflow-dev] [--client-secret dev-secret]`
 
 #[path = "../tests/it/support/idp.rs"]
 mod idp;

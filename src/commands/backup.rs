@@ -59,7 +59,15 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
         Ok(AdminResponse::Error { message }) => bail!("{message}"),
         Ok(other) => bail!("unexpected answer from the daemon: {other:?}"),
         Err(AdminError::NotRunning { .. }) => {
-            let store = Store::open(&args.data_dir.join("store"))?;
+            let store_dir = args.data_dir.join("store");
+            // Opening a missing store would create an empty one and "back it up".
+            if !store_dir.join("conf").is_file() {
+                bail!(
+                    "no store in {} (is --data-dir right?)",
+                    args.data_dir.display()
+                );
+            }
+            let store = Store::open(&store_dir)?;
             let summary = store
                 .backup_to(&to)
                 .with_context(|| format!("cannot back up into {}", to.display()))?;

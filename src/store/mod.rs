@@ -239,6 +239,19 @@ fn copy_database(from: &sled::Db, dir: &Path) -> Result<(), StoreError> {
         path: dir.to_owned(),
         source,
     };
+    // The copy holds password hashes and key hashes: only its owner may read it.
+    {
+        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
+        if !dir.exists() {
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| open(sled::Error::Io(e)))?;
+        }
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| open(sled::Error::Io(e)))?;
+    }
     let target = sled::Config::new().path(dir).open().map_err(open)?;
     for name in from.tree_names() {
         let source = from.open_tree(&name)?;
@@ -352,6 +365,9 @@ mod backup_tests {
             .unwrap();
         let backup = dir.path().join("backup");
         assert_eq!(store.backup_to(&backup).unwrap().users, 1);
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "only its owner reads a backup");
         assert!(matches!(
             store.backup_to(&backup),
             Err(StoreError::TargetNotEmpty(_))

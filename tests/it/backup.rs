@@ -63,6 +63,17 @@ async fn a_backup_under_write_load_restores_to_a_daemon_that_starts() {
     let acknowledged = writer.await.unwrap();
     assert!(acknowledged.len() > before.len() - 1, "writes went on");
 
+    // A mistyped data directory is not an empty store to back up.
+    let nowhere = daemon.setup.tmp.path().join("no-data-here");
+    let (code, _, err) = admin_command(
+        "backup",
+        &nowhere,
+        &["--to", daemon.setup.tmp.path().join("b2").to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 1);
+    assert!(err.contains("no store in"), "{err}");
+    assert!(!nowhere.join("store").exists(), "nothing was created");
     // Not into a folder that holds something.
     let (code, _, err) = admin_command(
         "backup",
