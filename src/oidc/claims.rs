@@ -87,14 +87,18 @@ fn kind(value: &Value) -> &'static str {
     }
 }
 
+/// Claims from a JSON object literal (tests).
+#[cfg(test)]
+pub(crate) fn claims_of(value: Value) -> Claims {
+    value.as_object().cloned().unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(value: Value) -> Claims {
-        value.as_object().unwrap().clone()
-    }
+    use super::claims_of as claims;
 
     #[test]
     fn values_are_read_as_real_providers_send_them() {

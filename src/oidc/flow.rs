@@ -533,9 +533,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn claims(value: Value) -> Claims {
-        value.as_object().unwrap().clone()
-    }
+    use crate::oidc::claims::claims_of as claims;
 
     #[test]
     fn the_security_claims_are_read_strictly() {

@@ -9,6 +9,13 @@ use serde_json::json;
 
 use crate::support::{Daemon, Setup, admin_command};
 
+/// Runs `coder-server <command>` and asserts it refuses, saying `says`.
+fn refused(command: &str, data: &std::path::Path, args: &[&str], says: &str) {
+    let (code, _, err) = admin_command(command, data, args, None);
+    assert_eq!(code, 1, "{command} {args:?}");
+    assert!(err.contains(says), "{err}");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_backup_under_write_load_restores_to_a_daemon_that_starts() {
     let mut daemon = Setup::git().start();
@@ -65,47 +72,39 @@ async fn a_backup_under_write_load_restores_to_a_daemon_that_starts() {
 
     // A mistyped data directory is not an empty store to back up.
     let nowhere = daemon.setup.tmp.path().join("no-data-here");
-    let (code, _, err) = admin_command(
+    refused(
         "backup",
         &nowhere,
         &["--to", daemon.setup.tmp.path().join("b2").to_str().unwrap()],
-        None,
+        "no store in",
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("no store in"), "{err}");
     assert!(!nowhere.join("store").exists(), "nothing was created");
     // Not into a folder that holds something.
-    let (code, _, err) = admin_command(
+    refused(
         "backup",
         &daemon.setup.data,
         &["--to", backup.to_str().unwrap()],
-        None,
+        "not empty",
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("not empty"), "{err}");
     // Not while the daemon runs.
-    let (code, _, err) = admin_command(
+    refused(
         "restore",
         &daemon.setup.data,
         &["--from", backup.to_str().unwrap()],
-        None,
+        "stop it first",
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("stop it first"), "{err}");
 
     daemon.signal("TERM");
     daemon.wait_exit();
     let setup = std::mem::replace(&mut daemon.setup, Setup::missing());
     drop(daemon);
     // A folder that is no backup changes nothing.
-    let (code, _, err) = admin_command(
+    refused(
         "restore",
         &setup.data,
         &["--from", setup.repo.to_str().unwrap()],
-        None,
+        "not a backup",
     );
-    assert_eq!(code, 1);
-    assert!(err.contains("not a backup"), "{err}");
     let (code, out, err) = admin_command(
         "restore",
         &setup.data,

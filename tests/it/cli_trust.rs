@@ -46,6 +46,24 @@ async fn coder(config: &std::path::Path, args: &[&str], stdin: &str) -> (i32, St
     .unwrap()
 }
 
+/// `coder login --server <server> --username ann --password-stdin <extra>` with password `pw`.
+async fn password_login(
+    config: &std::path::Path,
+    server: &str,
+    extra: &[&str],
+) -> (i32, String, String) {
+    let mut args = vec![
+        "login",
+        "--server",
+        server,
+        "--username",
+        "ann",
+        "--password-stdin",
+    ];
+    args.extend_from_slice(extra);
+    coder(config, &args, "pw\n").await
+}
+
 fn config_dir() -> tempfile::TempDir {
     tempfile::tempdir().unwrap()
 }
@@ -149,19 +167,7 @@ async fn server_text_reaches_the_terminal_without_control_characters() {
         "POST /api/auth/login",
         Answer::ok(json!({"api_key": "cf_hostile", "key_id": "k1", "user": user(&format!("ann{HOSTILE}"))})),
     );
-    let (code, stdout, stderr) = coder(
-        config.path(),
-        &[
-            "login",
-            "--server",
-            &server.url,
-            "--username",
-            "ann",
-            "--password-stdin",
-        ],
-        "pw\n",
-    )
-    .await;
+    let (code, stdout, stderr) = password_login(config.path(), &server.url, &[]).await;
     assert_eq!(code, 0, "{stderr}");
     assert_no_escapes(&stdout);
     let (_, listed, _) = coder(config.path(), &["profile", "list"], "").await;
@@ -181,50 +187,24 @@ async fn server_text_reaches_the_terminal_without_control_characters() {
 #[tokio::test(flavor = "multi_thread")]
 async fn plain_http_elsewhere_and_credentials_in_urls_are_refused_before_anything_is_sent() {
     let config = config_dir();
-    let (code, _, stderr) = coder(
-        config.path(),
-        &[
-            "login",
-            "--server",
-            "http://coder.example.invalid",
-            "--username",
-            "a",
-            "--password-stdin",
-        ],
-        "pw\n",
-    )
-    .await;
+    let (code, _, stderr) =
+        password_login(config.path(), "http://coder.example.invalid", &[]).await;
     assert_eq!(code, 1);
     assert!(stderr.contains("--allow-http"), "{stderr}");
-    let (code, _, stderr) = coder(
+    let (code, _, stderr) = password_login(
         config.path(),
-        &[
-            "login",
-            "--server",
-            "https://ann:hunter2@coder.example.invalid",
-            "--username",
-            "a",
-            "--password-stdin",
-        ],
-        "pw\n",
+        "https://ann:hunter2@coder.example.invalid",
+        &[],
     )
     .await;
     assert_eq!(code, 1);
     assert!(stderr.contains("credentials"), "{stderr}");
     assert!(!stderr.contains("hunter2"), "{stderr}");
     // With --allow-http it is tried (and warned about).
-    let (code, _, stderr) = coder(
+    let (code, _, stderr) = password_login(
         config.path(),
-        &[
-            "login",
-            "--server",
-            "http://coder.example.invalid",
-            "--allow-http",
-            "--username",
-            "a",
-            "--password-stdin",
-        ],
-        "pw\n",
+        "http://coder.example.invalid",
+        &["--allow-http"],
     )
     .await;
     assert_eq!(code, 1);
@@ -243,15 +223,7 @@ async fn logout_says_what_really_happened_and_force_forgets_an_unrevocable_key()
         Answer::ok(json!({"api_key": "cf_one", "key_id": "k1", "user": user("ann")})),
     );
     let config = config_dir();
-    let login = [
-        "login",
-        "--server",
-        &server.url,
-        "--username",
-        "ann",
-        "--password-stdin",
-    ];
-    assert_eq!(coder(config.path(), &login, "pw\n").await.0, 0);
+    assert_eq!(password_login(config.path(), &server.url, &[]).await.0, 0);
     // The server does not know the key: not reported as a revocation.
     let (code, stdout, _) = coder(config.path(), &["logout"], "").await;
     assert_eq!(code, 0);
@@ -259,7 +231,7 @@ async fn logout_says_what_really_happened_and_force_forgets_an_unrevocable_key()
     assert!(!stdout.contains("is revoked"), "{stdout}");
 
     // A server that cannot be reached: kept without --force, forgotten with it.
-    assert_eq!(coder(config.path(), &login, "pw\n").await.0, 0);
+    assert_eq!(password_login(config.path(), &server.url, &[]).await.0, 0);
     let profiles = config.path().join("profiles.json");
     let mut saved: Value = serde_json::from_slice(&std::fs::read(&profiles).unwrap()).unwrap();
     saved["profiles"]["default"]["server"] = "http://127.0.0.1:9".into();
@@ -302,19 +274,7 @@ async fn signing_a_profile_in_to_another_server_revokes_the_old_key_there() {
     }
     let config = config_dir();
     for server in [&first, &second] {
-        let (code, _, stderr) = coder(
-            config.path(),
-            &[
-                "login",
-                "--server",
-                &server.url,
-                "--username",
-                "ann",
-                "--password-stdin",
-            ],
-            "pw\n",
-        )
-        .await;
+        let (code, _, stderr) = password_login(config.path(), &server.url, &[]).await;
         assert_eq!(code, 0, "{stderr}");
     }
     let revoked: Vec<_> = first
@@ -347,15 +307,7 @@ async fn a_private_ca_is_trusted_only_when_given() {
     );
     server.answer("GET /api/me", Answer::ok(user("ann")));
     let config = config_dir();
-    let login = [
-        "login",
-        "--server",
-        &server.url,
-        "--username",
-        "ann",
-        "--password-stdin",
-    ];
-    let (code, _, stderr) = coder(config.path(), &login, "pw\n").await;
+    let (code, _, stderr) = password_login(config.path(), &server.url, &[]).await;
     assert_eq!(code, 1);
     assert!(
         stderr.contains("is not trusted") && stderr.contains("--ca-file"),
@@ -369,9 +321,12 @@ async fn a_private_ca_is_trusted_only_when_given() {
 
     let ca_file = config.path().join("test-ca.pem");
     std::fs::write(&ca_file, &ca.ca_pem).unwrap();
-    let mut with_ca = login.to_vec();
-    with_ca.extend(["--ca-file", ca_file.to_str().unwrap()]);
-    let (code, stdout, stderr) = coder(config.path(), &with_ca, "pw\n").await;
+    let (code, stdout, stderr) = password_login(
+        config.path(),
+        &server.url,
+        &["--ca-file", ca_file.to_str().unwrap()],
+    )
+    .await;
     assert_eq!(code, 0, "{stderr}");
     assert!(stdout.contains("Logged in"), "{stdout}");
     // Kept in the profile: later commands trust it too.
