@@ -9,26 +9,41 @@
 //!
 //! # Layout
 //!
-//! - [`setup`]: the setup repository. `oidc.json`'s model and schema validation, git safety
-//!   (libgit2), the folder watch, creating a repository from the template. No HTTP, no live state.
-//! - [`reload`]: the one reload path (read -> validate -> build -> swap), the live configuration
-//!   ([`reload::LiveConfig`] in an `ArcSwap`), the reload status and counters.
-//! - [`server`]: the daemon. Start-up, [`server::AppState`], signals, the admin socket
-//!   (`<data-dir>/admin.sock`), graceful shutdown.
-//! - [`http`]: the warp routes, one file per resource; one rejection handler; security headers.
-//! - [`oidc`]: the relying party. The live identity provider (discovery and JWKS in the
-//!   background, cached, refreshed), its HTTP client (timeouts, size caps, no redirects), and the
-//!   authorization code flow with every ID token check. No store, no pages.
-//! - [`auth`]: roles and the one permission check, credentials (Argon2id passwords, `cf_` API
-//!   keys, tokens), account rules, the first admin, SSO provisioning, rate limits.
-//! - [`store`]: sled; users (unique email index), SSO identities, API keys, sessions, pending
-//!   logins; flushed before a change is acknowledged.
-//! - [`commands`]: `coder-server`'s subcommands, one file each.
-//! - [`cli`]: the `coder` client: profiles, device login (`coder login --sso`), its HTTP client.
-//! - [`audit`]: the kinds of audited events and the one function that records them.
-//! - [`blocking`]: the one helper through which blocking work leaves the async runtime.
-//! - [`fuzz_checks`]: the properties the fuzz targets (`fuzz/`) and their regression tests check.
-//! - [`secret`], [`clock`]: the redacting secret string; wall-clock time for records.
+//! Layers, bottom to top. A module uses modules of its own layer or of layers below, and two
+//! modules never use each other; [`layering`](../src/layering.rs)'s test reads the sources and
+//! fails otherwise. Within [`http`], the resources (one file per route group) share its lower
+//! modules and never import each other.
+//!
+//! 1. Foundation, no domain: [`clock`] (wall-clock time for records), [`secret`] (the redacting
+//!    secret string), [`blocking`] (the one helper through which blocking work leaves the async
+//!    runtime), [`shutdown`] (the one signal every task selects on), [`fsutil`] (crash-safe file
+//!    writes that follow no link), [`report`] (error chains for people), and [`vocab`], the
+//!    shared vocabulary: roles, access bindings, the user view, the provider's state.
+//! 2. [`setup`]: the setup repository. `oidc.json`'s model and schema validation, git safety
+//!    (libgit2), the folder watch (and its re-watch when the folder is replaced), creating a
+//!    repository from the template. No HTTP, no live state.
+//! 3. [`store`]: sled; users (unique email index, the last-admin rule), SSO identities, API
+//!    keys, sessions, pending logins, device codes, the audit trail; backups; flushed before a
+//!    change is acknowledged.
+//! 4. [`audit`]: the kinds of audited events, the one function that records them, and the
+//!    throttle for unauthenticated failures.
+//! 5. [`auth`]: the one permission check, credentials (Argon2id passwords, `cf_` API keys,
+//!    tokens), account rules (when access ends, credentials end), the first admin, SSO
+//!    provisioning (`link_by_email`), rate limits, name validation, the key cache.
+//! 6. [`reload`]: the one reload path (read -> validate -> build -> swap), the live
+//!    configuration ([`reload::LiveConfig`] in an `ArcSwap`), the reload status and counters.
+//! 7. [`oidc`]: the relying party. The live identity provider (discovery and JWKS in the
+//!    background, cached, refreshed; one task writes its snapshot), its HTTP client (timeouts,
+//!    size caps, no redirects, confined to the issuer, private CAs), the authorization code flow
+//!    with every ID token check, claims read as providers send them, recent failures.
+//! 8. [`state`]: what every request handler shares ([`state::AppState`]).
+//! 9. [`http`]: the warp routes, one file per resource; one rejection handler; request bodies;
+//!    the client address; security headers.
+//! 10. [`server`]: the daemon. Start-up, the HTTP listener (timeouts, connection cap), signals,
+//!     the admin socket (`<data-dir>/admin.sock`), housekeeping, graceful shutdown.
+//! 11. Entry points: [`commands`] (`coder-server`'s subcommands, one file each), [`cli`] (the
+//!     `coder` client: profiles, device login, its HTTP client; it uses only the foundation and
+//!     the vocabulary of the server), [`fuzz_checks`] (the properties the fuzz targets check).
 //!
 //! The binaries in `src/bin/` only parse arguments, set up logging and call into this library.
 
@@ -38,11 +53,19 @@ pub mod blocking;
 pub mod cli;
 pub mod clock;
 pub mod commands;
+pub mod fsutil;
 pub mod fuzz_checks;
 pub mod http;
 pub mod oidc;
 pub mod reload;
+pub mod report;
 pub mod secret;
 pub mod server;
 pub mod setup;
+pub mod shutdown;
+pub mod state;
 pub mod store;
+pub mod vocab;
+
+#[cfg(test)]
+mod layering;

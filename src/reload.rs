@@ -17,14 +17,14 @@ use tokio::sync::{Mutex, mpsc};
 
 use crate::blocking::run_blocking;
 use crate::clock::{now_rfc3339, unix_ms};
-use crate::oidc::ProviderStatus;
-use crate::server::shutdown::Shutdown;
 use crate::setup::SetupError;
 use crate::setup::config::{
     ConfigProblem, DEFAULT_DISPLAY_NAME, OIDC_FILE, OidcConfig, load_idp_ca, parse_oidc_config,
 };
 use crate::setup::git::{GitState, ensure_oidc_ignored};
 use crate::setup::watcher::WatchSignal;
+use crate::shutdown::Shutdown;
+use crate::vocab::ProviderStatus;
 
 /// Quiet time after the last file event before the file is read: long enough to coalesce the
 /// events of one save, short enough that a save is live in tens of milliseconds.

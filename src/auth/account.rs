@@ -4,8 +4,6 @@
 //! Blocking (Argon2 and store writes): call through [`crate::blocking::run_blocking`] on the
 //! runtime. Callers flush the store before they acknowledge.
 
-use serde::Serialize;
-
 use super::Role;
 use super::credential::{CredentialError, Password, generate_password, hash_password};
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
@@ -54,58 +52,7 @@ pub enum AccountError {
     Store(StoreError),
 }
 
-/// A user as the API and the CLI show it: never the password hash.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
-pub struct UserView {
-    pub username: String,
-    pub email: String,
-    pub name: String,
-    pub source: UserSource,
-    pub disabled: bool,
-    pub created_at: String,
-    pub access: Vec<AccessBinding>,
-}
-
-/// [`UserView`]'s JSON written straight from a record, without copying it (the hot path of
-/// `GET /api/me`).
-#[derive(Serialize)]
-pub struct UserViewRef<'a> {
-    pub username: &'a str,
-    pub email: &'a str,
-    pub name: &'a str,
-    pub source: UserSource,
-    pub disabled: bool,
-    pub created_at: &'a str,
-    pub access: &'a [AccessBinding],
-}
-
-impl<'a> From<&'a UserRecord> for UserViewRef<'a> {
-    fn from(u: &'a UserRecord) -> Self {
-        UserViewRef {
-            username: &u.username,
-            email: &u.email,
-            name: &u.name,
-            source: u.source,
-            disabled: u.disabled,
-            created_at: &u.created_at,
-            access: &u.access,
-        }
-    }
-}
-
-impl From<&UserRecord> for UserView {
-    fn from(u: &UserRecord) -> Self {
-        UserView {
-            username: u.username.clone(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            source: u.source,
-            disabled: u.disabled,
-            created_at: u.created_at.clone(),
-            access: u.access.clone(),
-        }
-    }
-}
+pub use crate::vocab::{UserView, UserViewRef};
 
 /// Checks a username: 1 to 64 of `[a-z0-9._-]`, starting with a letter or digit.
 pub fn validate_username(username: &str) -> Result<(), AccountError> {

@@ -12,8 +12,6 @@ pub mod key_usage;
 pub mod permission;
 pub mod provision;
 pub mod ratelimit;
-pub mod role;
-pub mod text;
 
+pub use crate::vocab::{Role, role, text};
 pub use permission::Permission;
-pub use role::Role;

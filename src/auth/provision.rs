@@ -3,9 +3,18 @@
 //! Blocking (store writes); the caller flushes before it starts the session.
 
 use crate::audit::{Audit, AuditKind};
-use crate::oidc::flow::VerifiedIdentity;
 use crate::setup::config::OidcConfig;
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
+
+/// Who the identity provider says signed in, after every check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedIdentity {
+    pub issuer: String,
+    pub subject: String,
+    pub email: Option<String>,
+    pub email_verified: Option<bool>,
+    pub name: Option<String>,
+}
 
 /// Why an SSO login found no user to sign in as. Each maps to a page of the guide's
 /// Troubleshooting section.

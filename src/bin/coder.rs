@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use coderflow::cli::CoderCli;
-use coderflow::commands::print_error;
+use coderflow::report::print_error;
 
 /// Exit code of a command line that does not parse (BSD's EX_USAGE).
 const EXIT_USAGE: u8 = 64;

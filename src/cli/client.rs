@@ -19,7 +19,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::text;
-use crate::auth::account::UserView;
+use crate::vocab::UserView;
 
 /// How long one request to the server may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -138,13 +138,7 @@ impl ServerClient {
         body: Option<Value>,
     ) -> Result<T, ApiFailure> {
         let unreachable = |e: reqwest::Error| {
-            let mut reason = e.to_string();
-            let mut source = std::error::Error::source(&e);
-            while let Some(cause) = source {
-                reason = format!("{reason}: {cause}");
-                source = cause.source();
-            }
-            let reason = text::clean(&reason, 500);
+            let reason = text::clean(&crate::report::chain(&e), 500);
             if reason.contains("invalid peer certificate") || reason.contains("UnknownIssuer") {
                 ApiFailure::Untrusted {
                     server: self.base.clone(),

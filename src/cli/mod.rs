@@ -152,7 +152,7 @@ fn hostname() -> String {
     std::fs::read_to_string("/etc/hostname")
         .ok()
         .or_else(|| std::env::var("HOSTNAME").ok())
-        .map(|h| crate::auth::text::displayable(&h, 60))
+        .map(|h| crate::vocab::text::displayable(&h, 60))
         .filter(|h| !h.is_empty())
         .unwrap_or_else(|| "this computer".to_owned())
 }

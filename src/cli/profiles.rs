@@ -12,8 +12,8 @@ use std::path::{Path, PathBuf};
 use anyhow::Context;
 use serde::{Deserialize, Serialize};
 
+use crate::fsutil::write_atomic;
 use crate::secret::Secret;
-use crate::setup::fsutil::write_atomic;
 
 /// The file's name in the config folder.
 pub const PROFILES_FILE: &str = "profiles.json";

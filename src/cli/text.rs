@@ -3,7 +3,7 @@
 //! clipboard or draw hyperlinks, or bidi characters that make text read differently: every
 //! control or text-direction character is shown escaped (`\u{1b}`) instead.
 
-use crate::auth::text::is_hidden;
+use crate::vocab::text::is_hidden;
 
 /// `text` with control and text-direction characters escaped, at most `max` characters of it.
 pub fn clean(text: &str, max: usize) -> String {

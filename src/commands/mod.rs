@@ -103,19 +103,7 @@ pub fn init_tracing(format: serve::LogFormat) {
     }
 }
 
-/// Prints `error` as `error:` lines and its causes as `Caused by:` lines on stderr.
-pub fn print_error(error: &anyhow::Error) {
-    for line in error.to_string().lines() {
-        eprintln!("error: {line}");
-    }
-    let causes: Vec<_> = error.chain().skip(1).collect();
-    if !causes.is_empty() {
-        eprintln!("\nCaused by:");
-        for cause in causes {
-            eprintln!("    {cause}");
-        }
-    }
-}
+pub use crate::report::print_error;
 
 /// A current-thread runtime for the short commands that talk to the daemon.
 fn small_runtime() -> anyhow::Result<tokio::runtime::Runtime> {

@@ -5,7 +5,7 @@ use warp::Reply;
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `GET /api/auth/oidc/config`.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.

@@ -10,7 +10,7 @@ use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
 use crate::auth::Permission;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Events per page unless asked otherwise, and at most.
 const DEFAULT_LIMIT: usize = 100;

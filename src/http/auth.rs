@@ -17,7 +17,7 @@ use super::error::ApiError;
 use super::session::{Session, session_from_cookies, tokens_equal};
 use crate::auth::credential::api_key_hash;
 use crate::auth::{Permission, permission::permits};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{StoreError, UserRecord};
 
 /// How a caller proved who they are.

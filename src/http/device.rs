@@ -23,8 +23,8 @@ use super::auth::store_unavailable;
 use super::client::limit_key;
 use super::error::{ApiError, error_response};
 use super::page::{Page, error_page, escape, query_escape, see_other};
-use super::pages::{BrowserRequest, browser_request, require_page};
 use super::session::Session;
+use super::session::{BrowserRequest, browser_request, require_page};
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
 use crate::auth::account::UserView;
@@ -32,7 +32,7 @@ use crate::auth::credential::{new_api_key, random_token, sha256};
 use crate::auth::device::{display_user_code, new_user_code, normalise_user_code};
 use crate::auth::ratelimit::RateLimiter;
 use crate::auth::text::{NameError, clean_name, displayable};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{ApiKeyRecord, DeviceRecord, DeviceStatus, PollOutcome};
 
 /// Largest JSON or form body read.

@@ -10,7 +10,7 @@ use warp::http::header::CONTENT_TYPE;
 use warp::reply::Response;
 
 use crate::oidc::ProviderState;
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`.
 pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {

@@ -12,13 +12,13 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::accounts::issue_api_key;
 use super::auth::{Caller, require, store_unavailable};
 use super::error::error_response;
+use super::login::issue_api_key;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
 use crate::auth::text::{MAX_NAME_CHARS, clean_name};
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::ApiKeyRecord;
 
 #[derive(Deserialize)]

@@ -1,7 +1,10 @@
 //! The warp HTTP surface: one file per resource, one rejection handler, common headers.
 //!
 //! Handlers load the live configuration once per request and keep it for the request's life.
-//! Nothing here reads files or talks to git: that is [`crate::reload`]'s job.
+//! Reading `oidc.json` and talking to git is [`crate::reload`]'s job; the one file written here is
+//! `oidc.json` itself, by the settings routes (atomically, through [`crate::fsutil`]), after which
+//! the one reload path applies it. Resources (one file each) share the lower modules
+//! (`session`, `login`, `page`, `error`, `body`, `client`, `auth`) and never import each other.
 
 // Helpers here return the response to send instead (`Err(Response)`): built at most once per
 // request, its size does not matter.
@@ -18,6 +21,7 @@ pub mod device;
 pub mod error;
 pub mod health;
 pub mod keys;
+pub mod login;
 pub mod page;
 pub mod pages;
 pub mod return_to;
@@ -32,7 +36,7 @@ use warp::http::header;
 use warp::reply::Response;
 use warp::{Filter, Reply};
 
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Hands each request a clone of the shared state.
 pub(crate) fn with_state(

@@ -4,7 +4,6 @@
 //! Forms carry a CSRF token: the session's, or before sign-in a double-submit token in the
 //! `cf_login_csrf` cookie. A successful login always starts a new session (rotation).
 
-use std::net::IpAddr;
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -13,18 +12,18 @@ use warp::filters::BoxedFilter;
 use warp::http::StatusCode;
 use warp::reply::Response;
 
-use super::accounts::check_password;
 use super::auth::{is_own_origin, store_unavailable};
+use super::login::check_password;
 use super::page::{Page, error_page, escape, query_escape, see_other};
 use super::return_to::return_to_or_home;
 use super::session::{
-    LOGIN_CSRF_COOKIE, SESSION_COOKIE, Session, clear_cookie, end_session, request_cookie,
-    session_from_cookies, set_cookie, start_session, tokens_equal,
+    BrowserRequest, LOGIN_CSRF_COOKIE, SESSION_COOKIE, browser_request, clear_cookie, end_session,
+    page_session, request_cookie, require_page, set_cookie, start_session, tokens_equal,
 };
 use crate::audit::{Audit, AuditKind};
 use crate::auth::credential::{Password, random_token};
 use crate::auth::{Permission, permission::permits};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// Largest form body read.
 const MAX_FORM_BYTES: u64 = 8 * 1024;
@@ -47,30 +46,6 @@ struct LoginForm {
 #[derive(Deserialize)]
 struct CsrfForm {
     csrf_token: Option<String>,
-}
-
-/// The headers and peer a page handler needs.
-#[derive(Clone)]
-pub(crate) struct BrowserRequest {
-    pub cookie: Option<String>,
-    pub origin: Option<String>,
-    pub remote: Option<IpAddr>,
-    pub user_agent: Option<String>,
-}
-
-/// Extracts a [`BrowserRequest`].
-pub(crate) fn browser_request()
--> impl Filter<Extract = (BrowserRequest,), Error = warp::Rejection> + Clone {
-    warp::header::optional::<String>("cookie")
-        .and(warp::header::optional::<String>("origin"))
-        .and(super::client::client_ip())
-        .and(warp::header::optional::<String>("user-agent"))
-        .map(|cookie, origin, remote, user_agent| BrowserRequest {
-            cookie,
-            origin,
-            remote,
-            user_agent,
-        })
 }
 
 /// The page routes.
@@ -155,49 +130,6 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(audit)
         .unify()
         .boxed()
-}
-
-/// The signed-in browser of a page request, or the page to answer instead (a store failure).
-pub(crate) fn page_session(
-    state: &AppState,
-    request: &BrowserRequest,
-) -> Result<Option<Session>, Response> {
-    session_from_cookies(state, request.cookie.as_deref()).map_err(|e| {
-        let e = store_unavailable(e);
-        error_page(
-            e.status,
-            "Temporarily unavailable",
-            &e.message,
-            "Try again in a moment.",
-            None,
-        )
-    })
-}
-
-/// The session of a page that needs `permission`: a sign-in redirect when there is none, a 403
-/// page when the user lacks it.
-pub(crate) fn require_page(
-    state: &AppState,
-    request: &BrowserRequest,
-    permission: Permission,
-    path: &str,
-) -> Result<Session, Response> {
-    let Some(session) = page_session(state, request)? else {
-        return Err(see_other(
-            &format!("/login?return_to={}", query_escape(path)),
-            &[],
-        ));
-    };
-    if !permits(&session.user, permission) {
-        return Err(error_page(
-            StatusCode::FORBIDDEN,
-            "Not allowed",
-            "This page is for server administrators.",
-            "Ask a server_admin for access, or go back.",
-            Some(&session),
-        ));
-    }
-    Ok(session)
 }
 
 fn admin_shell(

@@ -11,8 +11,17 @@ use std::time::Duration;
 
 use subtle::ConstantTimeEq;
 
+use std::net::IpAddr;
+
+use warp::Filter;
+use warp::http::StatusCode;
+use warp::reply::Response;
+
+use super::auth::store_unavailable;
+use super::page::{error_page, query_escape, see_other};
 use crate::auth::credential::{random_token, sha256};
-use crate::server::AppState;
+use crate::auth::{Permission, permission::permits};
+use crate::state::AppState;
 use crate::store::{SessionRecord, StoreError, UserRecord};
 
 /// The session cookie.
@@ -151,6 +160,73 @@ pub async fn end_session(state: &AppState, cookie_header: Option<&str>) -> Resul
         state.store.flush().await?;
     }
     Ok(())
+}
+
+/// The headers and peer a page handler needs.
+#[derive(Clone)]
+pub(crate) struct BrowserRequest {
+    pub cookie: Option<String>,
+    pub origin: Option<String>,
+    pub remote: Option<IpAddr>,
+    pub user_agent: Option<String>,
+}
+
+/// Extracts a [`BrowserRequest`].
+pub(crate) fn browser_request()
+-> impl Filter<Extract = (BrowserRequest,), Error = warp::Rejection> + Clone {
+    warp::header::optional::<String>("cookie")
+        .and(warp::header::optional::<String>("origin"))
+        .and(super::client::client_ip())
+        .and(warp::header::optional::<String>("user-agent"))
+        .map(|cookie, origin, remote, user_agent| BrowserRequest {
+            cookie,
+            origin,
+            remote,
+            user_agent,
+        })
+}
+
+/// The signed-in browser of a page request, or the page to answer instead (a store failure).
+pub(crate) fn page_session(
+    state: &AppState,
+    request: &BrowserRequest,
+) -> Result<Option<Session>, Response> {
+    session_from_cookies(state, request.cookie.as_deref()).map_err(|e| {
+        let e = store_unavailable(e);
+        error_page(
+            e.status,
+            "Temporarily unavailable",
+            &e.message,
+            "Try again in a moment.",
+            None,
+        )
+    })
+}
+
+/// The session of a page that needs `permission`: a sign-in redirect when there is none, a 403
+/// page when the user lacks it.
+pub(crate) fn require_page(
+    state: &AppState,
+    request: &BrowserRequest,
+    permission: Permission,
+    path: &str,
+) -> Result<Session, Response> {
+    let Some(session) = page_session(state, request)? else {
+        return Err(see_other(
+            &format!("/login?return_to={}", query_escape(path)),
+            &[],
+        ));
+    };
+    if !permits(&session.user, permission) {
+        return Err(error_page(
+            StatusCode::FORBIDDEN,
+            "Not allowed",
+            "This page is for server administrators.",
+            "Ask a server_admin for access, or go back.",
+            Some(&session),
+        ));
+    }
+    Ok(session)
 }
 
 #[cfg(test)]

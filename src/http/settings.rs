@@ -19,13 +19,13 @@ use super::error::{ApiError, error_response};
 use crate::audit::{Audit, AuditKind};
 use crate::auth::{Permission, permission::permits};
 use crate::blocking::run_blocking;
+use crate::fsutil::write_atomic;
 use crate::oidc::http::ProviderHttp;
 use crate::reload::Trigger;
-use crate::server::AppState;
 use crate::setup::config::{
     ConfigProblem, OidcConfig, load_idp_ca, parse_oidc_config, pem_certificates,
 };
-use crate::setup::fsutil::write_atomic;
+use crate::state::AppState;
 
 /// Largest settings body read.
 const MAX_BODY_BYTES: u64 = 64 * 1024;

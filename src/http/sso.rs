@@ -17,8 +17,8 @@ use warp::reply::Response;
 use super::auth::store_unavailable;
 use super::client::limit_key;
 use super::page::{error_page, see_other};
-use super::pages::{BrowserRequest, browser_request};
 use super::return_to::return_to_or_home;
+use super::session::{BrowserRequest, browser_request};
 use super::session::{
     clear_cookie, end_session, request_cookie, set_cookie, start_session, tokens_equal,
 };
@@ -28,7 +28,7 @@ use crate::auth::provision::{SsoRefusal, sign_in_identity};
 use crate::auth::text::displayable;
 use crate::blocking::run_blocking;
 use crate::oidc::flow::{FailureKind, binding_hash, finish_login, start_login};
-use crate::server::AppState;
+use crate::state::AppState;
 
 /// The cookie that binds a pending login to the browser that started it.
 pub const BINDING_COOKIE: &str = "cf_login_binding";

@@ -21,7 +21,7 @@ use crate::auth::account::{
 use crate::auth::credential::Password;
 use crate::auth::{Permission, Role};
 use crate::blocking::run_blocking;
-use crate::server::AppState;
+use crate::state::AppState;
 use crate::store::{AccessBinding, UserSource};
 
 /// Largest JSON body these routes read.

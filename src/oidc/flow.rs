@@ -28,6 +28,7 @@ use super::http::{ProviderHttp, ProviderHttpError};
 use super::jws::{self, JwsError};
 use super::provider::{Discovered, ProviderHandle};
 use crate::auth::credential::{random_token, sha256};
+pub use crate::auth::provision::VerifiedIdentity;
 use crate::setup::config::OidcConfig;
 use crate::store::PendingLogin;
 
@@ -126,16 +127,6 @@ impl FlowError {
             _ => None,
         }
     }
-}
-
-/// Who the identity provider says signed in, after every check.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedIdentity {
-    pub issuer: String,
-    pub subject: String,
-    pub email: Option<String>,
-    pub email_verified: Option<bool>,
-    pub name: Option<String>,
 }
 
 /// A started login: where to send the browser, and what to keep until the callback.

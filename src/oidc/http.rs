@@ -98,12 +98,7 @@ impl ProviderHttp {
             } else {
                 // Only the kind of failure: the URL is the provider's, not a secret, but the
                 // request could carry one in its body.
-                let mut message = e.to_string();
-                let mut source = std::error::Error::source(&e);
-                while let Some(cause) = source {
-                    message = format!("{message}: {cause}");
-                    source = cause.source();
-                }
+                let message = crate::report::chain(&e);
                 if message.contains("UnknownIssuer") || message.contains("invalid peer certificate")
                 {
                     ProviderHttpError::Untrusted

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 use openidconnect::{IssuerUrl, JsonWebKeySet};
-use serde::{Deserialize, Serialize};
 
 use super::http::ProviderHttp;
 use crate::reload::Reloader;
-use crate::server::shutdown::Shutdown;
 use crate::setup::config::OidcConfig;
+use crate::shutdown::Shutdown;
 
 /// How long discovery and keys are used before they are fetched again.
 const REFRESH: Duration = Duration::from_secs(3600);
@@ -33,27 +32,7 @@ const PROBE_AFTER: Duration = Duration::from_secs(10);
 /// How long that check may take.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(3);
 
-/// Where the provider stands, as the reload status shows it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderState {
-    /// SSO is off: nothing to discover.
-    #[default]
-    Disabled,
-    /// The first discovery for this configuration is running.
-    Discovering,
-    /// Discovery and keys are loaded; logins work.
-    Ready,
-    /// The last attempt failed; retried with backoff.
-    Unreachable,
-}
-
-/// The provider's state with a sentence for admins.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
-pub struct ProviderStatus {
-    pub state: ProviderState,
-    pub detail: String,
-}
+pub use crate::vocab::{ProviderState, ProviderStatus};
 
 /// Discovery members openidconnect's core metadata does not read.
 #[derive(Debug, Clone, Default, serde::Deserialize, serde::Serialize)]

@@ -12,13 +12,13 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{UnixListener, UnixStream};
 
 use super::AppState;
-use super::shutdown::Shutdown;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Role;
 use crate::auth::account::{NewUser, UserView, create_user, reset_password, set_role};
 use crate::auth::credential::Password;
 use crate::blocking::run_blocking;
 use crate::reload::{ReloadOutcome, ReloadStatus, Trigger};
+use crate::shutdown::Shutdown;
 use crate::store::{Store, StoreSummary, UserSource};
 
 /// The socket's file name in the data directory.

@@ -29,8 +29,8 @@ use tokio::net::{TcpListener, TcpStream};
 use warp::filters::BoxedFilter;
 use warp::reply::Response;
 
-use super::shutdown::Shutdown;
 use crate::http::client::{Peer, TrustedProxies};
+use crate::shutdown::Shutdown;
 
 /// How long connections may take, and how many there may be (`serve`'s flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use super::AppState;
-use super::shutdown::Shutdown;
 use crate::blocking::run_blocking;
+use crate::shutdown::Shutdown;
 
 /// Audit events kept at most, whatever their age.
 const MAX_AUDIT_EVENTS: usize = 100_000;

@@ -7,7 +7,6 @@
 pub mod admin;
 pub mod listen;
 pub mod maintenance;
-pub mod shutdown;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;
@@ -19,21 +18,17 @@ use tokio::signal::unix::{SignalKind, signal};
 
 use crate::audit::{Audit, AuditKind};
 use crate::auth::account::{AccountError, INITIAL_ADMIN, ensure_initial_admin};
-use crate::auth::key_cache::KeyCache;
-use crate::auth::key_usage::KeyUsage;
-use crate::auth::ratelimit::RateLimits;
 use crate::blocking::run_blocking;
 use crate::oidc::ProviderHandle;
 use crate::oidc::http::ProviderHttp;
 use crate::oidc::provider::run_provider;
-use crate::reload::{
-    ReloadOutcome, ReloadResult, ReloadStatus, Reloader, StartupError, Trigger, run_watch_reloads,
-};
+use crate::reload::{ReloadResult, Reloader, StartupError, Trigger, run_watch_reloads};
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
 use crate::setup::watcher::{SetupWatcher, WatchSignal, watch_setup_repo};
+use crate::shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
+pub use crate::state::{AppState, Lifetimes, SharedState};
 use crate::store::{Store, StoreError};
-use shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 
 /// How long in-flight requests may run after shutdown begins.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(10);
@@ -57,121 +52,6 @@ pub struct ServeOptions {
     pub connections: listen::ConnectionLimits,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: crate::http::client::TrustedProxies,
-}
-
-/// How long the login flows' records live (`serve`'s tuning flags).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Lifetimes {
-    /// State, nonce and PKCE verifier of an SSO login in progress.
-    pub login_state: Duration,
-    /// A CLI device code.
-    pub device_code: Duration,
-    /// The minimum time between two polls of a device code.
-    pub device_poll_interval: Duration,
-    /// A browser session.
-    pub session: Duration,
-    /// How long audit events are kept.
-    pub audit_retention: Duration,
-}
-
-impl Default for Lifetimes {
-    fn default() -> Self {
-        Lifetimes {
-            login_state: Duration::from_secs(600),
-            device_code: Duration::from_secs(600),
-            device_poll_interval: Duration::from_secs(5),
-            session: Duration::from_secs(43_200),
-            audit_retention: Duration::from_secs(90 * 86_400),
-        }
-    }
-}
-
-/// State every request handler shares; cloning it is one reference count (handlers clone it
-/// on every request).
-#[derive(Clone)]
-pub struct AppState(Arc<SharedState>);
-
-impl std::ops::Deref for AppState {
-    type Target = SharedState;
-
-    fn deref(&self) -> &SharedState {
-        &self.0
-    }
-}
-
-/// What [`AppState`] shares.
-pub struct SharedState {
-    /// Owner of the live configuration and its reloads.
-    pub reloader: Arc<Reloader>,
-    /// Users, keys and sessions.
-    pub store: Store,
-    /// The public URL without a trailing slash; the redirect URI derives from it, never from
-    /// request headers.
-    pub public_url: Arc<str>,
-    /// `scheme://host[:port]` of the public URL: the only `Origin` trusted for cookie requests.
-    pub public_origin: Arc<str>,
-    /// Lifetimes of login state, device codes and sessions.
-    pub lifetimes: Lifetimes,
-    /// Login, device-code and user-code rate limits.
-    pub limits: Arc<RateLimits>,
-    /// API key uses not yet written to the store.
-    pub key_usage: Arc<KeyUsage>,
-    /// The live identity provider of the current configuration.
-    pub provider: Arc<ProviderHandle>,
-    /// Authenticated API keys and their users, valid until the store's auth epoch moves.
-    pub key_cache: Arc<KeyCache>,
-    /// Which unauthenticated failures the audit trail records one by one.
-    pub audit_throttle: Arc<crate::audit::AuditThrottle>,
-    /// The last SSO login failures with their causes, for the settings page.
-    pub sso_failures: Arc<crate::oidc::failures::RecentFailures>,
-}
-
-impl AppState {
-    /// The state of a daemon whose public URL is `public_url` (no trailing slash).
-    pub fn new(
-        reloader: Arc<Reloader>,
-        store: Store,
-        public_url: &str,
-        lifetimes: Lifetimes,
-        provider: Arc<ProviderHandle>,
-    ) -> AppState {
-        let public_origin = url::Url::parse(public_url)
-            .map(|u| u.origin().ascii_serialization())
-            .unwrap_or_default();
-        AppState(Arc::new(SharedState {
-            reloader,
-            store,
-            public_url: public_url.into(),
-            public_origin: public_origin.into(),
-            lifetimes,
-            limits: Arc::new(RateLimits::default()),
-            key_usage: Arc::new(KeyUsage::default()),
-            provider,
-            key_cache: Arc::new(KeyCache::default()),
-            audit_throttle: Arc::default(),
-            sso_failures: Arc::default(),
-        }))
-    }
-
-    /// The reload status with the identity provider's state.
-    pub fn reload_status(&self) -> ReloadStatus {
-        ReloadStatus {
-            provider: self.provider.status(),
-            ..(*self.reloader.status()).clone()
-        }
-    }
-
-    /// Reloads through the one reload path; the outcome carries the provider's state.
-    pub async fn reload(&self, trigger: Trigger) -> ReloadOutcome {
-        let mut outcome = self.reloader.reload(trigger).await;
-        outcome.status.provider = self.provider.status();
-        outcome
-    }
-
-    /// The redirect URI to register at the identity provider.
-    pub fn redirect_uri(&self) -> String {
-        format!("{}/auth/oidc/callback", self.public_url)
-    }
 }
 
 /// Why the daemon could not start or run.

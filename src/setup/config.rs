@@ -14,8 +14,8 @@ use jsonschema::error::ValidationErrorKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::auth::Role;
 pub use crate::secret::Secret;
+use crate::vocab::Role;
 
 /// The file name of the SSO configuration at the root of the setup repository.
 pub const OIDC_FILE: &str = "oidc.json";

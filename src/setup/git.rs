@@ -11,7 +11,7 @@ use git2::Repository;
 use serde::{Deserialize, Serialize};
 
 use super::config::OIDC_FILE;
-use super::fsutil::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// What git knows of `oidc.json`, for the reload status.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]

@@ -5,7 +5,6 @@
 //! HTTP or of the live configuration: [`crate::reload`] decides what becomes live.
 
 pub mod config;
-pub mod fsutil;
 pub mod git;
 pub mod template;
 pub mod watcher;

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use super::fsutil::write_atomic;
+use crate::fsutil::write_atomic;
 
 /// The template's files: (path relative to the repository root, content).
 const TEMPLATE_FILES: [(&str, &str); 7] = [

@@ -5,32 +5,9 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::{Store, StoreError, decode, encode, unwrap_tx};
-use crate::auth::Role;
+use crate::vocab::{Role, UserView, UserViewRef};
 
-/// Where an account came from.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum UserSource {
-    Local,
-    Sso,
-}
-
-/// A role bound at a scope: `server` for server_admin, `environment:*` for the others.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub struct AccessBinding {
-    pub role: Role,
-    pub scope: String,
-}
-
-impl AccessBinding {
-    /// The binding a role gets by default: at its natural scope.
-    pub fn for_role(role: Role) -> AccessBinding {
-        AccessBinding {
-            role,
-            scope: role.scope().to_owned(),
-        }
-    }
-}
+pub use crate::vocab::{AccessBinding, UserSource};
 
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -56,6 +33,34 @@ impl UserRecord {
                 .access
                 .iter()
                 .any(|b| b.role == Role::ServerAdmin && b.scope == Role::ServerAdmin.scope())
+    }
+}
+
+impl<'a> From<&'a UserRecord> for UserViewRef<'a> {
+    fn from(u: &'a UserRecord) -> Self {
+        UserViewRef {
+            username: &u.username,
+            email: &u.email,
+            name: &u.name,
+            source: u.source,
+            disabled: u.disabled,
+            created_at: &u.created_at,
+            access: &u.access,
+        }
+    }
+}
+
+impl From<&UserRecord> for UserView {
+    fn from(u: &UserRecord) -> Self {
+        UserView {
+            username: u.username.clone(),
+            email: u.email.clone(),
+            name: u.name.clone(),
+            source: u.source,
+            disabled: u.disabled,
+            created_at: u.created_at.clone(),
+            access: u.access.clone(),
+        }
     }
 }
 
