@@ -31,6 +31,7 @@ import http from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { stopProcess } from '../e2e-lib/daemon.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
@@ -349,11 +350,7 @@ export async function spawnProvider(input, { logFile, name = 'idp' } = {}) {
     async stop() {
       const proc = child;
       if (!proc) return;
-      const exited = new Promise((resolve) => proc.once('exit', resolve));
-      proc.kill('SIGTERM');
-      const timer = setTimeout(() => proc.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(timer);
+      await stopProcess(proc, 5000);
       child = null;
     },
     async restart(changes = {}) {

@@ -7,9 +7,11 @@ import fs from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { chromium } from 'playwright-core';
+import { chromiumPath, launchChromium, saveScreenshot } from '../../e2e-lib/chromium.mjs';
 import { REPO } from './daemon.mjs';
 
-export const CHROMIUM_BIN = process.env.CHROMIUM_BIN || '/usr/bin/chromium';
+export { eventually } from '../../e2e-lib/poll.mjs';
+export const CHROMIUM_BIN = chromiumPath('CHROMIUM_BIN');
 export const SCREENSHOT_DIR = path.join(REPO, 'target', 'browser-screenshots');
 /**
  * ASSETS_FROM_DISK=1: the browser gets /assets/* from the working tree's assets/ instead of the
@@ -20,25 +22,9 @@ export const ASSETS_FROM_DISK = process.env.ASSETS_FROM_DISK === '1';
 // The URL name of an asset whose file is named differently (see src/http/assets.rs).
 const ASSET_FILES = { 'settings-sso.js': 'settings.js' };
 
-// Flags from shared/guides/REAL-IDP.md: without them Chromium's background connections are
-// refused many times a second on a closed network. Playwright adds --headless and a fresh
-// --user-data-dir itself.
-const FLAGS = [
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-export async function launchBrowser() {
-  if (!fs.existsSync(CHROMIUM_BIN)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_BIN}: apt-get install -y chromium, or set CHROMIUM_BIN`);
-  }
-  const args = [...FLAGS];
-  if (typeof process.getuid === 'function' && process.getuid() === 0) args.push('--no-sandbox');
-  return chromium.launch({ executablePath: CHROMIUM_BIN, headless: process.env.HEADED !== '1', args });
+/** Chromium with the flags of ../../e2e-lib/chromium.mjs (and --no-sandbox as root). */
+export function launchBrowser() {
+  return launchChromium(chromium, { executablePath: CHROMIUM_BIN, envVar: 'CHROMIUM_BIN', headless: process.env.HEADED !== '1' });
 }
 
 /** A fresh context (own cookie jar) and page that records script errors and CSP violations. */
@@ -81,9 +67,7 @@ export async function screenshot(page, suite, name) {
     }
   }
   shotCount += 1;
-  const file = path.join(SCREENSHOT_DIR, `${suite}-${String(shotCount).padStart(2, '0')}-${name}.png`);
-  await page.screenshot({ path: file, fullPage: true });
-  return file;
+  return saveScreenshot(page, SCREENSHOT_DIR, `${suite}-${String(shotCount).padStart(2, '0')}-${name}`);
 }
 
 /**
@@ -101,24 +85,6 @@ export async function signIn(page, baseUrl, username, password, target = '/') {
     throw new Error(`sign-in as ${username} was refused: ${alert.join(' ').trim() || '(no error shown)'}`);
   }
   if (new URL(page.url()).pathname !== target) await page.goto(`${baseUrl}${target}`);
-}
-
-/** Retries `fn` (an async assertion) until it passes or `timeoutMs` runs out. */
-export async function eventually(fn, { timeoutMs = 15_000, intervalMs = 250, message } = {}) {
-  const deadline = Date.now() + timeoutMs;
-  let lastError;
-  for (;;) {
-    try {
-      return await fn();
-    } catch (err) {
-      lastError = err;
-    }
-    if (Date.now() > deadline) {
-      if (message) lastError.message = `${message}: ${lastError.message}`;
-      throw lastError;
-    }
-    await new Promise((resolve) => setTimeout(resolve, intervalMs));
-  }
 }
 
 /** The page is no wider than its viewport (nothing scrolls sideways at 360 px). */

@@ -1,35 +1,26 @@
 // The interop harness: the real coder-server and coder binaries, a headless Chromium, and helpers
-// to configure SSO through the setup repository's oidc.json.
+// to configure SSO through the setup repository's oidc.json. The daemon, Chromium and polling
+// helpers it shares with tests/browser are in ../../e2e-lib/.
 
 import { spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, appendFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
+import { chromiumPath, launchChromium, saveScreenshot } from '../../e2e-lib/chromium.mjs';
+import { REPO, SERVER_BIN, requireBinary, spawnDaemon, writeFileAtomic } from '../../e2e-lib/daemon.mjs';
+import { sleep, waitFor } from '../../e2e-lib/poll.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 export const INTEROP_DIR = path.resolve(HERE, '..');
-export const REPO_ROOT = path.resolve(INTEROP_DIR, '..', '..');
-export const CODER_SERVER_BIN = process.env.CODER_SERVER_BIN || path.join(REPO_ROOT, 'target', 'debug', 'coder-server');
+export const REPO_ROOT = REPO;
+export const CODER_SERVER_BIN = SERVER_BIN;
 export const CODER_BIN = process.env.CODER_BIN || path.join(REPO_ROOT, 'target', 'debug', 'coder');
-export const CHROMIUM_PATH = process.env.CHROMIUM_PATH || '/usr/bin/chromium';
+export const CHROMIUM_PATH = chromiumPath('CHROMIUM_PATH');
 export const SCREENSHOT_DIR = process.env.INTEROP_SCREENSHOTS || path.join(REPO_ROOT, 'target', 'interop-screenshots');
 
-/** The flags Chromium needs on these machines (root, closed network). */
-export const CHROMIUM_ARGS = [
-  '--no-sandbox',
-  '--headless',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-
-export { sleep };
+export { sleep, waitFor };
 
 /** A port that was free a moment ago: bind 0, read it, close. */
 export async function freePort() {
@@ -45,26 +36,6 @@ export async function freePort() {
 
 export function makeTmp(prefix = 'coderflow-interop-') {
   return mkdtempSync(path.join(tmpdir(), prefix));
-}
-
-/** Polls `fn` until it returns a truthy value; throws with the last value or error after `timeout` ms. */
-export async function waitFor(fn, { timeout = 10000, interval = 50, what = 'condition' } = {}) {
-  const deadline = Date.now() + timeout;
-  let last;
-  for (;;) {
-    try {
-      const value = await fn();
-      if (value) return value;
-      last = value;
-    } catch (err) {
-      last = err;
-    }
-    if (Date.now() > deadline) {
-      const detail = last instanceof Error ? last.message : JSON.stringify(last);
-      throw new Error(`timed out after ${timeout} ms waiting for ${what}; last: ${detail}`);
-    }
-    await sleep(interval);
-  }
 }
 
 /** fetch against the daemon: { status, body (parsed JSON or text), headers }. */
@@ -88,58 +59,16 @@ export async function http(url, { method = 'GET', body, key, headers = {}, redir
 
 /**
  * Starts `coder-server serve` on a port chosen by the caller (the redirect URI must be registered at
- * the provider before the daemon runs). Resolves when /healthz answers and the first-start admin
- * password has been read from stderr.
+ * the provider before the daemon runs), with `--public-url` and `--device-poll-interval`. Resolves
+ * when the daemon printed its address and the first-start admin password (../../e2e-lib/daemon.mjs),
+ * /healthz answers and an admin API key was obtained.
  */
 export async function startDaemon({ tmp, port, extraArgs = [], env = {} }) {
-  if (!existsSync(CODER_SERVER_BIN)) {
-    throw new Error(`coder-server binary not found at ${CODER_SERVER_BIN}: run \`cargo build\` first or set CODER_SERVER_BIN`);
-  }
   const base = `http://127.0.0.1:${port}`;
-  const setupRepo = path.join(tmp, 'setup');
-  const dataDir = path.join(tmp, 'data');
   const logFile = path.join(tmp, 'daemon.log');
-  const args = [
-    'serve',
-    '--setup-repo', setupRepo,
-    '--data-dir', dataDir,
-    '--listen', `127.0.0.1:${port}`,
-    '--public-url', base,
-    '--device-poll-interval', process.env.INTEROP_DEVICE_POLL_INTERVAL || '1',
-    ...extraArgs,
-  ];
-  const cleanEnv = { ...process.env };
-  for (const name of ['CODERFLOW_SETUP_REPO', 'CODERFLOW_DATA_DIR', 'CODERFLOW_LISTEN', 'CODERFLOW_PUBLIC_URL']) {
-    delete cleanEnv[name];
-  }
-  const child = spawn(CODER_SERVER_BIN, args, {
-    env: { ...cleanEnv, RUST_LOG: process.env.RUST_LOG || 'info', ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let output = '';
-  let exited = null;
-  const onData = (chunk) => {
-    const text = chunk.toString();
-    output += text;
-    appendFileSync(logFile, text);
-  };
-  child.stdout.on('data', onData);
-  child.stderr.on('data', onData);
-  child.once('exit', (code, signal) => {
-    exited = { code, signal };
-  });
-
-  const adminPassword = await waitFor(
-    () => {
-      if (exited) throw new Error(`coder-server exited (${exited.code ?? exited.signal}):\n${output}`);
-      const m = output.match(/^initial admin password \(user "admin"\): (\S+)\s*$/m);
-      return m && m[1];
-    },
-    { timeout: 30000, interval: 50, what: 'the initial admin password on stderr' },
-  ).catch((err) => {
-    child.kill('SIGKILL');
-    throw err;
-  });
+  const args = ['--public-url', base, '--device-poll-interval', process.env.INTEROP_DEVICE_POLL_INTERVAL || '1', ...extraArgs];
+  const daemon = await spawnDaemon({ tmp, listen: `127.0.0.1:${port}`, args, env, logFile, timeoutMs: 30000 });
+  const adminPassword = daemon.password;
   await waitFor(async () => (await http(`${base}/healthz`)).status === 200, {
     timeout: 15000,
     what: 'GET /healthz',
@@ -153,40 +82,21 @@ export async function startDaemon({ tmp, port, extraArgs = [], env = {} }) {
     throw new Error(`admin login failed: ${login.status} ${JSON.stringify(login.body)}`);
   }
 
-  const daemon = {
+  // The shared handle (child, output, exited, logTail(), stop()) plus what the scenarios use.
+  return Object.assign(daemon, {
     base,
     origin: base,
     port,
     tmp,
-    setupRepo,
-    dataDir,
+    setupRepo: daemon.setupDir,
     logFile,
     adminPassword,
     adminKey: login.body.api_key,
-    child,
-    get output() {
-      return output;
-    },
-    get exited() {
-      return exited;
-    },
-    logTail(lines = 40) {
-      return output.split('\n').slice(-lines).join('\n');
-    },
     /** GET/POST... as admin. */
     admin(pathname, opts = {}) {
       return http(`${base}${pathname}`, { ...opts, key: daemon.adminKey });
     },
-    async stop() {
-      if (exited) return;
-      const done = new Promise((resolve) => child.once('exit', resolve));
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), 10000);
-      await done;
-      clearTimeout(timer);
-    },
-  };
-  return daemon;
+  });
 }
 
 const OIDC_DEFAULTS = {
@@ -209,11 +119,7 @@ export async function configureSso(daemon, config, { provider = 'ready', timeout
   const file = path.join(daemon.setupRepo, 'oidc.json');
   const text = `${JSON.stringify(config, null, 2)}\n`;
   const current = existsSync(file) ? readFileSync(file, 'utf8') : null;
-  if (current !== text) {
-    const temp = path.join(daemon.setupRepo, `.oidc.json.interop-${process.pid}`);
-    writeFileSync(temp, text, { mode: 0o600 });
-    renameSync(temp, file);
-  }
+  if (current !== text) writeFileAtomic(file, text);
   const want = { ...OIDC_DEFAULTS, ...config };
   return waitFor(
     async () => {
@@ -257,9 +163,7 @@ export async function runCoder(args, { env = {}, timeout = 30000, input } = {}) 
 
 /** Starts the `coder` CLI; the handle accumulates output: { child, output(), waitForOutput(re), done(timeout) }. */
 export function spawnCoder(args, { env = {} } = {}) {
-  if (!existsSync(CODER_BIN)) {
-    throw new Error(`coder binary not found at ${CODER_BIN}: run \`cargo build\` first or set CODER_BIN`);
-  }
+  requireBinary(CODER_BIN, 'coder', 'CODER_BIN');
   const cleanEnv = { ...process.env };
   for (const name of ['CODER_URL', 'DISPLAY', 'WAYLAND_DISPLAY', 'BROWSER']) delete cleanEnv[name];
   const child = spawn(CODER_BIN, args, { env: { ...cleanEnv, ...env }, stdio: ['pipe', 'pipe', 'pipe'] });
@@ -312,19 +216,20 @@ export function spawnCoder(args, { env = {} } = {}) {
 
 /** Headless Chromium through playwright-core; launch() gives it a fresh temporary user-data-dir. */
 export async function launchBrowser() {
-  if (!existsSync(CHROMIUM_PATH)) {
-    throw new Error(`Chromium not found at ${CHROMIUM_PATH}: apt-get install -y chromium (or set CHROMIUM_PATH)`);
-  }
   const { chromium } = await import('playwright-core');
-  return chromium.launch({ executablePath: CHROMIUM_PATH, headless: true, args: CHROMIUM_ARGS, timeout: 30000 });
+  return launchChromium(chromium, {
+    executablePath: CHROMIUM_PATH,
+    envVar: 'CHROMIUM_PATH',
+    noSandbox: true, // root or not
+    extraArgs: ['--headless'],
+    timeout: 30000,
+  });
 }
 
+/** A full-page PNG in SCREENSHOT_DIR; null when it could not be taken (never fails a scenario). */
 export async function screenshot(page, name) {
   try {
-    mkdirSync(SCREENSHOT_DIR, { recursive: true });
-    const file = path.join(SCREENSHOT_DIR, `${name.replace(/[^A-Za-z0-9_.-]+/g, '_')}.png`);
-    await page.screenshot({ path: file, fullPage: true, timeout: 5000 });
-    return file;
+    return await saveScreenshot(page, SCREENSHOT_DIR, name.replace(/[^A-Za-z0-9_.-]+/g, '_'), { timeout: 5000 });
   } catch {
     return null;
   }
