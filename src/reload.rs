@@ -284,6 +284,12 @@ impl Reloader {
             tokio::time::sleep(DELETE_GRACE).await;
             read = self.read().await;
         }
+        if trigger == Trigger::Watch && matches!(&read.0, Ok(Some(bytes)) if bytes.is_empty()) {
+            // An in-place save caught between its truncation and its write (a busy machine can
+            // deliver the events late): the bytes are on their way.
+            tokio::time::sleep(DELETE_GRACE).await;
+            read = self.read().await;
+        }
         let (content, git) = read;
         let path = self.root.join(OIDC_FILE);
         let result = match content {

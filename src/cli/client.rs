@@ -19,7 +19,7 @@ use std::path::Path;
 use anyhow::Context;
 
 use super::text;
-use crate::vocab::UserView;
+use crate::vocab::{ErrorCode, UserView};
 
 /// How long one request to the server may take.
 const TIMEOUT: Duration = Duration::from_secs(30);
@@ -44,10 +44,10 @@ pub enum ApiFailure {
 }
 
 impl ApiFailure {
-    /// The server's error code, if the server answered.
-    pub fn code(&self) -> Option<&str> {
+    /// The server's error code, if the server answered one this client knows.
+    pub fn code(&self) -> Option<ErrorCode> {
         match self {
-            ApiFailure::Server { code, .. } => Some(code),
+            ApiFailure::Server { code, .. } => code.parse().ok(),
             ApiFailure::Unreachable { .. } | ApiFailure::Untrusted { .. } => None,
         }
     }

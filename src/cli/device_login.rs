@@ -10,6 +10,7 @@ use anyhow::bail;
 use super::client::{ApiFailure, IssuedKey, ServerClient};
 use super::text;
 use super::trust::{check_verification_url, origin_of};
+use crate::vocab::ErrorCode;
 
 /// Longest wait for an approval, whatever `expires_in` the server sends.
 const MAX_WAIT_SECS: u64 = 3600;
@@ -64,29 +65,25 @@ pub async fn run(
                 progress.done();
                 return Ok(issued);
             }
-            Err(ApiFailure::Server {
-                code: error, body, ..
-            }) => match error.as_str() {
-                "authorization_pending" => {}
-                "slow_down" => {
+            Err(ApiFailure::Server { code, body, .. }) => match code.parse().ok() {
+                Some(ErrorCode::AuthorizationPending) => {}
+                Some(ErrorCode::SlowDown) => {
                     let next = body["interval"]
                         .as_u64()
                         .map(|s| Duration::from_secs(s.clamp(1, MAX_INTERVAL_SECS)));
                     interval = next.unwrap_or(interval + Duration::from_secs(5));
                 }
-                "access_denied" => {
+                Some(ErrorCode::AccessDenied) => {
                     progress.done();
                     bail!("the sign-in was denied in the browser");
                 }
-                "expired_token" => {
+                Some(ErrorCode::ExpiredToken) => {
                     progress.done();
                     bail!("the code expired before it was approved; run `coder login --sso` again");
                 }
                 _ => {
                     progress.done();
-                    bail!(
-                        "the server refused the sign-in ({error}); run `coder login --sso` again"
-                    );
+                    bail!("the server refused the sign-in ({code}); run `coder login --sso` again");
                 }
             },
             Err(e @ ApiFailure::Untrusted { .. }) => {

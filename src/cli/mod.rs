@@ -21,6 +21,7 @@ use client::ServerClient;
 use profiles::{Profile, Profiles, config_dir};
 
 use crate::secret::Secret;
+use crate::vocab::ErrorCode;
 
 /// CoderFlow client: sign in to a CoderFlow server and keep server profiles.
 #[derive(Debug, Parser)]
@@ -215,7 +216,7 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
             .password_login(&username, &password, &key_name)
             .await
             .map_err(|e| match e.code() {
-                Some("local_auth_disabled") => anyhow::anyhow!(
+                Some(ErrorCode::LocalAuthDisabled) => anyhow::anyhow!(
                     "password login is disabled on {server}: use `coder login --sso`"
                 ),
                 _ => anyhow::Error::new(e),
@@ -233,7 +234,7 @@ async fn login(dir: &std::path::Path, args: LoginArgs) -> anyhow::Result<ExitCod
                 if !matches!(
                     e.downcast_ref::<client::ApiFailure>()
                         .and_then(|f| f.code()),
-                    Some("not_found" | "unauthenticated" | "key_expired")
+                    Some(ErrorCode::NotFound | ErrorCode::Unauthenticated | ErrorCode::KeyExpired)
                 ) {
                     eprintln!(
                         "warning: the profile's previous key at {} could not be revoked ({e}); revoke it there",
@@ -301,11 +302,11 @@ async fn whoami(
         .me()
         .await
         .map_err(|e| match e.code() {
-            Some("key_expired") => anyhow::anyhow!(
+            Some(ErrorCode::KeyExpired) => anyhow::anyhow!(
                 "the key of profile `{name}` expired on {}: run `coder login` to sign in again",
                 profile.server
             ),
-            Some("unauthenticated") => anyhow::anyhow!(
+            Some(ErrorCode::Unauthenticated) => anyhow::anyhow!(
                 "the key of profile `{name}` is no longer valid on {}: run `coder login`",
                 profile.server
             ),
@@ -398,7 +399,7 @@ async fn revoke_profile_key(profile: &Profile, key: &str) -> anyhow::Result<Revo
     let gone = |e: &client::ApiFailure| {
         matches!(
             e.code(),
-            Some("not_found" | "unauthenticated" | "key_expired")
+            Some(ErrorCode::NotFound | ErrorCode::Unauthenticated | ErrorCode::KeyExpired)
         )
     };
     let id = match &profile.key_id {

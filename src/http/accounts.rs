@@ -18,6 +18,7 @@ use crate::auth::account::{UserView, UserViewRef};
 use crate::auth::credential::Password;
 use crate::auth::text::{MAX_NAME_CHARS, clean_name};
 use crate::state::AppState;
+use crate::vocab::ErrorCode;
 
 /// Largest JSON body these routes read.
 const MAX_BODY_BYTES: u64 = 16 * 1024;
@@ -77,7 +78,7 @@ async fn try_login(
         Some(name) => Some(clean_name(name, MAX_NAME_CHARS).map_err(|e| {
             ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_name",
+                ErrorCode::InvalidName,
                 format!("key_name: {e}"),
             )
         })?),

@@ -19,6 +19,7 @@ use crate::auth::credential::api_key_hash;
 use crate::auth::{Permission, permission::permits};
 use crate::state::AppState;
 use crate::store::{StoreError, UserRecord};
+use crate::vocab::ErrorCode;
 
 /// How a caller proved who they are.
 #[derive(Debug, Clone)]
@@ -111,7 +112,7 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
     if !safe && !same_site_request(state, &session, origin.as_deref(), csrf.as_deref()) {
         return Err(warp::reject::custom(ApiError::new(
             StatusCode::FORBIDDEN,
-            "csrf_failed",
+            ErrorCode::CsrfFailed,
             "this request needs the page's CSRF token (X-CSRF-Token) or a same-origin Origin header",
         )));
     }
@@ -190,7 +191,7 @@ fn forbidden(permission: Permission) -> ApiError {
         Permission::ServerAdmin => "this needs the server_admin role",
         Permission::SignedIn => "this account cannot do that",
     };
-    ApiError::new(StatusCode::FORBIDDEN, "forbidden", message)
+    ApiError::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
 }
 
 /// The answer when the store cannot be read: logged here, a plain 503 for the client.
@@ -198,7 +199,7 @@ pub fn store_unavailable(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "store failure");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,
-        "store_unavailable",
+        ErrorCode::StoreUnavailable,
         "the server cannot use its store right now",
     )
 }

@@ -11,6 +11,7 @@ use warp::Filter;
 use warp::http::StatusCode;
 
 use super::error::ApiError;
+use crate::vocab::ErrorCode;
 
 /// How long a whole request body may take to arrive.
 pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
@@ -18,7 +19,7 @@ pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20)
 fn too_large() -> warp::Rejection {
     warp::reject::custom(ApiError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "payload_too_large",
+        ErrorCode::PayloadTooLarge,
         "the request body is too large",
     ))
 }
@@ -35,7 +36,7 @@ pub(crate) fn bytes(max: u64) -> impl Filter<Extract = (Bytes,), Error = warp::R
                 Ok(read) => read,
                 Err(_) => Err(warp::reject::custom(ApiError::new(
                     StatusCode::REQUEST_TIMEOUT,
-                    "request_timeout",
+                    ErrorCode::RequestTimeout,
                     "the request body arrived too slowly",
                 ))),
             }
@@ -53,7 +54,7 @@ where
         let mut chunk = chunk.map_err(|_| {
             warp::reject::custom(ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "bad_request",
+                ErrorCode::BadRequest,
                 "the request body could not be read",
             ))
         })?;
@@ -82,7 +83,7 @@ fn is_media_type(content_type: Option<&str>, expected: &str) -> bool {
 fn unsupported(expected: &str) -> warp::Rejection {
     warp::reject::custom(ApiError::new(
         StatusCode::UNSUPPORTED_MEDIA_TYPE,
-        "unsupported_media_type",
+        ErrorCode::UnsupportedMediaType,
         format!("send `Content-Type: {expected}`"),
     ))
 }
@@ -90,7 +91,7 @@ fn unsupported(expected: &str) -> warp::Rejection {
 fn unparsable(what: &str) -> warp::Rejection {
     warp::reject::custom(ApiError::new(
         StatusCode::BAD_REQUEST,
-        "bad_request",
+        ErrorCode::BadRequest,
         format!("the request body is not the {what} this route takes"),
     ))
 }

@@ -21,7 +21,7 @@ use warp::reply::Response;
 
 use super::auth::store_unavailable;
 use super::client::limit_key;
-use super::error::{ApiError, error_response};
+use super::error::ApiError;
 use super::page::{Page, error_page, escape, query_escape, see_other};
 use super::session::Session;
 use super::session::{BrowserRequest, browser_request, require_page};
@@ -34,6 +34,7 @@ use crate::auth::ratelimit::RateLimiter;
 use crate::auth::text::{NameError, clean_name, displayable};
 use crate::state::AppState;
 use crate::store::{ApiKeyRecord, DeviceRecord, DeviceStatus, PollOutcome};
+use crate::vocab::ErrorCode;
 
 /// Largest JSON or form body read.
 const MAX_BODY_BYTES: u64 = 4 * 1024;
@@ -89,7 +90,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
             };
             match request {
                 Some(request) => device_token(request, state).await,
-                None => token_error("invalid_request", "send {\"device_code\": \"...\"}"),
+                None => token_error(ErrorCode::InvalidRequest, "send {\"device_code\": \"...\"}"),
             }
         });
     let page = warp::path!("device")
@@ -143,29 +144,31 @@ async fn device_code(
         match serde_json::from_slice(&body) {
             Ok(request) => request,
             Err(_) => {
-                return error_response(
+                return ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "invalid_request",
+                    ErrorCode::InvalidRequest,
                     "the body must be JSON: {\"client_name\": \"...\"}",
-                );
+                )
+                .response();
             }
         }
     };
     let client_name = match client_name(request.client_name) {
         Ok(name) => name,
         Err(e) => {
-            return error_response(
+            return ApiError::new(
                 StatusCode::BAD_REQUEST,
-                "invalid_request",
-                &format!("client_name: {e}"),
-            );
+                ErrorCode::InvalidRequest,
+                format!("client_name: {e}"),
+            )
+            .response();
         }
     };
     let ip = remote.map(|ip| ip.to_string()).unwrap_or_default();
     if let Err(retry) = state.limits.device_codes_per_ip.hit(&limit_key(remote)) {
         return ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "slow_down",
+            ErrorCode::SlowDown,
             format!(
                 "too many device codes requested: try again in {} seconds",
                 retry.0.as_secs().max(1)
@@ -202,11 +205,12 @@ async fn device_code(
         }
     }
     if !stored {
-        return error_response(
+        return ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
-            "temporarily_unavailable",
+            ErrorCode::TemporarilyUnavailable,
             "no free user code: try again",
-        );
+        )
+        .response();
     }
     let shown = display_user_code(&record.user_code);
     let verification_uri = format!("{}/device", state.public_url);
@@ -231,8 +235,8 @@ fn serde_urlencoded_device_code(body: &[u8]) -> Option<TokenRequest> {
         })
 }
 
-fn token_error(code: &'static str, message: &str) -> Response {
-    error_response(StatusCode::BAD_REQUEST, code, message)
+fn token_error(code: ErrorCode, message: &str) -> Response {
+    ApiError::new(StatusCode::BAD_REQUEST, code, message).response()
 }
 
 async fn device_token(request: TokenRequest, state: AppState) -> Response {
@@ -264,21 +268,25 @@ async fn device_token(request: TokenRequest, state: AppState) -> Response {
         Err(e) => return store_unavailable(e).response(),
     };
     match outcome {
-        PollOutcome::Invalid => token_error("invalid_grant", "unknown or already used device code"),
+        PollOutcome::Invalid => token_error(
+            ErrorCode::InvalidGrant,
+            "unknown or already used device code",
+        ),
         PollOutcome::Expired => token_error(
-            "expired_token",
+            ErrorCode::ExpiredToken,
             "the device code expired before it was approved: start again",
         ),
         PollOutcome::Pending => token_error(
-            "authorization_pending",
+            ErrorCode::AuthorizationPending,
             "waiting for approval in the browser",
         ),
-        PollOutcome::Denied => {
-            token_error("access_denied", "the sign-in was denied in the browser")
-        }
+        PollOutcome::Denied => token_error(
+            ErrorCode::AccessDenied,
+            "the sign-in was denied in the browser",
+        ),
         PollOutcome::SlowDown(interval) => {
             let body = json!({
-                "error": "slow_down",
+                "error": ErrorCode::SlowDown,
                 "message": format!("polling too fast: wait {interval} seconds between polls"),
                 "interval": interval,
             });
@@ -292,7 +300,10 @@ async fn device_token(request: TokenRequest, state: AppState) -> Response {
             let user = match state.store.user(&issued.username) {
                 Ok(Some(user)) => user,
                 Ok(None) => {
-                    return token_error("invalid_grant", "the approving user no longer exists");
+                    return token_error(
+                        ErrorCode::InvalidGrant,
+                        "the approving user no longer exists",
+                    );
                 }
                 Err(e) => return store_unavailable(e).response(),
             };
@@ -512,7 +523,10 @@ async fn decide(
     let approve = match action.as_str() {
         "approve" => true,
         "deny" => false,
-        _ => return error_response(StatusCode::NOT_FOUND, "not_found", "no such route"),
+        _ => {
+            return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route")
+                .response();
+        }
     };
     let session = match require_page(&state, &request, Permission::SignedIn, "/device") {
         Ok(session) => session,

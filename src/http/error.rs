@@ -6,22 +6,26 @@
 use std::convert::Infallible;
 
 use serde::Serialize;
+
+use crate::vocab::ErrorCode;
 use warp::http::StatusCode;
 use warp::reply::Response;
 use warp::{Rejection, Reply};
 
-/// An error answer: status, machine-readable code, human message.
+/// An error answer: status, machine-readable code, human message. The one way an error answer
+/// is built: [`ApiError::response`] for a handler that answers, or a rejection that
+/// [`handle_rejection`] answers.
 #[derive(Debug)]
 pub struct ApiError {
     pub status: StatusCode,
-    pub code: &'static str,
+    pub code: ErrorCode,
     pub message: String,
 }
 
 impl warp::reject::Reject for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -31,14 +35,18 @@ impl ApiError {
 
     /// This error as a JSON response.
     pub fn response(&self) -> Response {
-        error_response(self.status, self.code, &self.message)
+        let body = warp::reply::json(&ErrorBody {
+            error: self.code,
+            message: &self.message,
+        });
+        warp::reply::with_status(body, self.status).into_response()
     }
 
     /// No credentials, or credentials that name nobody.
     pub fn unauthenticated() -> Self {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthenticated",
+            ErrorCode::Unauthenticated,
             "sign in first: send a session cookie or `Authorization: Bearer <api key>`",
         )
     }
@@ -46,43 +54,37 @@ impl ApiError {
 
 #[derive(Serialize)]
 struct ErrorBody<'a> {
-    error: &'a str,
+    error: ErrorCode,
     message: &'a str,
-}
-
-/// Builds the JSON error response for `status`.
-pub fn error_response(status: StatusCode, code: &str, message: &str) -> Response {
-    let body = warp::reply::json(&ErrorBody {
-        error: code,
-        message,
-    });
-    warp::reply::with_status(body, status).into_response()
 }
 
 /// Turns every rejection into a JSON error; unknown ones are logged and answered 500.
 pub async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
     let response = if let Some(e) = err.find::<ApiError>() {
-        error_response(e.status, e.code, &e.message)
+        e.response()
     } else if err.is_not_found() {
-        error_response(StatusCode::NOT_FOUND, "not_found", "no such route")
+        ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such route").response()
     } else if err.find::<warp::reject::MethodNotAllowed>().is_some() {
-        error_response(
+        ApiError::new(
             StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_allowed",
+            ErrorCode::MethodNotAllowed,
             "this route does not accept that method",
         )
+        .response()
     } else if err.find::<warp::reject::LengthRequired>().is_some() {
-        error_response(
+        ApiError::new(
             StatusCode::LENGTH_REQUIRED,
-            "length_required",
+            ErrorCode::LengthRequired,
             "send the request body with a Content-Length",
         )
+        .response()
     } else if err.find::<warp::reject::PayloadTooLarge>().is_some() {
-        error_response(
+        ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload_too_large",
+            ErrorCode::PayloadTooLarge,
             "the request body is too large",
         )
+        .response()
     } else if let Some(e) = err.find::<warp::filters::body::BodyDeserializeError>() {
         // Only where, never serde's text: it can quote a value (a password sent as a number).
         let position = std::error::Error::source(e)
@@ -90,30 +92,34 @@ pub async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
             .map(|s| format!("line {} column {}", s.line(), s.column()))
             .unwrap_or_default();
         tracing::debug!(position, "rejected a request body");
-        error_response(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            ErrorCode::BadRequest,
             "the request body is not the JSON this route takes",
         )
+        .response()
     } else if err.find::<warp::reject::UnsupportedMediaType>().is_some() {
-        error_response(
+        ApiError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
+            ErrorCode::UnsupportedMediaType,
             "send `Content-Type: application/json`",
         )
+        .response()
     } else if err.find::<warp::reject::InvalidQuery>().is_some() {
-        error_response(
+        ApiError::new(
             StatusCode::BAD_REQUEST,
-            "bad_request",
+            ErrorCode::BadRequest,
             "invalid query string",
         )
+        .response()
     } else {
         tracing::error!(rejection = ?err, "unhandled rejection");
-        error_response(
+        ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal server error",
         )
+        .response()
     };
     Ok(response)
 }

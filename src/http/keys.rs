@@ -13,13 +13,14 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
-use super::error::error_response;
+use super::error::ApiError;
 use super::login::issue_api_key;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::Permission;
 use crate::auth::text::{MAX_NAME_CHARS, clean_name};
 use crate::state::AppState;
 use crate::store::ApiKeyRecord;
+use crate::vocab::ErrorCode;
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -85,7 +86,7 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
 }
 
 fn no_such_user() -> Response {
-    error_response(StatusCode::NOT_FOUND, "not_found", "no such user")
+    ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, "no such user").response()
 }
 
 /// A key as listed: never the secret or its hash.
@@ -124,7 +125,14 @@ fn list_keys(username: &str, state: &AppState) -> Response {
 async fn create(caller: Caller, body: NewKey, state: AppState) -> Response {
     let name = match clean_name(&body.name, MAX_NAME_CHARS) {
         Ok(name) => name,
-        Err(e) => return error_response(StatusCode::BAD_REQUEST, "invalid_name", &e.to_string()),
+        Err(e) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidName,
+                e.to_string(),
+            )
+            .response();
+        }
     };
     match issue_api_key(&state, &caller.user.username, &name).await {
         Ok(key) => {
@@ -154,7 +162,7 @@ async fn revoke_key(owner: &str, id: String, caller: &Caller, state: &AppState) 
         } else {
             "this user has no API key with this id"
         };
-        return error_response(StatusCode::NOT_FOUND, "not_found", message);
+        return ApiError::new(StatusCode::NOT_FOUND, ErrorCode::NotFound, message).response();
     }
     let mut audit = Audit::success(AuditKind::ApiKeyRevoked)
         .actor(&caller.user.username)

@@ -18,6 +18,7 @@ use crate::auth::ratelimit::RateLimits;
 use crate::blocking::run_blocking;
 use crate::state::AppState;
 use crate::store::{ApiKeyRecord, UserRecord};
+use crate::vocab::ErrorCode;
 
 /// A hash to verify against when the user does not exist, so that an unknown username takes as
 /// long as a wrong password and does not reveal itself. Computed once.
@@ -47,7 +48,7 @@ pub(crate) async fn check_password(
         record_failure("local login is disabled");
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
-            "local_auth_disabled",
+            ErrorCode::LocalAuthDisabled,
             "local username/password login is disabled on this server: sign in with SSO",
         ));
     }
@@ -66,7 +67,7 @@ pub(crate) async fn check_password(
         record_failure("rate limited");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "rate_limited",
+            ErrorCode::RateLimited,
             format!(
                 "too many login attempts: try again in {} seconds",
                 retry.0.as_secs().max(1)
@@ -93,7 +94,7 @@ pub(crate) async fn check_password(
             record_failure("wrong username or password");
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
-                "invalid_credentials",
+                ErrorCode::InvalidCredentials,
                 "wrong username or password",
             ))
         }

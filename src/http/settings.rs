@@ -15,7 +15,7 @@ use warp::http::StatusCode;
 use warp::reply::Response;
 
 use super::auth::{Caller, require, store_unavailable};
-use super::error::{ApiError, error_response};
+use super::error::ApiError;
 use crate::audit::{Audit, AuditKind};
 use crate::auth::{Permission, permission::permits};
 use crate::blocking::run_blocking;
@@ -26,6 +26,7 @@ use crate::setup::config::{
     ConfigProblem, OidcConfig, load_idp_ca, parse_oidc_config, pem_certificates,
 };
 use crate::state::AppState;
+use crate::vocab::ErrorCode;
 
 /// Largest settings body read.
 const MAX_BODY_BYTES: u64 = 64 * 1024;
@@ -115,7 +116,7 @@ fn invalid(problems: &[ConfigProblem]) -> Response {
         .map(|p| json!({"pointer": p.pointer.clone().unwrap_or_default(), "message": p.message}))
         .collect();
     let body = json!({
-        "error": "invalid_config",
+        "error": ErrorCode::InvalidConfig,
         "message": "the SSO settings are not valid: see details",
         "details": details,
     });
@@ -179,11 +180,7 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
     if config.enabled && !config.allow_local_auth && !force.force {
         match sso_admins(&state, &config.issuer) {
             Ok(0) => {
-                return error_response(
-                    StatusCode::CONFLICT,
-                    "lockout_risk",
-                    "no server_admin has signed in with SSO at this issuer yet: with local login off, nobody could manage this server. Sign in with SSO as an admin first, or save with ?force=true",
-                );
+                return ApiError::new(StatusCode::CONFLICT, ErrorCode::LockoutRisk, "no server_admin has signed in with SSO at this issuer yet: with local login off, nobody could manage this server. Sign in with SSO as an admin first, or save with ?force=true").response();
             }
             Ok(_) => {}
             Err(e) => return e.response(),
@@ -195,11 +192,12 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
     let written = run_blocking(move || write_atomic(&path, &bytes, 0o600)).await;
     if let Err(e) = written {
         tracing::error!(error = %e, "cannot write oidc.json");
-        return error_response(
+        return ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "write_failed",
+            ErrorCode::WriteFailed,
             "oidc.json could not be written; the settings are unchanged",
-        );
+        )
+        .response();
     }
     let outcome = state.reload(Trigger::Api).await;
     tracing::info!(by = %admin.user.username, result = ?outcome.result, "SSO settings saved from the API");
@@ -243,11 +241,12 @@ async fn remove(admin: Caller, state: AppState) -> Response {
     .await;
     if let Err(e) = removed {
         tracing::error!(error = %e, "cannot remove oidc.json");
-        return error_response(
+        return ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "write_failed",
+            ErrorCode::WriteFailed,
             "oidc.json could not be removed",
-        );
+        )
+        .response();
     }
     let outcome = state.reload(Trigger::Api).await;
     tracing::info!(by = %admin.user.username, result = ?outcome.result, "SSO removed from the API");
@@ -275,22 +274,24 @@ async fn test_connection(
         match state.reloader.live().oidc.clone() {
             Some(config) => config,
             None => {
-                return error_response(
+                return ApiError::new(
                     StatusCode::UNPROCESSABLE_ENTITY,
-                    "invalid_config",
+                    ErrorCode::InvalidConfig,
                     "there is no SSO configuration to test: send one",
-                );
+                )
+                .response();
             }
         }
     } else {
         let value: Value = match serde_json::from_slice(&body) {
             Ok(value) => value,
             Err(_) => {
-                return error_response(
+                return ApiError::new(
                     StatusCode::BAD_REQUEST,
-                    "bad_request",
+                    ErrorCode::BadRequest,
                     "the body must be an oidc.json object",
-                );
+                )
+                .response();
             }
         };
         match complete(&state, value).await {
@@ -301,7 +302,12 @@ async fn test_connection(
     let http = match state.provider.http_for(&config) {
         Ok(http) => http.confined_to(&config.issuer),
         Err(e) => {
-            return error_response(StatusCode::UNPROCESSABLE_ENTITY, "invalid_config", &e);
+            return ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                ErrorCode::InvalidConfig,
+                &e,
+            )
+            .response();
         }
     };
     let mut checks = Vec::new();

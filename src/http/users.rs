@@ -23,6 +23,7 @@ use crate::auth::{Permission, Role};
 use crate::blocking::run_blocking;
 use crate::state::AppState;
 use crate::store::{AccessBinding, UserSource};
+use crate::vocab::ErrorCode;
 
 /// Largest JSON body these routes read.
 const MAX_BODY_BYTES: u64 = 16 * 1024;
@@ -125,8 +126,12 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
     let role = match body.role.parse::<Role>() {
         Ok(role) => role,
         Err(e) => {
-            return ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", e.to_string())
-                .response();
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRole,
+                e.to_string(),
+            )
+            .response();
         }
     };
     let new = NewUser {
@@ -210,8 +215,12 @@ async fn put_access(
                 scope: b.scope,
             }),
             Err(e) => {
-                return ApiError::new(StatusCode::BAD_REQUEST, "invalid_role", e.to_string())
-                    .response();
+                return ApiError::new(
+                    StatusCode::BAD_REQUEST,
+                    ErrorCode::InvalidRole,
+                    e.to_string(),
+                )
+                .response();
             }
         }
     }
@@ -245,16 +254,16 @@ async fn saved<T>(state: &AppState, result: Result<T, AccountError>) -> Result<T
 /// The answer for an account rule that refused a change.
 pub(crate) fn account_error(e: AccountError) -> ApiError {
     let (status, code) = match &e {
-        AccountError::NoSuchUser(_) => (StatusCode::NOT_FOUND, "not_found"),
+        AccountError::NoSuchUser(_) => (StatusCode::NOT_FOUND, ErrorCode::NotFound),
         AccountError::UsernameTaken(_) | AccountError::EmailTaken(_) => {
-            (StatusCode::CONFLICT, "conflict")
+            (StatusCode::CONFLICT, ErrorCode::Conflict)
         }
-        AccountError::LastAdmin(_) => (StatusCode::CONFLICT, "last_admin"),
+        AccountError::LastAdmin(_) => (StatusCode::CONFLICT, ErrorCode::LastAdmin),
         AccountError::Store(_) => {
             tracing::error!(error = %e, "store failure");
             return ApiError::new(
                 StatusCode::SERVICE_UNAVAILABLE,
-                "store_unavailable",
+                ErrorCode::StoreUnavailable,
                 "the server cannot use its store right now",
             );
         }
@@ -262,7 +271,7 @@ pub(crate) fn account_error(e: AccountError) -> ApiError {
         | AccountError::InvalidEmail(_)
         | AccountError::InvalidName
         | AccountError::InvalidScope { .. }
-        | AccountError::Credential(_) => (StatusCode::BAD_REQUEST, "invalid_request"),
+        | AccountError::Credential(_) => (StatusCode::BAD_REQUEST, ErrorCode::InvalidRequest),
     };
     ApiError::new(status, code, e.to_string())
 }
