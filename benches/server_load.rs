@@ -12,6 +12,14 @@
 //! figures (medians of the rounds) and exits 1 when a target is missed. Sources addresses
 //! 127.0.1.x are used so the per-IP rate limits of the daemon see many clients.
 
+// Test and tool code: a failure panics with its cause, and output is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
 #[path = "../tests/it/support/idp.rs"]
 mod idp;
 

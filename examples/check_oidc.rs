@@ -3,6 +3,14 @@
 //!
 //! `cargo run --example check_oidc -- setup-repo-template/oidc.example.json`
 
+// Test and tool code: a failure panics with its cause, and output is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
 use std::process::ExitCode;
 
 use coderflow::setup::config::parse_oidc_config;

@@ -4,6 +4,14 @@
 //!
 //! `cargo run --release --example dev_idp -- [--port 9000] [--client-id coderflow-dev] [--client-secret dev-secret]`
 
+// Test and tool code: a failure panics with its cause, and output is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
 #[path = "../tests/it/support/idp.rs"]
 mod idp;
 

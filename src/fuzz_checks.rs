@@ -4,6 +4,9 @@
 //! Each function takes arbitrary bytes and panics when a property fails; a parser that panics by
 //! itself fails too.
 
+// Properties for the fuzz targets: a broken property panics, which is what a fuzzer looks for.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use crate::auth::credential::api_key_hash;
 use crate::auth::device::{USER_CODE_ALPHABET, USER_CODE_LEN, normalise_user_code};
 use crate::http::return_to::safe_return_to;

@@ -1,6 +1,9 @@
 //! How errors read: one line with every cause of a chain (for logs, statuses and answers
 //! written for people), and the `error:` / `Caused by:` lines the binaries print.
 
+// Printing for people is this module's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 /// An error with its causes, in one line: `a: b: c` (a cause already contained in the text
 /// before it is not repeated).
 pub fn chain(e: &dyn std::error::Error) -> String {

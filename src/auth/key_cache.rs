@@ -68,6 +68,7 @@ impl KeyCache {
     /// user's view as JSON.
     pub fn insert(&self, hash: [u8; 32], epoch: u64, user: Arc<UserRecord>) -> Bytes {
         // Invariant: a view is strings, booleans and unit enums; writing it to a Vec cannot fail.
+        #[allow(clippy::expect_used, reason = "the invariant above")]
         let view_json = Bytes::from(
             serde_json::to_vec(&UserViewRef::from(&*user)).expect("a user view serializes"),
         );

@@ -1,5 +1,8 @@
 //! `coder-server`: the CoderFlow daemon and its admin commands.
 
+// Printing for people is this module's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use coderflow::commands::{ServerCli, init_tracing, print_error};

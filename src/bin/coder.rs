@@ -1,6 +1,9 @@
 //! `coder`: the CoderFlow command-line client. Parses arguments and calls into
 //! [`coderflow::cli`].
 
+// Printing for people is this module's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 use std::process::ExitCode;
 
 use clap::Parser;

@@ -5,6 +5,9 @@
 //! and for scripts when piped: no progress animation, and `whoami` prints JSON. Errors print
 //! one `error:` line; every failure exits 1, bad arguments exit 64.
 
+// Printing for people is this module's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod client;
 pub mod device_login;
 pub mod profiles;

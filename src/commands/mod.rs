@@ -3,6 +3,9 @@
 //! Commands print human output themselves and return an exit code; `main` turns an error into
 //! one `error:` line per line of its message plus `Caused by:` lines.
 
+// Printing for people is this module's job.
+#![allow(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod account;
 pub mod backup;
 pub mod reload;

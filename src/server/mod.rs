@@ -25,7 +25,7 @@ use crate::oidc::provider::run_provider;
 use crate::reload::{ReloadResult, Reloader, StartupError, Trigger, run_watch_reloads};
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
-use crate::setup::watcher::{SetupWatcher, WatchSignal, watch_setup_repo};
+use crate::setup::watcher::{keep_watching, watch_setup_repo};
 use crate::shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use crate::state::{AppState, Lifetimes, SharedState};
 use crate::store::{Store, StoreError};
@@ -224,59 +224,6 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// How often the setup repository folder is checked for having been removed or replaced.
-const REWATCH_PERIOD: Duration = Duration::from_millis(500);
-
-/// Keeps the folder watch alive when the setup repository is removed and created again (a
-/// fresh `git clone`, a restored backup): a watch follows an inode, so a new folder needs a new
-/// watch. Each change of the folder triggers a reload (a missing folder reads as no `oidc.json`:
-/// SSO off, local login on).
-async fn keep_watching(
-    root: PathBuf,
-    signal: tokio::sync::mpsc::UnboundedSender<WatchSignal>,
-    watcher: SetupWatcher,
-    mut shutdown: Shutdown,
-) {
-    use std::os::unix::fs::MetadataExt;
-    // A folder created again may get the old inode number back: its birth time tells them
-    // apart where the filesystem records one.
-    let identity = |root: &std::path::Path| {
-        std::fs::metadata(root)
-            .ok()
-            .filter(std::fs::Metadata::is_dir)
-            .map(|m| (m.dev(), m.ino(), m.created().ok()))
-    };
-    let mut watched = identity(&root);
-    // Replaced whenever the folder is; dropping the old one ends its watch.
-    let mut _watcher = Some(watcher);
-    loop {
-        tokio::select! {
-            _ = tokio::time::sleep(REWATCH_PERIOD) => {}
-            _ = shutdown.wait() => return,
-        }
-        let now = identity(&root);
-        if now == watched {
-            continue;
-        }
-        watched = now;
-        _watcher = None;
-        if now.is_some() {
-            match watch_setup_repo(&root, signal.clone()) {
-                Ok(new) => {
-                    tracing::warn!(setup_repo = %root.display(), "the setup repository folder was replaced: watching the new one");
-                    _watcher = Some(new);
-                }
-                Err(e) => {
-                    tracing::error!(error = %e, "cannot watch the new setup repository folder")
-                }
-            }
-        } else {
-            tracing::warn!(setup_repo = %root.display(), "the setup repository folder is gone: SSO is off until it is back");
-        }
-        let _ = signal.send(WatchSignal::Settled);
-    }
-}
-
 /// Opens the store in `<data-dir>/store`; on a store without users, creates the first admin and
 /// prints its password once, on a stderr line of its own (never to the log).
 async fn open_store(data_dir: &std::path::Path) -> Result<Store, ServeError> {
@@ -289,10 +236,7 @@ async fn open_store(data_dir: &std::path::Path) -> Result<Store, ServeError> {
     .await?;
     if let Some(password) = password {
         store.flush().await?;
-        eprintln!(
-            "initial admin password (user \"{INITIAL_ADMIN}\"): {}",
-            password.expose()
-        );
+        print_initial_password(&password);
         tracing::warn!(
             "created user `{INITIAL_ADMIN}` (server_admin); its password was printed once above"
         );
@@ -389,6 +333,16 @@ fn spawn_signal_handler(
             }
         }
     }))
+}
+
+/// The first-start password, printed once on a stderr line of its own and never logged (the
+/// contract's first-start line).
+#[allow(clippy::print_stderr, reason = "the one line the contract prints")]
+fn print_initial_password(password: &crate::auth::credential::Password) {
+    eprintln!(
+        "initial admin password (user \"{INITIAL_ADMIN}\"): {}",
+        password.expose()
+    );
 }
 
 #[cfg(test)]

@@ -44,6 +44,10 @@ pub const DEFAULT_DISPLAY_NAME: &str = "Sign in with SSO";
 
 /// The compiled schema. Invariant: the embedded schema is valid (a unit test compiles it), so
 /// building it cannot fail at run time.
+#[allow(
+    clippy::expect_used,
+    reason = "the invariant above, checked by a unit test"
+)]
 static VALIDATOR: LazyLock<jsonschema::Validator> = LazyLock::new(|| {
     let schema: Value = serde_json::from_str(OIDC_SCHEMA).expect("embedded schema is valid JSON");
     jsonschema::options()

@@ -2,13 +2,17 @@
 //!
 //! The watcher only signals: it never reads or parses a file. It watches the folder rather than
 //! `oidc.json`'s inode, because editors save by writing a new file and renaming it over the old
-//! one, and Kubernetes swaps a `..data` symlink.
+//! one, and Kubernetes swaps a `..data` symlink. When the folder itself is removed and created
+//! again, [`keep_watching`] watches the new one.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use notify::event::{CreateKind, ModifyKind};
 use notify::{EventKind, RecursiveMode, Watcher};
 use tokio::sync::mpsc;
+
+use crate::shutdown::Shutdown;
 
 use super::config::OIDC_FILE;
 
@@ -98,6 +102,59 @@ fn is_close_write(kind: &EventKind) -> bool {
             notify::event::AccessMode::Write
         ))
     )
+}
+
+/// How often the setup repository folder is checked for having been removed or replaced.
+const REWATCH_PERIOD: Duration = Duration::from_millis(500);
+
+/// Keeps the folder watch alive when the setup repository is removed and created again (a
+/// fresh `git clone`, a restored backup): a watch follows an inode, so a new folder needs a new
+/// watch. Each change of the folder triggers a reload (a missing folder reads as no `oidc.json`:
+/// SSO off, local login on).
+pub async fn keep_watching(
+    root: PathBuf,
+    signal: tokio::sync::mpsc::UnboundedSender<WatchSignal>,
+    watcher: SetupWatcher,
+    mut shutdown: Shutdown,
+) {
+    use std::os::unix::fs::MetadataExt;
+    // A folder created again may get the old inode number back: its birth time tells them
+    // apart where the filesystem records one.
+    let identity = |root: &std::path::Path| {
+        std::fs::metadata(root)
+            .ok()
+            .filter(std::fs::Metadata::is_dir)
+            .map(|m| (m.dev(), m.ino(), m.created().ok()))
+    };
+    let mut watched = identity(&root);
+    // Replaced whenever the folder is; dropping the old one ends its watch.
+    let mut _watcher = Some(watcher);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(REWATCH_PERIOD) => {}
+            _ = shutdown.wait() => return,
+        }
+        let now = identity(&root);
+        if now == watched {
+            continue;
+        }
+        watched = now;
+        _watcher = None;
+        if now.is_some() {
+            match watch_setup_repo(&root, signal.clone()) {
+                Ok(new) => {
+                    tracing::warn!(setup_repo = %root.display(), "the setup repository folder was replaced: watching the new one");
+                    _watcher = Some(new);
+                }
+                Err(e) => {
+                    tracing::error!(error = %e, "cannot watch the new setup repository folder")
+                }
+            }
+        } else {
+            tracing::warn!(setup_repo = %root.display(), "the setup repository folder is gone: SSO is off until it is back");
+        }
+        let _ = signal.send(WatchSignal::Settled);
+    }
 }
 
 #[cfg(test)]

@@ -1,6 +1,14 @@
 //! Integration tests: the real `coder-server` binary on 127.0.0.1:0 with temporary setup
 //! repositories (see `support`).
 
+// Test and tool code: a failure panics with its cause, and output is the point.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::print_stdout,
+    clippy::print_stderr
+)]
+
 mod accounts;
 mod audit;
 mod backup;
