@@ -120,7 +120,17 @@ fn every_import_goes_down_and_no_two_modules_use_each_other() {
 /// The HTTP resources: one file per resource, each with its routes. They share the lower http
 /// modules (session, login, page, error, body, client, auth) and never import each other.
 const HTTP_RESOURCES: &[&str] = &[
-    "accounts", "api", "assets", "audit", "device", "health", "keys", "pages", "settings", "sso",
+    "accounts",
+    "api",
+    "assets",
+    "audit",
+    "device",
+    "device_pages",
+    "health",
+    "keys",
+    "pages",
+    "settings",
+    "sso",
     "users",
 ];
 

@@ -18,6 +18,7 @@ pub mod auth;
 pub mod body;
 pub mod client;
 pub mod device;
+pub mod device_pages;
 pub mod error;
 pub mod health;
 pub mod keys;
@@ -72,8 +73,10 @@ pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .unify()
         .or(sso::routes(state.clone()))
         .unify()
-        // After the API group: the device flow has both API routes and pages.
-        .or(device::routes(state))
+        // After the API group: the device flow's API routes start with `/api/auth/device`.
+        .or(device::routes(state.clone()))
+        .unify()
+        .or(device_pages::routes(state))
         .unify()
         .or(assets::routes())
         .unify()
