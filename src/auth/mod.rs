@@ -9,6 +9,7 @@ pub mod credential;
 pub mod device;
 pub mod key_cache;
 pub mod key_usage;
+pub mod keys;
 pub mod permission;
 pub mod provision;
 pub mod ratelimit;

@@ -11,13 +11,12 @@ use super::auth::store_unavailable;
 use super::client::limit_key;
 use super::error::ApiError;
 use crate::audit::{Audit, AuditKind};
-use crate::auth::credential::{
-    Password, generate_password, hash_password, new_api_key, random_token, verify_password,
-};
+use crate::auth::credential::{Password, generate_password, hash_password, verify_password};
+use crate::auth::keys::IssuedKey;
 use crate::auth::ratelimit::RateLimits;
 use crate::blocking::run_blocking;
 use crate::state::AppState;
-use crate::store::{ApiKeyRecord, UserRecord};
+use crate::store::UserRecord;
 use crate::vocab::ErrorCode;
 
 /// A hash to verify against when the user does not exist, so that an unknown username takes as
@@ -101,13 +100,7 @@ pub(crate) async fn check_password(
     }
 }
 
-/// A key just made: the secret to show once, and what was stored.
-pub(crate) struct IssuedKey {
-    pub secret: String,
-    pub record: ApiKeyRecord,
-}
-
-/// Creates an API key named `name` for `username`, durable before it returns.
+/// Creates an API key named `name` for `username` ([`crate::auth::keys::issue_api_key`]).
 ///
 /// Fails with 503 when the store cannot be written.
 pub(crate) async fn issue_api_key(
@@ -115,27 +108,7 @@ pub(crate) async fn issue_api_key(
     username: &str,
     name: &str,
 ) -> Result<IssuedKey, ApiError> {
-    let key = new_api_key();
-    let record = ApiKeyRecord {
-        id: random_token(9),
-        username: username.to_owned(),
-        name: name.to_owned(),
-        prefix: key.prefix.clone(),
-        created_at: crate::clock::now_rfc3339(),
-        last_used_unix: None,
-    };
-    state
-        .store
-        .create_api_key(&key.hash, &record)
-        .map_err(store_unavailable)?;
-    Audit::success(AuditKind::ApiKeyCreated)
-        .actor(username)
-        .subject(&record.id)
-        .reason(format!("key \"{name}\""))
-        .record(&state.store);
-    state.store.flush().await.map_err(store_unavailable)?;
-    Ok(IssuedKey {
-        secret: key.secret,
-        record,
-    })
+    crate::auth::keys::issue_api_key(&state.store, username, name)
+        .await
+        .map_err(store_unavailable)
 }
