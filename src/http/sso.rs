@@ -28,6 +28,7 @@ use crate::auth::provision::{SsoRefusal, sign_in_identity};
 use crate::auth::text::displayable;
 use crate::blocking::run_blocking;
 use crate::oidc::flow::{FailureKind, binding_hash, finish_login, start_login};
+use crate::oidc::provider::{NotReady, Ready};
 use crate::state::AppState;
 
 /// The cookie that binds a pending login to the browser that started it.
@@ -131,14 +132,18 @@ fn failed(state: &AppState, kind: FailureKind, cause: &str, hint: Option<&str>) 
 
 async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> Response {
     let live = state.reloader.live();
-    let Some(config) = live.oidc.as_ref().filter(|c| c.enabled) else {
-        return error_page(
-            StatusCode::NOT_FOUND,
-            "Single sign-on is not enabled",
-            "This server does not offer single sign-on.",
-            "Sign in with your username and password, or ask an administrator to enable SSO.",
-            None,
-        );
+    let Ready { config, discovered } = match state.provider.ready_for(&live) {
+        Ok(ready) => ready,
+        Err(NotReady::Disabled) => {
+            return error_page(
+                StatusCode::NOT_FOUND,
+                "Single sign-on is not enabled",
+                "This server does not offer single sign-on.",
+                "Sign in with your username and password, or ask an administrator to enable SSO.",
+                None,
+            );
+        }
+        Err(NotReady::Unavailable(status)) => return unavailable(&status.detail),
     };
     if state
         .limits
@@ -154,10 +159,6 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
             None,
         );
     }
-    let discovered = match state.provider.ready(&config.issuer, &config.client_id) {
-        Ok(discovered) => discovered,
-        Err(status) => return unavailable(&status.detail),
-    };
     if let Err(status) = state.provider.ensure_answering(&discovered).await {
         return unavailable(&status.detail);
     }
@@ -314,16 +315,23 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         return state_error();
     }
     let live = state.reloader.live();
-    let Some(config) = live
-        .oidc
-        .as_ref()
-        .filter(|c| c.enabled && c.issuer == pending.issuer && c.client_id == pending.client_id)
-    else {
-        tracing::warn!(
-            "SSO callback refused: the SSO configuration changed since the login started"
-        );
-        return state_error();
+    let ready = match state.provider.ready_for(&live) {
+        Ok(ready) if ready.serves(&pending.issuer, &pending.client_id) => ready,
+        Err(NotReady::Unavailable(status))
+            if live.oidc.as_ref().is_some_and(|c| {
+                c.enabled && c.issuer == pending.issuer && c.client_id == pending.client_id
+            }) =>
+        {
+            return unavailable(&status.detail);
+        }
+        _ => {
+            tracing::warn!(
+                "SSO callback refused: the SSO configuration changed since the login started"
+            );
+            return state_error();
+        }
     };
+    let Ready { config, discovered } = ready;
     if params.front_channel_token {
         tracing::warn!(
             "SSO callback refused: a token in the front channel (only the code flow is used)"
@@ -336,10 +344,6 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             None,
         );
     }
-    let discovered = match state.provider.ready(&pending.issuer, &pending.client_id) {
-        Ok(discovered) => discovered,
-        Err(status) => return unavailable(&status.detail),
-    };
     // RFC 9207: `iss` must be the issuer, and must be there when the provider says it sends it.
     let iss_required = discovered
         .metadata

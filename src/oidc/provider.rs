@@ -13,7 +13,7 @@ use arc_swap::ArcSwap;
 use openidconnect::{IssuerUrl, JsonWebKeySet};
 
 use super::http::ProviderHttp;
-use crate::reload::Reloader;
+use crate::reload::{LiveConfig, Reloader};
 use crate::setup::config::OidcConfig;
 use crate::shutdown::Shutdown;
 
@@ -70,6 +70,28 @@ fn lenient_bool<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<boo
         serde_json::Value::String(s) => s.eq_ignore_ascii_case("true"),
         _ => false,
     })
+}
+
+/// A configuration ready for a login: the enabled SSO configuration and its provider.
+pub struct Ready<'a> {
+    pub config: &'a OidcConfig,
+    pub discovered: Arc<Discovered>,
+}
+
+impl Ready<'_> {
+    /// Whether a login started for (issuer, client_id) can finish with this configuration (it
+    /// did not change since).
+    pub fn serves(&self, issuer: &str, client_id: &str) -> bool {
+        self.config.issuer == issuer && self.config.client_id == client_id
+    }
+}
+
+/// Why no login can use the provider now.
+pub enum NotReady {
+    /// SSO is not enabled.
+    Disabled,
+    /// The provider is not ready: its status says why.
+    Unavailable(ProviderStatus),
 }
 
 /// One provider's discovery document with its keys.
@@ -250,9 +272,22 @@ impl ProviderHandle {
         self.current.load().status.clone()
     }
 
+    /// The live configuration made ready for a login: its enabled SSO configuration paired with
+    /// the discovered provider, or why there is none (SSO disabled, or the provider's status,
+    /// with a nudge to the background task to retry). The one place a configuration and a
+    /// provider are paired.
+    pub fn ready_for<'a>(&self, live: &'a LiveConfig) -> Result<Ready<'a>, NotReady> {
+        let Some(config) = live.oidc.as_ref().filter(|c| c.enabled) else {
+            return Err(NotReady::Disabled);
+        };
+        self.ready(&config.issuer, &config.client_id)
+            .map(|discovered| Ready { config, discovered })
+            .map_err(NotReady::Unavailable)
+    }
+
     /// The ready provider for (issuer, client_id), or the status explaining why there is none
     /// (and a nudge to the background task to retry).
-    pub fn ready(&self, issuer: &str, client_id: &str) -> Result<Arc<Discovered>, ProviderStatus> {
+    fn ready(&self, issuer: &str, client_id: &str) -> Result<Arc<Discovered>, ProviderStatus> {
         let current = self.current.load();
         match &current.discovered {
             Some(d) if d.issuer == issuer && d.client_id == client_id => Ok(d.clone()),
