@@ -97,34 +97,24 @@ pub fn verify(token: &str, keys: &JsonWebKeySet<CoreJsonWebKey>) -> Result<Verif
         .iter()
         .filter(|key| fits(key, kid, &alg))
         .collect();
-    let key = match (candidates.as_slice(), kid) {
-        ([key], _) => *key,
-        ([], kid) => {
-            return Err(JwsError::NoMatchingKey(
-                kid.unwrap_or("none").chars().take(100).collect(),
-            ));
-        }
-        (_, None) => return Err(JwsError::AmbiguousKey),
-        // Several keys with the same kid: the first that verifies.
-        (several, Some(_)) => {
-            let message = format!("{header64}.{payload64}");
-            let signature = decode(signature64)?;
-            *several
-                .iter()
-                .find(|k| {
-                    k.verify_signature(&alg, message.as_bytes(), &signature)
-                        .is_ok()
-                })
-                .ok_or(JwsError::BadSignature)?
-        }
-    };
+    if candidates.is_empty() {
+        return Err(JwsError::NoMatchingKey(
+            kid.unwrap_or("none").chars().take(100).collect(),
+        ));
+    }
+    if kid.is_none() && candidates.len() > 1 {
+        return Err(JwsError::AmbiguousKey);
+    }
+    // One key, or several under the same kid: the first whose signature verifies.
+    let message = format!("{header64}.{payload64}");
     let signature = decode(signature64)?;
-    key.verify_signature(
-        &alg,
-        format!("{header64}.{payload64}").as_bytes(),
-        &signature,
-    )
-    .map_err(|_| JwsError::BadSignature)?;
+    let key = candidates
+        .into_iter()
+        .find(|k| {
+            k.verify_signature(&alg, message.as_bytes(), &signature)
+                .is_ok()
+        })
+        .ok_or(JwsError::BadSignature)?;
     let claims: Value =
         serde_json::from_slice(&decode(payload64)?).map_err(|_| JwsError::Malformed)?;
     let Value::Object(claims) = claims else {
