@@ -35,11 +35,19 @@ pub(crate) async fn check_password(
     username: &str,
     password: Password,
 ) -> Result<UserRecord, ApiError> {
+    // No username is longer than 64 characters: a longer one (up to the body cap) must not
+    // make every limiter key, log line and audit event that long.
+    let named: String = username.chars().take(64).collect();
     let address = limit_key(remote);
     let record_failure = |reason: &str| {
-        tracing::info!(username, ip = address, reason, "local login refused");
+        tracing::info!(
+            username = named,
+            ip = address,
+            reason,
+            "local login refused"
+        );
         let audit = Audit::failure(AuditKind::LoginLocal, reason)
-            .actor(username)
+            .actor(&named)
             .ip(remote);
         state.audit_throttle.record(audit, &address, &state.store);
     };
@@ -52,17 +60,12 @@ pub(crate) async fn check_password(
         ));
     }
     let limits = &state.limits;
-    let failure_key = RateLimits::login_failure_key(username, &address);
+    let failure_key = RateLimits::login_failure_key(&named, &address);
     let limited = limits
         .logins_per_ip
         .hit(&address)
         .and_then(|()| limits.login_failures_per_user.check(&failure_key));
     if let Err(retry) = limited {
-        tracing::warn!(
-            username,
-            ip = address,
-            "login attempt refused by the rate limit"
-        );
         record_failure("rate limited");
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -83,7 +86,7 @@ pub(crate) async fn check_password(
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => {
             limits.login_failures_per_user.reset(&failure_key);
             Audit::success(AuditKind::LoginLocal)
-                .actor(username)
+                .actor(&named)
                 .ip(remote)
                 .record(&state.store);
             Ok(user)
