@@ -143,7 +143,7 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
                 None,
             );
         }
-        Err(NotReady::Unavailable(status)) => return unavailable(&status.detail),
+        Err(NotReady::Unavailable { status, .. }) => return unavailable(&status.detail),
     };
     if state
         .limits
@@ -315,12 +315,11 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         return state_error();
     }
     let live = state.reloader.live();
+    // The login must finish with the configuration it started with.
     let ready = match state.provider.ready_for(&live) {
-        Ok(ready) if ready.serves(&pending.issuer, &pending.client_id) => ready,
-        Err(NotReady::Unavailable(status))
-            if live.oidc.as_ref().is_some_and(|c| {
-                c.enabled && c.issuer == pending.issuer && c.client_id == pending.client_id
-            }) =>
+        Ok(ready) if ready.config.is_for(&pending.issuer, &pending.client_id) => ready,
+        Err(NotReady::Unavailable { config, status })
+            if config.is_for(&pending.issuer, &pending.client_id) =>
         {
             return unavailable(&status.detail);
         }

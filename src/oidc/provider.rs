@@ -78,20 +78,15 @@ pub struct Ready<'a> {
     pub discovered: Arc<Discovered>,
 }
 
-impl Ready<'_> {
-    /// Whether a login started for (issuer, client_id) can finish with this configuration (it
-    /// did not change since).
-    pub fn serves(&self, issuer: &str, client_id: &str) -> bool {
-        self.config.issuer == issuer && self.config.client_id == client_id
-    }
-}
-
 /// Why no login can use the provider now.
-pub enum NotReady {
+pub enum NotReady<'a> {
     /// SSO is not enabled.
     Disabled,
-    /// The provider is not ready: its status says why.
-    Unavailable(ProviderStatus),
+    /// The provider of this configuration is not ready: its status says why.
+    Unavailable {
+        config: &'a OidcConfig,
+        status: ProviderStatus,
+    },
 }
 
 /// One provider's discovery document with its keys.
@@ -276,13 +271,13 @@ impl ProviderHandle {
     /// the discovered provider, or why there is none (SSO disabled, or the provider's status,
     /// with a nudge to the background task to retry). The one place a configuration and a
     /// provider are paired.
-    pub fn ready_for<'a>(&self, live: &'a LiveConfig) -> Result<Ready<'a>, NotReady> {
+    pub fn ready_for<'a>(&self, live: &'a LiveConfig) -> Result<Ready<'a>, NotReady<'a>> {
         let Some(config) = live.oidc.as_ref().filter(|c| c.enabled) else {
             return Err(NotReady::Disabled);
         };
         self.ready(&config.issuer, &config.client_id)
             .map(|discovered| Ready { config, discovered })
-            .map_err(NotReady::Unavailable)
+            .map_err(|status| NotReady::Unavailable { config, status })
     }
 
     /// The ready provider for (issuer, client_id), or the status explaining why there is none

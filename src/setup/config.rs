@@ -141,6 +141,12 @@ pub struct OidcConfig {
 }
 
 impl OidcConfig {
+    /// Whether this configuration is the one a login started for (issuer, client_id) belongs
+    /// to.
+    pub fn is_for(&self, issuer: &str, client_id: &str) -> bool {
+        self.issuer == issuer && self.client_id == client_id
+    }
+
     /// Whether local login is allowed. A configuration with SSO disabled always allows it: with
     /// neither, nobody could sign in.
     pub fn local_auth_allowed(&self) -> bool {
