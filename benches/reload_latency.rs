@@ -7,6 +7,7 @@
 
 // Test and tool code: a failure panics with its cause, and output is the point.
 #![allow(
+    unreachable_pub,
     clippy::unwrap_used,
     clippy::expect_used,
     clippy::print_stdout,

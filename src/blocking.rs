@@ -3,7 +3,7 @@
 
 /// Runs `f` on tokio's blocking pool and returns its result. A panic in `f` is resumed on the
 /// caller, as if `f` had run inline.
-pub async fn run_blocking<T, F>(f: F) -> T
+pub(crate) async fn run_blocking<T, F>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,

@@ -3,18 +3,18 @@
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Now, as RFC 3339 with milliseconds (`created_at`, `loaded_at`).
-pub fn now_rfc3339() -> String {
+pub(crate) fn now_rfc3339() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
 /// Now, as Unix milliseconds (0 if the clock is before 1970).
-pub fn unix_ms() -> u64 {
+pub(crate) fn unix_ms() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_millis() as u64)
 }
 
 /// Now, as Unix seconds (0 if the clock is before 1970).
-pub fn unix_secs() -> u64 {
+pub(crate) fn unix_secs() -> u64 {
     unix_ms() / 1000
 }

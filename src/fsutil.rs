@@ -16,7 +16,7 @@ const TEMP_TRIES: usize = 16;
 /// written through; the rename replaces a symlink at `path` itself, never its target.
 ///
 /// Fails when the folder is not writable or the disk is full; the target is then unchanged.
-pub fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
+pub(crate) fn write_atomic(path: &Path, bytes: &[u8], mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
         .file_name()

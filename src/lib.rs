@@ -49,21 +49,21 @@
 
 pub mod audit;
 pub mod auth;
-pub mod blocking;
+pub(crate) mod blocking;
 pub mod cli;
-pub mod clock;
+pub(crate) mod clock;
 pub mod commands;
-pub mod fsutil;
+pub(crate) mod fsutil;
 pub mod fuzz_checks;
-pub mod http;
+pub(crate) mod http;
 pub mod oidc;
 pub mod reload;
 pub mod report;
-pub mod secret;
+pub(crate) mod secret;
 pub mod server;
 pub mod setup;
-pub mod shutdown;
-pub mod state;
+pub(crate) mod shutdown;
+pub(crate) mod state;
 pub mod store;
 pub mod vocab;
 

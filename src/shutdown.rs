@@ -3,21 +3,21 @@
 use tokio::sync::watch;
 
 /// Fires shutdown for every [`Shutdown`] made from it.
-pub struct ShutdownTrigger(watch::Sender<bool>);
+pub(crate) struct ShutdownTrigger(watch::Sender<bool>);
 
 /// A task's view of the shutdown signal; cheap to clone.
 #[derive(Clone)]
 pub struct Shutdown(watch::Receiver<bool>);
 
 /// A new, not yet fired, shutdown signal.
-pub fn shutdown_channel() -> (ShutdownTrigger, Shutdown) {
+pub(crate) fn shutdown_channel() -> (ShutdownTrigger, Shutdown) {
     let (tx, rx) = watch::channel(false);
     (ShutdownTrigger(tx), Shutdown(rx))
 }
 
 impl ShutdownTrigger {
     /// Asks every task to stop. Idempotent.
-    pub fn fire(&self) {
+    pub(crate) fn fire(&self) {
         self.0.send_replace(true);
     }
 }

@@ -9,11 +9,11 @@ use super::credential::{CredentialError, Password, generate_password, hash_passw
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
 
 /// Username of the account made at first start.
-pub const INITIAL_ADMIN: &str = "admin";
+pub(crate) const INITIAL_ADMIN: &str = "admin";
 
 /// A user to create.
 #[derive(Debug, Clone)]
-pub struct NewUser {
+pub(crate) struct NewUser {
     pub username: String,
     pub email: String,
     pub name: String,
@@ -52,10 +52,10 @@ pub enum AccountError {
     Store(StoreError),
 }
 
-pub use crate::vocab::{UserView, UserViewRef};
+pub(crate) use crate::vocab::{UserView, UserViewRef};
 
 /// Checks a username: 1 to 64 of `[a-z0-9._-]`, starting with a letter or digit.
-pub fn validate_username(username: &str) -> Result<(), AccountError> {
+pub(crate) fn validate_username(username: &str) -> Result<(), AccountError> {
     let ok = (1..=64).contains(&username.len())
         && username.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
         && username
@@ -69,7 +69,7 @@ pub fn validate_username(username: &str) -> Result<(), AccountError> {
 }
 
 /// A plausible email: one `@` with something on both sides, a dot in the domain, no spaces.
-pub fn validate_email(email: &str) -> Result<(), AccountError> {
+pub(crate) fn validate_email(email: &str) -> Result<(), AccountError> {
     let ok = email.len() <= 254
         && !email.chars().any(|c| c.is_whitespace() || c.is_control())
         && email.split_once('@').is_some_and(|(local, domain)| {
@@ -85,7 +85,7 @@ pub fn validate_email(email: &str) -> Result<(), AccountError> {
 /// Creates a user bound to `role` at its natural scope. Blocking.
 ///
 /// Fails on an invalid username, email, name or password, or a taken username or email.
-pub fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountError> {
+pub(crate) fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountError> {
     validate_username(&new.username)?;
     validate_email(&new.email)?;
     let name = new.name.trim();
@@ -115,7 +115,7 @@ pub fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountErr
 /// the password, to be shown once. Blocking.
 ///
 /// Fails when the store cannot be written.
-pub fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountError> {
+pub(crate) fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountError> {
     if store.user_count() > 0 {
         return Ok(None);
     }
@@ -143,7 +143,7 @@ pub fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountEr
 
 /// A change to a user (`PATCH /api/users/{username}`); `None` leaves a field alone.
 #[derive(Debug, Default, Clone)]
-pub struct UserChange {
+pub(crate) struct UserChange {
     pub name: Option<String>,
     pub email: Option<String>,
     pub disabled: Option<bool>,
@@ -154,14 +154,14 @@ pub struct UserChange {
 
 /// What a change ended: when access ends, credentials end (contract section 9).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CredentialsEnded {
+pub(crate) struct CredentialsEnded {
     pub sessions: usize,
     pub keys: usize,
 }
 
 impl CredentialsEnded {
     /// For the audit trail: `"2 sessions and 1 API key ended"`, `None` when nothing ended.
-    pub fn describe(&self) -> Option<String> {
+    pub(crate) fn describe(&self) -> Option<String> {
         let plural = |n: usize, what: &str| format!("{n} {what}{}", if n == 1 { "" } else { "s" });
         (self.sessions + self.keys > 0).then(|| {
             format!(
@@ -180,7 +180,7 @@ impl CredentialsEnded {
 ///
 /// Fails on invalid values, a taken email, an unknown user, or disabling the last enabled
 /// server_admin (checked atomically with the write).
-pub fn change_user(
+pub(crate) fn change_user(
     store: &Store,
     username: &str,
     change: UserChange,
@@ -231,7 +231,7 @@ pub fn change_user(
 /// `keep_keys`, revokes their API keys. Blocking.
 ///
 /// Fails for an unknown user or a too short password.
-pub fn reset_password(
+pub(crate) fn reset_password(
     store: &Store,
     username: &str,
     password: &Password,
@@ -253,7 +253,7 @@ pub fn reset_password(
 ///
 /// Fails for an unknown user, a misfit scope, or removing server_admin from the last enabled
 /// server_admin.
-pub fn set_access(
+pub(crate) fn set_access(
     store: &Store,
     username: &str,
     access: Vec<AccessBinding>,
@@ -279,7 +279,7 @@ pub fn set_access(
 /// Binds a user to exactly `role` at its scope (`coder-server set-role`).
 ///
 /// Fails as [`set_access`] does.
-pub fn set_role(store: &Store, username: &str, role: Role) -> Result<UserRecord, AccountError> {
+pub(crate) fn set_role(store: &Store, username: &str, role: Role) -> Result<UserRecord, AccountError> {
     set_access(store, username, vec![AccessBinding::for_role(role)])
 }
 

@@ -2,12 +2,12 @@
 //! is normalised. The flow itself lives in `crate::http::device`; records in the store.
 
 /// Consonants only, no look-alikes and no vowels (so codes never spell words).
-pub const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
+pub(crate) const USER_CODE_ALPHABET: &[u8; 20] = b"BCDFGHJKLMNPQRSTVWXZ";
 /// Letters in a user code.
-pub const USER_CODE_LEN: usize = 8;
+pub(crate) const USER_CODE_LEN: usize = 8;
 
 /// A fresh random user code, normalised (8 letters, no dash).
-pub fn new_user_code() -> String {
+pub(crate) fn new_user_code() -> String {
     let mut code = String::with_capacity(USER_CODE_LEN);
     while code.len() < USER_CODE_LEN {
         let mut byte = [0u8; 1];
@@ -21,7 +21,7 @@ pub fn new_user_code() -> String {
 }
 
 /// `BCDFGHJK` shown as `BCDF-GHJK`.
-pub fn display_user_code(normalised: &str) -> String {
+pub(crate) fn display_user_code(normalised: &str) -> String {
     if normalised.len() == USER_CODE_LEN {
         format!("{}-{}", &normalised[..4], &normalised[4..])
     } else {
@@ -31,7 +31,7 @@ pub fn display_user_code(normalised: &str) -> String {
 
 /// Typed input as a normalised code: case, dashes and spaces ignored. `None` when it cannot be
 /// a code at all.
-pub fn normalise_user_code(input: &str) -> Option<String> {
+pub(crate) fn normalise_user_code(input: &str) -> Option<String> {
     if input.len() > 64 {
         return None;
     }

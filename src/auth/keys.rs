@@ -7,7 +7,7 @@ use crate::audit::{Audit, AuditKind};
 use crate::store::{ApiKeyRecord, Store, StoreError};
 
 /// A key just made: the secret to show once, and what was stored.
-pub struct IssuedKey {
+pub(crate) struct IssuedKey {
     pub secret: String,
     pub record: ApiKeyRecord,
 }
@@ -16,7 +16,7 @@ pub struct IssuedKey {
 ///
 /// Fails when the store cannot be written, or the user is disabled
 /// ([`StoreError::Disabled`]).
-pub async fn issue_api_key(
+pub(crate) async fn issue_api_key(
     store: &Store,
     username: &str,
     name: &str,

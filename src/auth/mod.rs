@@ -4,15 +4,15 @@
 //! permission check ([`permission::permits`]), password and key hashing, and creating and
 //! changing accounts. Its only I/O is through [`crate::store::Store`].
 
-pub mod account;
+pub(crate) mod account;
 pub mod credential;
-pub mod device;
-pub mod key_cache;
-pub mod key_usage;
-pub mod keys;
-pub mod permission;
-pub mod provision;
-pub mod ratelimit;
+pub(crate) mod device;
+pub(crate) mod key_cache;
+pub(crate) mod key_usage;
+pub(crate) mod keys;
+pub(crate) mod permission;
+pub(crate) mod provision;
+pub(crate) mod ratelimit;
 
 pub use crate::vocab::{Role, role, text};
 pub use permission::Permission;

@@ -14,7 +14,7 @@ pub enum Permission {
 }
 
 /// Whether `user` holds `permission`. A disabled user holds none.
-pub fn permits(user: &UserRecord, permission: Permission) -> bool {
+pub(crate) fn permits(user: &UserRecord, permission: Permission) -> bool {
     if user.disabled {
         return false;
     }

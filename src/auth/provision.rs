@@ -8,7 +8,7 @@ use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
 
 /// Who the identity provider says signed in, after every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct VerifiedIdentity {
+pub(crate) struct VerifiedIdentity {
     pub issuer: String,
     pub subject: String,
     pub email: Option<String>,
@@ -19,7 +19,7 @@ pub struct VerifiedIdentity {
 /// Why an SSO login found no user to sign in as. Each maps to a page of the guide's
 /// Troubleshooting section.
 #[derive(Debug, thiserror::Error)]
-pub enum SsoRefusal {
+pub(crate) enum SsoRefusal {
     #[error("the identity provider sent no email address")]
     MissingEmail,
     #[error("the identity provider says the email `{0}` is not verified")]
@@ -46,7 +46,7 @@ const MAX_CANDIDATES: usize = 200;
 
 /// The username an email gives: its local part, lower-cased, `+tag` dropped, only `[a-z0-9]`
 /// kept (`john.doe+ci@company.com` -> `johndoe`); `user` when nothing is left.
-pub fn username_from_email(email: &str) -> String {
+pub(crate) fn username_from_email(email: &str) -> String {
     let local = email.rsplit_once('@').map_or(email, |(local, _)| local);
     let local = local.split('+').next().unwrap_or_default();
     let name: String = local
@@ -65,7 +65,7 @@ pub fn username_from_email(email: &str) -> String {
 /// The user `identity` signs in as, linking or creating it as `config` allows.
 ///
 /// Fails with the refusal to show, or a store failure.
-pub fn sign_in_identity(
+pub(crate) fn sign_in_identity(
     store: &Store,
     config: &OidcConfig,
     identity: &VerifiedIdentity,

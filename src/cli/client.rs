@@ -26,7 +26,7 @@ const TIMEOUT: Duration = Duration::from_secs(30);
 
 /// A failed call: the server's error code and message, or why it could not be reached.
 #[derive(Debug, thiserror::Error)]
-pub enum ApiFailure {
+pub(crate) enum ApiFailure {
     #[error("cannot reach {server}: {reason}")]
     Unreachable { server: String, reason: String },
     #[error(
@@ -45,7 +45,7 @@ pub enum ApiFailure {
 
 impl ApiFailure {
     /// The server's error code, if the server answered one this client knows.
-    pub fn code(&self) -> Option<ErrorCode> {
+    pub(crate) fn code(&self) -> Option<ErrorCode> {
         match self {
             ApiFailure::Server { code, .. } => code.parse().ok(),
             ApiFailure::Unreachable { .. } | ApiFailure::Untrusted { .. } => None,
@@ -55,15 +55,14 @@ impl ApiFailure {
 
 /// The public SSO configuration.
 #[derive(Debug, Clone, Deserialize)]
-pub struct PublicConfig {
+pub(crate) struct PublicConfig {
     pub sso_enabled: bool,
     pub display_name: String,
-    pub allow_local_auth: bool,
 }
 
 /// The answer to a device code request (RFC 8628).
 #[derive(Debug, Clone, Deserialize)]
-pub struct DeviceCode {
+pub(crate) struct DeviceCode {
     pub device_code: String,
     pub user_code: String,
     pub verification_uri: String,
@@ -74,7 +73,7 @@ pub struct DeviceCode {
 
 /// A key handed out by a login.
 #[derive(Debug, Clone, Deserialize)]
-pub struct IssuedKey {
+pub(crate) struct IssuedKey {
     pub api_key: String,
     #[serde(default)]
     pub key_id: Option<String>,
@@ -83,13 +82,13 @@ pub struct IssuedKey {
 
 /// A key as listed.
 #[derive(Debug, Clone, Deserialize)]
-pub struct ListedKey {
+pub(crate) struct ListedKey {
     pub id: String,
     pub prefix: String,
 }
 
 /// A client for one server.
-pub struct ServerClient {
+pub(crate) struct ServerClient {
     base: String,
     http: reqwest::Client,
     api_key: Option<String>,
@@ -100,7 +99,7 @@ impl ServerClient {
     /// ones.
     ///
     /// Fails when `ca_file` cannot be read or holds no certificate.
-    pub fn new(
+    pub(crate) fn new(
         base: &str,
         api_key: Option<String>,
         ca_file: Option<&Path>,
@@ -127,7 +126,7 @@ impl ServerClient {
         })
     }
 
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
@@ -194,13 +193,13 @@ impl ServerClient {
     }
 
     /// `GET /api/auth/oidc/config`.
-    pub async fn public_config(&self) -> Result<PublicConfig, ApiFailure> {
+    pub(crate) async fn public_config(&self) -> Result<PublicConfig, ApiFailure> {
         self.call(reqwest::Method::GET, "/api/auth/oidc/config", None)
             .await
     }
 
     /// `POST /api/auth/device/code`.
-    pub async fn device_code(&self, client_name: &str) -> Result<DeviceCode, ApiFailure> {
+    pub(crate) async fn device_code(&self, client_name: &str) -> Result<DeviceCode, ApiFailure> {
         self.call(
             reqwest::Method::POST,
             "/api/auth/device/code",
@@ -210,7 +209,7 @@ impl ServerClient {
     }
 
     /// `POST /api/auth/device/token`.
-    pub async fn device_token(&self, device_code: &str) -> Result<IssuedKey, ApiFailure> {
+    pub(crate) async fn device_token(&self, device_code: &str) -> Result<IssuedKey, ApiFailure> {
         self.call(
             reqwest::Method::POST,
             "/api/auth/device/token",
@@ -220,7 +219,7 @@ impl ServerClient {
     }
 
     /// `POST /api/auth/login`.
-    pub async fn password_login(
+    pub(crate) async fn password_login(
         &self,
         username: &str,
         password: &str,
@@ -235,12 +234,12 @@ impl ServerClient {
     }
 
     /// `GET /api/me`.
-    pub async fn me(&self) -> Result<UserView, ApiFailure> {
+    pub(crate) async fn me(&self) -> Result<UserView, ApiFailure> {
         self.call(reqwest::Method::GET, "/api/me", None).await
     }
 
     /// `GET /api/keys`.
-    pub async fn keys(&self) -> Result<Vec<ListedKey>, ApiFailure> {
+    pub(crate) async fn keys(&self) -> Result<Vec<ListedKey>, ApiFailure> {
         #[derive(Deserialize)]
         struct Keys {
             keys: Vec<ListedKey>,
@@ -250,7 +249,7 @@ impl ServerClient {
     }
 
     /// `DELETE /api/keys/{id}`.
-    pub async fn revoke_key(&self, id: &str) -> Result<(), ApiFailure> {
+    pub(crate) async fn revoke_key(&self, id: &str) -> Result<(), ApiFailure> {
         let _: Value = self
             .call(reqwest::Method::DELETE, &format!("/api/keys/{id}"), None)
             .await?;

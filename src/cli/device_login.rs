@@ -20,7 +20,7 @@ const MAX_INTERVAL_SECS: u64 = 60;
 /// Runs the device login against `client`'s server.
 ///
 /// Fails when the server is unreachable, SSO is disabled, or the login is denied or expires.
-pub async fn run(
+pub(crate) async fn run(
     client: &ServerClient,
     client_name: &str,
     no_browser: bool,

@@ -8,11 +8,11 @@
 // Printing for people is this module's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod client;
-pub mod device_login;
-pub mod profiles;
-pub mod text;
-pub mod trust;
+pub(crate) mod client;
+pub(crate) mod device_login;
+pub(crate) mod profiles;
+pub(crate) mod text;
+pub(crate) mod trust;
 
 use std::io::{BufRead, IsTerminal, Write};
 use std::process::ExitCode;

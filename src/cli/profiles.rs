@@ -16,13 +16,13 @@ use crate::fsutil::write_atomic;
 use crate::secret::Secret;
 
 /// The file's name in the config folder.
-pub const PROFILES_FILE: &str = "profiles.json";
+pub(crate) const PROFILES_FILE: &str = "profiles.json";
 /// The profile used when none was chosen.
-pub const DEFAULT_PROFILE: &str = "default";
+pub(crate) const DEFAULT_PROFILE: &str = "default";
 
 /// One server and the credentials for it.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profile {
+pub(crate) struct Profile {
     /// The server's public URL, without a trailing slash.
     pub server: String,
     /// Who the key belongs to (shown by `coder profile list`).
@@ -44,7 +44,7 @@ pub struct Profile {
 
 /// Every profile and the active one.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Profiles {
+pub(crate) struct Profiles {
     /// The profile commands use without `--profile`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub active: Option<String>,
@@ -97,7 +97,7 @@ fn check_private(path: &Path) -> anyhow::Result<()> {
 /// `~/.config/coderflow`.
 ///
 /// Fails when none of these can be found.
-pub fn config_dir() -> anyhow::Result<PathBuf> {
+pub(crate) fn config_dir() -> anyhow::Result<PathBuf> {
     if let Some(dir) = std::env::var_os("CODER_CONFIG_DIR").filter(|d| !d.is_empty()) {
         return Ok(PathBuf::from(dir));
     }
@@ -114,7 +114,7 @@ impl Profiles {
     /// Reads the profiles in `dir`; none yet is an empty set.
     ///
     /// Fails when the file exists but cannot be read or parsed.
-    pub fn load(dir: &Path) -> anyhow::Result<Profiles> {
+    pub(crate) fn load(dir: &Path) -> anyhow::Result<Profiles> {
         let path = dir.join(PROFILES_FILE);
         check_private(dir)?;
         check_private(&path)?;
@@ -129,7 +129,7 @@ impl Profiles {
     /// Writes the profiles to `dir` atomically (mode 0600), creating the folder (mode 0700).
     ///
     /// Fails when the folder or file cannot be written.
-    pub fn save(&self, dir: &Path) -> anyhow::Result<()> {
+    pub(crate) fn save(&self, dir: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::DirBuilderExt;
         if !dir.exists() {
             std::fs::DirBuilder::new()
@@ -147,7 +147,7 @@ impl Profiles {
     }
 
     /// The name of the profile to use: `requested`, else the active one, else `default`.
-    pub fn name(&self, requested: Option<&str>) -> String {
+    pub(crate) fn name(&self, requested: Option<&str>) -> String {
         requested
             .map(str::to_owned)
             .or_else(|| self.active.clone())

@@ -6,7 +6,7 @@
 use crate::vocab::text::is_hidden;
 
 /// `text` with control and text-direction characters escaped, at most `max` characters of it.
-pub fn clean(text: &str, max: usize) -> String {
+pub(crate) fn clean(text: &str, max: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max));
     for (i, c) in text.chars().enumerate() {
         if i == max {
@@ -24,7 +24,7 @@ pub fn clean(text: &str, max: usize) -> String {
 
 /// JSON text with every control or text-direction character written as a `\uXXXX` escape
 /// (serde escapes the C0 controls only; a bidi override would still reorder the terminal).
-pub fn json(value: &serde_json::Value) -> String {
+pub(crate) fn json(value: &serde_json::Value) -> String {
     let mut out = String::new();
     for c in value.to_string().chars() {
         if is_hidden(c) {
@@ -37,7 +37,7 @@ pub fn json(value: &serde_json::Value) -> String {
 }
 
 /// [`clean`] for a short value (a name, a code): at most 200 characters.
-pub fn short(text: &str) -> String {
+pub(crate) fn short(text: &str) -> String {
     clean(text, 200)
 }
 

@@ -13,7 +13,7 @@ use anyhow::{Context, bail};
 use url::Url;
 
 /// Whether `url`'s host is this machine.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -27,7 +27,7 @@ pub fn is_loopback(url: &Url) -> bool {
 /// (the caller warns).
 ///
 /// Fails with a sentence saying what to change.
-pub fn check_server_url(raw: &str, allow_http: bool) -> anyhow::Result<(String, bool)> {
+pub(crate) fn check_server_url(raw: &str, allow_http: bool) -> anyhow::Result<(String, bool)> {
     let url = Url::parse(raw).with_context(|| format!("invalid server URL `{raw}`"))?;
     if !matches!(url.scheme(), "http" | "https") {
         bail!("invalid server URL `{raw}`: use https:// (or http:// on this machine)");
@@ -51,7 +51,7 @@ pub fn check_server_url(raw: &str, allow_http: bool) -> anyhow::Result<(String, 
 /// server's own origin.
 ///
 /// Fails with a message naming the refused URL (escaped) and the server's origin.
-pub fn check_verification_url(server: &str, sent: &str) -> anyhow::Result<Url> {
+pub(crate) fn check_verification_url(server: &str, sent: &str) -> anyhow::Result<Url> {
     let refuse = |why: &str| {
         anyhow::anyhow!(
             "the server sent a verification address that is not on its own origin ({}): `{}` ({why}); sign-in stopped, nothing was opened",
@@ -76,7 +76,7 @@ pub fn check_verification_url(server: &str, sent: &str) -> anyhow::Result<Url> {
 }
 
 /// `scheme://host[:port]` of `url`, for prompts.
-pub fn origin_of(url: &str) -> String {
+pub(crate) fn origin_of(url: &str) -> String {
     Url::parse(url)
         .map(|u| u.origin().ascii_serialization())
         .unwrap_or_else(|_| super::text::short(url))

@@ -74,7 +74,7 @@ pub struct SetRoleArgs {
 /// `create-user`: creates the user and prints it.
 ///
 /// Fails on invalid input, a taken username or email, or an unusable store.
-pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
     let password = args.password_stdin.then(read_password).transpose()?;
     let user = apply(
         &args.data_dir,
@@ -102,7 +102,7 @@ pub fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
 /// user's browser sessions end and their API keys are revoked (kept with `--keep-keys`).
 ///
 /// Fails for an unknown user, a too short password, or an unusable store.
-pub fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode> {
     let (password, generated) = if args.password_stdin {
         (read_password()?, false)
     } else {
@@ -134,7 +134,7 @@ pub fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode> {
 /// `set-role`: binds the user to exactly one role at its scope.
 ///
 /// Fails for an unknown user, demoting the last server_admin, or an unusable store.
-pub fn set_role(args: SetRoleArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn set_role(args: SetRoleArgs) -> anyhow::Result<ExitCode> {
     let user = apply(
         &args.data_dir,
         AdminRequest::SetRole {

@@ -48,7 +48,7 @@ fn describe(summary: &StoreSummary) -> String {
 /// runs.
 ///
 /// Fails when the target is not empty or cannot be written, or the store cannot be opened.
-pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
     // The daemon may run in another folder: it gets an absolute path.
     let to = std::path::absolute(&args.to)
         .with_context(|| format!("invalid path {}", args.to.display()))?;
@@ -86,7 +86,7 @@ pub fn backup(args: BackupArgs) -> anyhow::Result<ExitCode> {
 /// Replaces the store with the backup in `--from`.
 ///
 /// Fails while a daemon runs with the data directory, or when the backup does not open.
-pub fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn restore(args: RestoreArgs) -> anyhow::Result<ExitCode> {
     let runtime = super::small_runtime()?;
     match runtime.block_on(admin_request(&args.data_dir, &AdminRequest::Status)) {
         Err(AdminError::NotRunning { .. }) => {}

@@ -6,12 +6,12 @@
 // Printing for people is this module's job.
 #![allow(clippy::print_stdout, clippy::print_stderr)]
 
-pub mod account;
-pub mod backup;
-pub mod reload;
-pub mod schema;
-pub mod serve;
-pub mod validate;
+pub(crate) mod account;
+pub(crate) mod backup;
+pub(crate) mod reload;
+pub(crate) mod schema;
+pub(crate) mod serve;
+pub(crate) mod validate;
 
 use std::process::ExitCode;
 

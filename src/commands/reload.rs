@@ -19,7 +19,7 @@ pub struct ReloadArgs {
 /// Prints what the reload did; exit 1 when the file on disk is rejected (now or, unchanged, before).
 ///
 /// Fails when no daemon runs with that data directory.
-pub fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let response =
         super::small_runtime()?.block_on(admin_request(&args.data_dir, &AdminRequest::Reload))?;
     let outcome = match response {
@@ -72,7 +72,7 @@ pub fn run(args: ReloadArgs) -> anyhow::Result<ExitCode> {
 /// Prints the daemon's reload status as JSON; exit 1 when the file on disk is rejected.
 ///
 /// Fails when no daemon runs with that data directory.
-pub fn run_status(args: ReloadArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run_status(args: ReloadArgs) -> anyhow::Result<ExitCode> {
     let response =
         super::small_runtime()?.block_on(admin_request(&args.data_dir, &AdminRequest::Status))?;
     let AdminResponse::Status(status) = response else {

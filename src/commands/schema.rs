@@ -4,7 +4,7 @@ use std::process::ExitCode;
 
 use crate::setup::config::OIDC_SCHEMA;
 
-pub fn run() -> anyhow::Result<ExitCode> {
+pub(crate) fn run() -> anyhow::Result<ExitCode> {
     print!("{OIDC_SCHEMA}");
     Ok(ExitCode::SUCCESS)
 }

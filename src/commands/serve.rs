@@ -79,7 +79,7 @@ fn parse_trusted_proxies(s: &str) -> Result<TrustedProxies, String> {
 /// Runs the daemon on a multi-threaded runtime until SIGTERM or SIGINT.
 ///
 /// Fails as [`serve`] does.
-pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let options = ServeOptions {
         setup_repo: args.setup_repo,
         data_dir: args.data_dir,

@@ -20,7 +20,7 @@ pub struct ValidateArgs {
 /// `oidc.json`, which means SSO disabled), 1 when invalid.
 ///
 /// Fails when the path does not exist or cannot be read.
-pub fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
+pub(crate) fn run(args: ValidateArgs) -> anyhow::Result<ExitCode> {
     let (file, in_repo) = if args.path.is_dir() {
         (args.path.join(OIDC_FILE), true)
     } else {

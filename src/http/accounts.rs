@@ -33,7 +33,7 @@ struct LoginRequest {
 
 /// `POST /api/auth/login` and `GET /api/me`.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let login = warp::path!("auth" / "login")
         .and(warp::post())
         .and(super::client::client_ip())

@@ -9,7 +9,7 @@ use crate::state::AppState;
 
 /// `GET /api/auth/oidc/config`.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
     let oidc_config = warp::path!("auth" / "oidc" / "config")
         .and(warp::get())

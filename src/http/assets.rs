@@ -37,7 +37,7 @@ const ASSETS: &[(&str, &str, &str)] = &[
 ];
 
 /// `GET /assets/{name}`.
-pub fn routes() -> BoxedFilter<(Response,)> {
+pub(crate) fn routes() -> BoxedFilter<(Response,)> {
     warp::path!("assets" / String)
         .and(warp::get())
         .and_then(|name: String| async move {

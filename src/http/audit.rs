@@ -25,7 +25,7 @@ struct AuditQuery {
 
 /// `GET /api/audit`.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     warp::path!("audit")
         .and(warp::get())
         .and(require(state.clone(), Permission::ServerAdmin))

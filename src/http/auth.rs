@@ -21,20 +21,10 @@ use crate::state::AppState;
 use crate::store::{StoreError, UserRecord};
 use crate::vocab::ErrorCode;
 
-/// How a caller proved who they are.
-#[derive(Debug, Clone)]
-pub enum Credential {
-    /// An API key; holds the SHA-256 of the key.
-    ApiKey([u8; 32]),
-    /// A browser session.
-    Session(Box<Session>),
-}
-
 /// The signed-in caller of a request.
 #[derive(Debug, Clone)]
-pub struct Caller {
+pub(crate) struct Caller {
     pub user: Arc<UserRecord>,
-    pub credential: Credential,
     /// The user's [`crate::auth::account::UserView`] as JSON, when already rendered (API keys
     /// keep it in the key cache).
     pub view_json: Option<bytes::Bytes>,
@@ -55,7 +45,7 @@ enum Presented {
 
 /// Passes callers that are signed in and hold `permission`: 401 without valid credentials,
 /// 403 when the permission is missing or the CSRF check fails.
-pub fn require(
+pub(crate) fn require(
     state: AppState,
     permission: Permission,
 ) -> impl Filter<Extract = (Caller,), Error = Rejection> + Clone {
@@ -118,7 +108,6 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
     }
     Ok(Some(Caller {
         user: Arc::new(session.user.clone()),
-        credential: Credential::Session(Box::new(session)),
         view_json: None,
     }))
 }
@@ -138,7 +127,6 @@ fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>
         }
         return Ok(Some(Caller {
             user: hit.user,
-            credential: Credential::ApiKey(hash),
             view_json: Some(hit.view_json),
         }));
     }
@@ -154,7 +142,6 @@ fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>
     state.key_usage.record(hash, now);
     Ok(Some(Caller {
         user,
-        credential: Credential::ApiKey(hash),
         view_json: Some(view_json),
     }))
 }
@@ -173,7 +160,7 @@ fn same_site_request(
 }
 
 /// Whether `origin` (an `Origin` header) is the public URL's origin.
-pub fn is_own_origin(state: &AppState, origin: &str) -> bool {
+pub(crate) fn is_own_origin(state: &AppState, origin: &str) -> bool {
     tokens_equal(&state.public_origin, origin)
 }
 
@@ -195,7 +182,7 @@ fn forbidden(permission: Permission) -> ApiError {
 }
 
 /// The answer when the store cannot be read: logged here, a plain 503 for the client.
-pub fn store_unavailable(e: StoreError) -> ApiError {
+pub(crate) fn store_unavailable(e: StoreError) -> ApiError {
     tracing::error!(error = %e, "store failure");
     ApiError::new(
         StatusCode::SERVICE_UNAVAILABLE,

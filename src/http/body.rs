@@ -14,7 +14,7 @@ use super::error::ApiError;
 use crate::vocab::ErrorCode;
 
 /// How long a whole request body may take to arrive.
-pub const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
+pub(crate) const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(20);
 
 fn too_large() -> warp::Rejection {
     warp::reject::custom(ApiError::new(

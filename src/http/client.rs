@@ -15,14 +15,14 @@ use warp::Filter;
 
 /// An address block, `10.0.0.0/8` or `2001:db8::/32`; a bare address is a block of one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Cidr {
+pub(crate) struct Cidr {
     network: IpAddr,
     prefix: u8,
 }
 
 impl Cidr {
     /// Whether `ip` is in this block (an IPv4-mapped IPv6 address counts as its IPv4 address).
-    pub fn contains(&self, ip: IpAddr) -> bool {
+    pub(crate) fn contains(&self, ip: IpAddr) -> bool {
         match (self.network, canonical(ip)) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => {
                 let mask = u32::MAX
@@ -129,7 +129,7 @@ fn canonical(ip: IpAddr) -> IpAddr {
 
 /// The key a per-address limit counts under: the IPv4 address, or the IPv6 /64 (one
 /// subscriber's usual allocation, so that rotating through it does not evade the limit).
-pub fn limit_key(ip: Option<IpAddr>) -> String {
+pub(crate) fn limit_key(ip: Option<IpAddr>) -> String {
     match ip.map(canonical) {
         Some(IpAddr::V4(v4)) => v4.to_string(),
         Some(IpAddr::V6(v6)) => {
@@ -143,7 +143,7 @@ pub fn limit_key(ip: Option<IpAddr>) -> String {
 /// The peer of a request's connection and the proxies trusted to name the client: a request
 /// extension set by the listener ([`crate::server::listen`]).
 #[derive(Debug, Clone)]
-pub struct Peer {
+pub(crate) struct Peer {
     pub addr: SocketAddr,
     pub trusted: Arc<TrustedProxies>,
 }

@@ -44,7 +44,7 @@ struct TokenRequest {
 }
 
 /// `POST /api/auth/device/code` and `POST /api/auth/device/token`.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
     let code = warp::path!("api" / "auth" / "device" / "code")
         .and(warp::post())

@@ -42,7 +42,7 @@ struct DecisionForm {
 }
 
 /// `GET /device`, `POST /device`, `POST /device/{decision}`.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
     let page = warp::path!("device")
         .and(warp::get())

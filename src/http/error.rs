@@ -16,7 +16,7 @@ use warp::{Rejection, Reply};
 /// is built: [`ApiError::response`] for a handler that answers, or a rejection that
 /// [`handle_rejection`] answers.
 #[derive(Debug)]
-pub struct ApiError {
+pub(crate) struct ApiError {
     pub status: StatusCode,
     pub code: ErrorCode,
     pub message: String,
@@ -25,7 +25,7 @@ pub struct ApiError {
 impl warp::reject::Reject for ApiError {}
 
 impl ApiError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub(crate) fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         ApiError {
             status,
             code,
@@ -34,7 +34,7 @@ impl ApiError {
     }
 
     /// This error as a JSON response.
-    pub fn response(&self) -> Response {
+    pub(crate) fn response(&self) -> Response {
         let body = warp::reply::json(&ErrorBody {
             error: self.code,
             message: &self.message,
@@ -43,7 +43,7 @@ impl ApiError {
     }
 
     /// No credentials, or credentials that name nobody.
-    pub fn unauthenticated() -> Self {
+    pub(crate) fn unauthenticated() -> Self {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
             ErrorCode::Unauthenticated,
@@ -59,7 +59,7 @@ struct ErrorBody<'a> {
 }
 
 /// Turns every rejection into a JSON error; unknown ones are logged and answered 500.
-pub async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
+pub(crate) async fn handle_rejection(err: Rejection) -> Result<Response, Infallible> {
     let response = if let Some(e) = err.find::<ApiError>() {
         e.response()
     } else if err.is_not_found() {

@@ -13,7 +13,7 @@ use crate::oidc::ProviderState;
 use crate::state::AppState;
 
 /// `GET /healthz`, `GET /readyz`, `GET /metrics`.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let healthz = warp::path!("healthz")
         .and(warp::get())
         .map(|| warp::reply::json(&serde_json::json!({"status": "ok"})).into_response());

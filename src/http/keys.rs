@@ -31,7 +31,7 @@ struct NewKey {
 /// `GET /api/keys`, `POST /api/keys`, `DELETE /api/keys/{id}`, and the server_admin routes
 /// under `/api/users/{username}/keys`.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state.clone());
     let signed_in = require(state.clone(), Permission::SignedIn);
     let admin = require(state, Permission::ServerAdmin);

@@ -10,26 +10,26 @@
 // request, its size does not matter.
 #![allow(clippy::result_large_err)]
 
-pub mod accounts;
-pub mod api;
-pub mod assets;
-pub mod audit;
-pub mod auth;
-pub mod body;
-pub mod client;
-pub mod device;
-pub mod device_pages;
-pub mod error;
-pub mod health;
-pub mod keys;
-pub mod login;
-pub mod page;
-pub mod pages;
-pub mod return_to;
-pub mod session;
-pub mod settings;
-pub mod sso;
-pub mod users;
+pub(crate) mod accounts;
+pub(crate) mod api;
+pub(crate) mod assets;
+pub(crate) mod audit;
+pub(crate) mod auth;
+pub(crate) mod body;
+pub(crate) mod client;
+pub(crate) mod device;
+pub(crate) mod device_pages;
+pub(crate) mod error;
+pub(crate) mod health;
+pub(crate) mod keys;
+pub(crate) mod login;
+pub(crate) mod page;
+pub(crate) mod pages;
+pub(crate) mod return_to;
+pub(crate) mod session;
+pub(crate) mod settings;
+pub(crate) mod sso;
+pub(crate) mod users;
 
 use warp::filters::BoxedFilter;
 use warp::http::HeaderValue;
@@ -47,7 +47,7 @@ pub(crate) fn with_state(
 }
 
 /// Every route, with JSON errors and the security headers.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     // Routes are tried in order, and trying one that does not match costs about as much as
     // answering `/healthz`. So the routes under `/api/` (their modules' paths start after it)
     // come first as one group that every other request skips with one segment check; in it,

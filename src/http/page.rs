@@ -12,7 +12,7 @@ use super::session::Session;
 use crate::auth::{Permission, permission::permits};
 
 /// `text` with the five HTML-special characters escaped, safe in text and quoted attributes.
-pub fn escape(text: &str) -> String {
+pub(crate) fn escape(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -28,12 +28,12 @@ pub fn escape(text: &str) -> String {
 }
 
 /// Percent-encodes `text` for a query-string value.
-pub fn query_escape(text: &str) -> String {
+pub(crate) fn query_escape(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// A page to render.
-pub struct Page<'a> {
+pub(crate) struct Page<'a> {
     /// `<title>`, before " · CoderFlow".
     pub title: &'a str,
     /// Names the body class (`page-<name>`) and the page script (`/assets/<name>.js`).
@@ -48,7 +48,7 @@ pub struct Page<'a> {
 
 impl Page<'_> {
     /// The full HTML document.
-    pub fn render(&self) -> String {
+    pub(crate) fn render(&self) -> String {
         let csrf = self.session.map_or("", |s| s.record.csrf_token.as_str());
         let nav = self.session.map(nav).unwrap_or_default();
         let scripts = if self.script {
@@ -74,7 +74,7 @@ impl Page<'_> {
     }
 
     /// The page as a response with `status`.
-    pub fn respond(&self, status: StatusCode) -> Response {
+    pub(crate) fn respond(&self, status: StatusCode) -> Response {
         html_response(status, self.render())
     }
 }
@@ -96,7 +96,7 @@ fn nav(session: &Session) -> String {
 }
 
 /// An HTML response.
-pub fn html_response(status: StatusCode, html: String) -> Response {
+pub(crate) fn html_response(status: StatusCode, html: String) -> Response {
     let mut response = warp::reply::with_status(warp::reply::html(html), status).into_response();
     response.headers_mut().insert(
         CONTENT_TYPE,
@@ -106,7 +106,7 @@ pub fn html_response(status: StatusCode, html: String) -> Response {
 }
 
 /// An error page: what happened, what to do, and a way back to `/login`.
-pub fn error_page(
+pub(crate) fn error_page(
     status: StatusCode,
     title: &str,
     message: &str,
@@ -131,7 +131,7 @@ pub fn error_page(
 }
 
 /// A 303 to `location` (a path of ours), setting `cookies`.
-pub fn see_other(location: &str, cookies: &[String]) -> Response {
+pub(crate) fn see_other(location: &str, cookies: &[String]) -> Response {
     let mut response =
         warp::reply::with_status(warp::reply(), StatusCode::SEE_OTHER).into_response();
     let headers = response.headers_mut();

@@ -49,7 +49,7 @@ struct CsrfForm {
 }
 
 /// The page routes.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
     let home = warp::path::end()
         .and(warp::get())

@@ -9,7 +9,7 @@ const MAX_LEN: usize = 2048;
 /// Refused: anything not starting with exactly one `/` (`//host`, `/\host`, schemes, relative
 /// paths), backslashes, control characters and whitespace anywhere, and percent-encoded
 /// slashes, backslashes or control characters (browsers and proxies decode those differently).
-pub fn safe_return_to(raw: &str) -> Option<&str> {
+pub(crate) fn safe_return_to(raw: &str) -> Option<&str> {
     let bytes = raw.as_bytes();
     let shape_ok = raw.len() <= MAX_LEN
         && bytes.first() == Some(&b'/')
@@ -28,7 +28,7 @@ pub fn safe_return_to(raw: &str) -> Option<&str> {
 }
 
 /// `raw` when safe, else `/`.
-pub fn return_to_or_home(raw: Option<&str>) -> String {
+pub(crate) fn return_to_or_home(raw: Option<&str>) -> String {
     raw.and_then(safe_return_to).unwrap_or("/").to_owned()
 }
 

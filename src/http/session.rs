@@ -25,13 +25,13 @@ use crate::state::AppState;
 use crate::store::{SessionRecord, StoreError, UserRecord};
 
 /// The session cookie.
-pub const SESSION_COOKIE: &str = "cf_session";
+pub(crate) const SESSION_COOKIE: &str = "cf_session";
 /// The CSRF token of the login form, before there is a session (double-submit).
-pub const LOGIN_CSRF_COOKIE: &str = "cf_login_csrf";
+pub(crate) const LOGIN_CSRF_COOKIE: &str = "cf_login_csrf";
 
 /// The value of cookie `name` in a `Cookie` header; `None` when absent or sent more than once
 /// (a duplicated cookie is a sign of cookie tossing and is not guessed at).
-pub fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
+pub(crate) fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> {
     let mut found = None;
     for pair in header?.split(';') {
         let Some((key, value)) = pair.trim().split_once('=') else {
@@ -50,7 +50,7 @@ pub fn cookie_value<'a>(header: Option<&'a str>, name: &str) -> Option<&'a str> 
 /// The name cookie `name` goes by: under an https public URL `__Host-<name>`, which browsers
 /// accept only from this exact host over https with `Path=/` and no `Domain`, so neither a
 /// sibling subdomain nor a plain-http man in the middle can plant it.
-pub fn cookie_name(state: &AppState, name: &str) -> String {
+pub(crate) fn cookie_name(state: &AppState, name: &str) -> String {
     if state.public_url.starts_with("https://") {
         format!("__Host-{name}")
     } else {
@@ -60,7 +60,7 @@ pub fn cookie_name(state: &AppState, name: &str) -> String {
 
 /// The value of our cookie `name` in a `Cookie` header, under the name it goes by (see
 /// [`cookie_name`]).
-pub fn request_cookie<'a>(
+pub(crate) fn request_cookie<'a>(
     state: &AppState,
     header: Option<&'a str>,
     name: &str,
@@ -69,7 +69,7 @@ pub fn request_cookie<'a>(
 }
 
 /// A `Set-Cookie` value for `name=value` living `max_age` (a session cookie when `None`).
-pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<Duration>) -> String {
+pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<Duration>) -> String {
     let name = cookie_name(state, name);
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age {
@@ -82,13 +82,13 @@ pub fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<Dur
 }
 
 /// A `Set-Cookie` value that removes cookie `name`.
-pub fn clear_cookie(state: &AppState, name: &str) -> String {
+pub(crate) fn clear_cookie(state: &AppState, name: &str) -> String {
     set_cookie(state, name, "", Some(Duration::ZERO))
 }
 
 /// A signed-in browser: the session and its user.
 #[derive(Debug, Clone)]
-pub struct Session {
+pub(crate) struct Session {
     /// SHA-256 of the cookie value: how the session is stored.
     pub hash: [u8; 32],
     pub record: SessionRecord,
@@ -97,20 +97,20 @@ pub struct Session {
 
 impl Session {
     /// Whether `presented` is this session's CSRF token (constant time).
-    pub fn csrf_matches(&self, presented: &str) -> bool {
+    pub(crate) fn csrf_matches(&self, presented: &str) -> bool {
         tokens_equal(&self.record.csrf_token, presented)
     }
 }
 
 /// Compares two tokens in constant time.
-pub fn tokens_equal(expected: &str, presented: &str) -> bool {
+pub(crate) fn tokens_equal(expected: &str, presented: &str) -> bool {
     !expected.is_empty() && bool::from(expected.as_bytes().ct_eq(presented.as_bytes()))
 }
 
 /// The live session named by the `Cookie` header, with its enabled user.
 ///
 /// Fails when the store cannot be read.
-pub fn session_from_cookies(
+pub(crate) fn session_from_cookies(
     state: &AppState,
     cookie_header: Option<&str>,
 ) -> Result<Option<Session>, StoreError> {
@@ -134,7 +134,7 @@ pub fn session_from_cookies(
 /// The caller ends the browser's previous session first (rotation at login).
 ///
 /// Fails when the store cannot be written.
-pub async fn start_session(state: &AppState, username: &str) -> Result<String, StoreError> {
+pub(crate) async fn start_session(state: &AppState, username: &str) -> Result<String, StoreError> {
     let id = random_token(32);
     let now = crate::clock::unix_secs();
     let lifetime = state.lifetimes.session;
@@ -154,7 +154,7 @@ pub async fn start_session(state: &AppState, username: &str) -> Result<String, S
 /// Ends the session named by the `Cookie` header, if any.
 ///
 /// Fails when the store cannot be written.
-pub async fn end_session(state: &AppState, cookie_header: Option<&str>) -> Result<(), StoreError> {
+pub(crate) async fn end_session(state: &AppState, cookie_header: Option<&str>) -> Result<(), StoreError> {
     if let Some(id) = request_cookie(state, cookie_header, SESSION_COOKIE) {
         state.store.delete_session(&sha256(id.as_bytes()))?;
         state.store.flush().await?;

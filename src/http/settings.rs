@@ -39,7 +39,7 @@ struct ForceQuery {
 
 /// The settings routes, all for server_admin.
 /// Mounted under `/api/` by [`super::routes`]: the paths here start after it.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state.clone());
     let admin = require(state, Permission::ServerAdmin);
     let get = warp::path!("settings" / "sso")

@@ -32,7 +32,7 @@ use crate::oidc::provider::{NotReady, Ready};
 use crate::state::AppState;
 
 /// The cookie that binds a pending login to the browser that started it.
-pub const BINDING_COOKIE: &str = "cf_login_binding";
+pub(crate) const BINDING_COOKIE: &str = "cf_login_binding";
 /// Longest callback query read.
 const MAX_QUERY_BYTES: usize = 8 * 1024;
 
@@ -42,7 +42,7 @@ struct StartQuery {
 }
 
 /// `GET /auth/oidc/login` and `GET /auth/oidc/callback`.
-pub fn routes(state: AppState) -> BoxedFilter<(Response,)> {
+pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let with_state = super::with_state(state);
     let start = warp::path!("auth" / "oidc" / "login")
         .and(warp::get())
@@ -194,7 +194,7 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
 
 /// The callback's parameters, each at most once.
 #[derive(Debug, Default)]
-pub struct CallbackParams {
+pub(crate) struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub iss: Option<String>,
@@ -206,7 +206,7 @@ pub struct CallbackParams {
 }
 
 /// Parses the raw query; `None` when a parameter appears twice or the query is too long.
-pub fn parse_callback(raw: &str) -> Option<CallbackParams> {
+pub(crate) fn parse_callback(raw: &str) -> Option<CallbackParams> {
     if raw.len() > MAX_QUERY_BYTES {
         return None;
     }

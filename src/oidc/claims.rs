@@ -17,7 +17,7 @@ use std::sync::{LazyLock, Mutex};
 use serde_json::{Map, Value};
 
 /// Claims as received: a JSON object.
-pub type Claims = Map<String, Value>;
+pub(crate) type Claims = Map<String, Value>;
 
 /// Leniencies already logged, so the log says each once.
 static NOTED: LazyLock<Mutex<HashSet<String>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
@@ -34,7 +34,7 @@ fn note_once(issuer: &str, claim: &str, what: &str) {
 }
 
 /// A string claim: a string, or the first string of an array; `None` for anything else.
-pub fn string_claim(claims: &Claims, name: &str, issuer: &str) -> Option<String> {
+pub(crate) fn string_claim(claims: &Claims, name: &str, issuer: &str) -> Option<String> {
     match claims.get(name)? {
         Value::String(s) => Some(s.clone()),
         Value::Array(items) => {
@@ -59,7 +59,7 @@ pub fn string_claim(claims: &Claims, name: &str, issuer: &str) -> Option<String>
 }
 
 /// A boolean claim: `true`/`false`, or the strings `"true"`/`"false"` in any case.
-pub fn bool_claim(claims: &Claims, name: &str, issuer: &str) -> Option<bool> {
+pub(crate) fn bool_claim(claims: &Claims, name: &str, issuer: &str) -> Option<bool> {
     match claims.get(name)? {
         Value::Bool(b) => Some(*b),
         Value::String(s) if s.eq_ignore_ascii_case("true") => Some(true),

@@ -28,12 +28,12 @@ use super::http::{ProviderHttp, ProviderHttpError};
 use super::jws::{self, JwsError};
 use super::provider::{Discovered, ProviderHandle};
 use crate::auth::credential::{random_token, sha256};
-pub use crate::auth::provision::VerifiedIdentity;
+pub(crate) use crate::auth::provision::VerifiedIdentity;
 use crate::setup::config::OidcConfig;
 use crate::store::PendingLogin;
 
 /// openidconnect's client with the endpoints discovery provides pinned in its type.
-pub type OidcClient = CoreClient<
+pub(crate) type OidcClient = CoreClient<
     EndpointSet,
     EndpointNotSet,
     EndpointNotSet,
@@ -50,7 +50,7 @@ const MAX_TOKEN_AGE: chrono::TimeDelta = chrono::TimeDelta::seconds(600);
 
 /// What a failed login means for the person at the browser.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FailureKind {
+pub(crate) enum FailureKind {
     /// The provider could not be reached or did not answer in time: trying again may help.
     Transient,
     /// Sign-in is not set up correctly (an algorithm we refuse, a client secret the provider
@@ -63,7 +63,7 @@ pub enum FailureKind {
 /// Why a callback could not be turned into a verified identity. The text is for the log, the
 /// audit trail and the settings page; the browser gets a fixed page for the [`FailureKind`].
 #[derive(Debug, thiserror::Error)]
-pub enum FlowError {
+pub(crate) enum FlowError {
     #[error("the identity provider's discovery document has no token endpoint")]
     NoTokenEndpoint,
     #[error("the token request failed")]
@@ -87,7 +87,7 @@ pub enum FlowError {
 
 impl FlowError {
     /// What the failure means for the person signing in.
-    pub fn kind(&self) -> FailureKind {
+    pub(crate) fn kind(&self) -> FailureKind {
         match self {
             FlowError::TokenTransport(_) | FlowError::UserinfoTransport(_) => {
                 FailureKind::Transient
@@ -110,7 +110,7 @@ impl FlowError {
     }
 
     /// What an administrator should change, when this says more than the cause.
-    pub fn hint(&self) -> Option<&'static str> {
+    pub(crate) fn hint(&self) -> Option<&'static str> {
         match self {
             FlowError::TokenRefused { error, .. } if error == "invalid_client" => Some(
                 "the provider refused the client credentials: check client_id and client_secret (a secret may have expired or been rotated)",
@@ -130,7 +130,7 @@ impl FlowError {
 }
 
 /// A started login: where to send the browser, and what to keep until the callback.
-pub struct LoginStart {
+pub(crate) struct LoginStart {
     pub authorize_url: String,
     /// The `state` parameter; stored by its SHA-256.
     pub state: String,
@@ -150,12 +150,12 @@ fn client(discovered: &Discovered, config: &OidcConfig, redirect_uri: &str) -> O
 }
 
 /// The base64url SHA-256 of a browser-binding cookie, as a pending login keeps it.
-pub fn binding_hash(binding: &str) -> String {
+pub(crate) fn binding_hash(binding: &str) -> String {
     URL_SAFE_NO_PAD.encode(sha256(binding.as_bytes()))
 }
 
 /// Builds the authorization request: fresh state, nonce and PKCE verifier.
-pub fn start_login(
+pub(crate) fn start_login(
     discovered: &Discovered,
     config: &OidcConfig,
     redirect_uri: &str,
@@ -209,7 +209,7 @@ struct TokenAnswer {
 /// A request that cannot reach the provider marks it unreachable at once.
 ///
 /// Fails on a refused exchange, an ID token that fails a check, or a failed userinfo request.
-pub async fn finish_login(
+pub(crate) async fn finish_login(
     provider: &ProviderHandle,
     discovered: Arc<Discovered>,
     config: &OidcConfig,

@@ -16,7 +16,7 @@ use openidconnect::reqwest;
 use openidconnect::{AsyncHttpClient, HttpRequest, HttpResponse};
 
 /// Largest response read from a provider (discovery, JWKS, token, userinfo).
-pub const MAX_RESPONSE_BYTES: usize = 512 * 1024;
+pub(crate) const MAX_RESPONSE_BYTES: usize = 512 * 1024;
 
 /// Why a request to the identity provider failed.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +168,7 @@ fn builder(timeout: Duration) -> reqwest::ClientBuilder {
 }
 
 /// Whether `issuer` may have the server contact `endpoint` (see the module doc).
-pub fn endpoint_allowed(issuer: &url::Url, endpoint: &str) -> Result<(), String> {
+pub(crate) fn endpoint_allowed(issuer: &url::Url, endpoint: &str) -> Result<(), String> {
     let endpoint = url::Url::parse(endpoint).map_err(|_| "it is not a URL".to_owned())?;
     if endpoint.scheme() != issuer.scheme() {
         return Err(format!(

@@ -18,7 +18,7 @@ use serde_json::Value;
 use super::claims::Claims;
 
 /// Asymmetric signature algorithms a token may use; never `none` or HMAC.
-pub const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
+pub(crate) const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
@@ -33,7 +33,7 @@ pub const ALLOWED_ALGS: [CoreJwsSigningAlgorithm; 10] = [
 
 /// Why a token's signature was not accepted.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JwsError {
+pub(crate) enum JwsError {
     #[error("it is not a signed JWT (three base64url parts with a JSON header and payload)")]
     Malformed,
     #[error(
@@ -52,13 +52,13 @@ pub enum JwsError {
 
 impl JwsError {
     /// Whether fetching the JWKS again could help (a key rotated at the provider).
-    pub fn may_be_rotation(&self) -> bool {
+    pub(crate) fn may_be_rotation(&self) -> bool {
         matches!(self, JwsError::NoMatchingKey(_))
     }
 }
 
 /// A token whose signature verified: its algorithm, the key, and the claims.
-pub struct Verified {
+pub(crate) struct Verified {
     pub alg: CoreJwsSigningAlgorithm,
     pub key: CoreJsonWebKey,
     pub claims: Claims,
@@ -67,7 +67,7 @@ pub struct Verified {
 /// Verifies the compact JWS `token` with a key of `keys`.
 ///
 /// Fails as [`JwsError`] says.
-pub fn verify(token: &str, keys: &JsonWebKeySet<CoreJsonWebKey>) -> Result<Verified, JwsError> {
+pub(crate) fn verify(token: &str, keys: &JsonWebKeySet<CoreJsonWebKey>) -> Result<Verified, JwsError> {
     let mut parts = token.trim().split('.');
     let (Some(header64), Some(payload64), Some(signature64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
@@ -152,7 +152,7 @@ fn fits(key: &CoreJsonWebKey, kid: Option<&str>, alg: &CoreJwsSigningAlgorithm) 
 
 /// The `at_hash` of `access_token` for a token signed with `alg` by `key` (OpenID Connect Core
 /// 3.1.3.6: the left half of the hash, base64url).
-pub fn access_token_hash(
+pub(crate) fn access_token_hash(
     access_token: &str,
     alg: &CoreJwsSigningAlgorithm,
     key: &CoreJsonWebKey,

@@ -6,12 +6,12 @@
 //! identity into a user. Its only writer of the provider snapshot is [`provider::run_provider`]
 //! (with the requests that find the provider gone marking it unreachable).
 
-pub mod claims;
-pub mod failures;
-pub mod flow;
-pub mod http;
-pub mod jws;
-pub mod provider;
+pub(crate) mod claims;
+pub(crate) mod failures;
+pub(crate) mod flow;
+pub(crate) mod http;
+pub(crate) mod jws;
+pub(crate) mod provider;
 
 pub use provider::{ProviderHandle, ProviderState, ProviderStatus};
 

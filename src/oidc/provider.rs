@@ -46,7 +46,7 @@ pub struct ExtraMetadata {
 impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}
 
 /// A discovery document with [`ExtraMetadata`].
-pub type ProviderMetadata = openidconnect::ProviderMetadata<
+pub(crate) type ProviderMetadata = openidconnect::ProviderMetadata<
     ExtraMetadata,
     openidconnect::core::CoreAuthDisplay,
     openidconnect::core::CoreClientAuthMethod,
@@ -402,7 +402,7 @@ impl ProviderHandle {
 
 /// Follows the live configuration until shutdown: discovers the configured provider, keeps it
 /// fresh, retries with backoff while it is unreachable.
-pub async fn run_provider(
+pub(crate) async fn run_provider(
     handle: Arc<ProviderHandle>,
     reloader: Arc<Reloader>,
     mut shutdown: Shutdown,

@@ -55,7 +55,7 @@ impl Default for ConnectionLimits {
 
 /// Serves `routes` on `listener` until `shutdown` fires, then waits for open connections to
 /// finish their current request.
-pub async fn serve_http(
+pub(crate) async fn serve_http(
     listener: TcpListener,
     routes: BoxedFilter<(Response,)>,
     limits: ConnectionLimits,

@@ -15,7 +15,7 @@ const FLUSH_PERIOD: Duration = Duration::from_secs(1);
 const PERIOD: Duration = Duration::from_secs(30);
 
 /// Sweeps and writes every [`PERIOD`] until shutdown, then once more.
-pub async fn run(state: AppState, mut shutdown: Shutdown) {
+pub(crate) async fn run(state: AppState, mut shutdown: Shutdown) {
     let mut tick = tokio::time::interval(PERIOD);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let mut flush_tick = tokio::time::interval(FLUSH_PERIOD);
@@ -39,7 +39,7 @@ pub async fn run(state: AppState, mut shutdown: Shutdown) {
 }
 
 /// One round: sweep expired sessions (and the other timed records), persist key uses, flush.
-pub async fn once(state: &AppState) {
+pub(crate) async fn once(state: &AppState) {
     state.audit_throttle.flush(&state.store);
     let worker = state.clone();
     let result = run_blocking(move || {

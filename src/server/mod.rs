@@ -5,8 +5,8 @@
 //! always has a good configuration.
 
 pub mod admin;
-pub mod listen;
-pub mod maintenance;
+pub(crate) mod listen;
+pub(crate) mod maintenance;
 
 use std::net::SocketAddr;
 use std::os::unix::fs::PermissionsExt;

@@ -14,14 +14,14 @@ use jsonschema::error::ValidationErrorKind;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-pub use crate::secret::Secret;
+pub(crate) use crate::secret::Secret;
 use crate::vocab::Role;
 
 /// The file name of the SSO configuration at the root of the setup repository.
-pub const OIDC_FILE: &str = "oidc.json";
+pub(crate) const OIDC_FILE: &str = "oidc.json";
 
 /// The JSON schema of `oidc.json`, embedded so the binary validates without the source tree.
-pub const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
+pub(crate) const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
 
 /// The top-level fields the schema allows; used to suggest a fix for a misspelt field.
 const KNOWN_FIELDS: [&str; 12] = [
@@ -40,7 +40,7 @@ const KNOWN_FIELDS: [&str; 12] = [
 ];
 
 /// Default of `display_name`, as in the guide's Configuration Reference.
-pub const DEFAULT_DISPLAY_NAME: &str = "Sign in with SSO";
+pub(crate) const DEFAULT_DISPLAY_NAME: &str = "Sign in with SSO";
 
 /// The compiled schema. Invariant: the embedded schema is valid (a unit test compiles it), so
 /// building it cannot fail at run time.
@@ -362,7 +362,7 @@ const MAX_CA_FILE_BYTES: u64 = 1024 * 1024;
 ///
 /// Fails, pointing at `/idp_ca_file`, when the file cannot be read, is larger than 1 MiB, or
 /// holds no PEM certificate.
-pub fn load_idp_ca(config: &mut OidcConfig, root: &Path) -> Result<(), ConfigProblem> {
+pub(crate) fn load_idp_ca(config: &mut OidcConfig, root: &Path) -> Result<(), ConfigProblem> {
     let Some(file) = &config.idp_ca_file else {
         config.idp_ca_pem = None;
         return Ok(());
@@ -390,7 +390,7 @@ pub fn load_idp_ca(config: &mut OidcConfig, root: &Path) -> Result<(), ConfigPro
 }
 
 /// How many certificates a PEM bundle holds (for Test Connection).
-pub fn pem_certificates(pem: &[u8]) -> usize {
+pub(crate) fn pem_certificates(pem: &[u8]) -> usize {
     openidconnect::reqwest::Certificate::from_pem_bundle(pem).map_or(0, |c| c.len())
 }
 

@@ -28,7 +28,7 @@ pub struct GitState {
 /// not, and reports whether it is tracked. Blocking (libgit2 and file I/O).
 ///
 /// Never fails: problems are logged and shown in the returned state.
-pub fn ensure_oidc_ignored(root: &Path) -> GitState {
+pub(crate) fn ensure_oidc_ignored(root: &Path) -> GitState {
     let Some((repo, relative)) = open_work_tree(root) else {
         return GitState::default();
     };

@@ -5,9 +5,9 @@
 //! HTTP or of the live configuration: [`crate::reload`] decides what becomes live.
 
 pub mod config;
-pub mod git;
-pub mod template;
-pub mod watcher;
+pub(crate) mod git;
+pub(crate) mod template;
+pub(crate) mod watcher;
 
 use std::path::PathBuf;
 

@@ -40,7 +40,7 @@ const TEMPLATE_FILES: [(&str, &str); 7] = [
 /// Blocking.
 ///
 /// Fails when the folder cannot be created or written, or git cannot initialise it.
-pub fn create_setup_repo(root: &Path) -> Result<(), super::SetupError> {
+pub(crate) fn create_setup_repo(root: &Path) -> Result<(), super::SetupError> {
     let io = |e| super::SetupError::CreateRepo {
         root: root.to_owned(),
         source: e,

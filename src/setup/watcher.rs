@@ -28,7 +28,7 @@ pub enum WatchSignal {
 }
 
 /// A running folder watch; dropping it stops the watch.
-pub struct SetupWatcher {
+pub(crate) struct SetupWatcher {
     /// Kept alive for as long as the folder is watched.
     _watcher: notify::RecommendedWatcher,
 }
@@ -37,7 +37,7 @@ pub struct SetupWatcher {
 /// reads as sends one [`WatchSignal`] on `signal`.
 ///
 /// Fails when the folder cannot be watched (it does not exist, or the inotify limit is reached).
-pub fn watch_setup_repo(
+pub(crate) fn watch_setup_repo(
     root: &Path,
     signal: mpsc::UnboundedSender<WatchSignal>,
 ) -> Result<SetupWatcher, super::SetupError> {
@@ -111,7 +111,7 @@ const REWATCH_PERIOD: Duration = Duration::from_millis(500);
 /// fresh `git clone`, a restored backup): a watch follows an inode, so a new folder needs a new
 /// watch. Each change of the folder triggers a reload (a missing folder reads as no `oidc.json`:
 /// SSO off, local login on).
-pub async fn keep_watching(
+pub(crate) async fn keep_watching(
     root: PathBuf,
     signal: tokio::sync::mpsc::UnboundedSender<WatchSignal>,
     watcher: SetupWatcher,
