@@ -279,7 +279,11 @@ pub(crate) fn set_access(
 /// Binds a user to exactly `role` at its scope (`coder-server set-role`).
 ///
 /// Fails as [`set_access`] does.
-pub(crate) fn set_role(store: &Store, username: &str, role: Role) -> Result<UserRecord, AccountError> {
+pub(crate) fn set_role(
+    store: &Store,
+    username: &str,
+    role: Role,
+) -> Result<UserRecord, AccountError> {
     set_access(store, username, vec![AccessBinding::for_role(role)])
 }
 

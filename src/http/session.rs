@@ -69,7 +69,12 @@ pub(crate) fn request_cookie<'a>(
 }
 
 /// A `Set-Cookie` value for `name=value` living `max_age` (a session cookie when `None`).
-pub(crate) fn set_cookie(state: &AppState, name: &str, value: &str, max_age: Option<Duration>) -> String {
+pub(crate) fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    max_age: Option<Duration>,
+) -> String {
     let name = cookie_name(state, name);
     let mut cookie = format!("{name}={value}; Path=/; HttpOnly; SameSite=Lax");
     if let Some(age) = max_age {
@@ -154,7 +159,10 @@ pub(crate) async fn start_session(state: &AppState, username: &str) -> Result<St
 /// Ends the session named by the `Cookie` header, if any.
 ///
 /// Fails when the store cannot be written.
-pub(crate) async fn end_session(state: &AppState, cookie_header: Option<&str>) -> Result<(), StoreError> {
+pub(crate) async fn end_session(
+    state: &AppState,
+    cookie_header: Option<&str>,
+) -> Result<(), StoreError> {
     if let Some(id) = request_cookie(state, cookie_header, SESSION_COOKIE) {
         state.store.delete_session(&sha256(id.as_bytes()))?;
         state.store.flush().await?;

@@ -67,7 +67,10 @@ pub(crate) struct Verified {
 /// Verifies the compact JWS `token` with a key of `keys`.
 ///
 /// Fails as [`JwsError`] says.
-pub(crate) fn verify(token: &str, keys: &JsonWebKeySet<CoreJsonWebKey>) -> Result<Verified, JwsError> {
+pub(crate) fn verify(
+    token: &str,
+    keys: &JsonWebKeySet<CoreJsonWebKey>,
+) -> Result<Verified, JwsError> {
     let mut parts = token.trim().split('.');
     let (Some(header64), Some(payload64), Some(signature64), None) =
         (parts.next(), parts.next(), parts.next(), parts.next())
