@@ -1,10 +1,58 @@
-//! Issuing personal API keys: a `cf_` key of 256 random bits, stored by its SHA-256 only, named,
-//! audited, and durable before anyone is told the secret. Password logins, `POST /api/keys` and
-//! (through the store's poll) device logins issue keys.
+//! Personal API keys. Issuing: a `cf_` key of 256 random bits, stored by its SHA-256 only,
+//! named, audited, and durable before anyone is told the secret (password logins,
+//! `POST /api/keys`; device logins through [`super::device::poll`]). Authenticating
+//! ([`authenticate`]): a SHA-256 and a cache read, the store only on a miss.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
 
 use super::credential::{new_api_key, random_token};
+use super::key_cache::KeyCache;
+use super::key_usage::KeyUsage;
 use crate::audit::{Audit, AuditKind};
-use crate::store::{ApiKeyRecord, Store, StoreError};
+use crate::store::{ApiKeyRecord, Store, StoreError, UserRecord};
+
+/// The enabled owner of a presented key.
+#[derive(Debug)]
+pub(crate) struct KeyOwner {
+    pub user: Arc<UserRecord>,
+    /// The user's [`crate::vocab::UserView`] as JSON.
+    pub view_json: Bytes,
+}
+
+/// The enabled owner of the key whose SHA-256 is `hash`, at `now_unix`; `None` for an unknown
+/// or revoked key or a disabled owner. A cached answer is used only while the store's auth
+/// epoch is the one it was looked up at; the use is noted in `usage` (written in batches).
+pub(crate) fn authenticate(
+    store: &Store,
+    cache: &KeyCache,
+    usage: &KeyUsage,
+    hash: [u8; 32],
+    now_unix: u64,
+) -> Result<Option<KeyOwner>, StoreError> {
+    // The epoch is read before the lookup, so a change racing with it leaves a stale entry.
+    let epoch = store.auth_epoch();
+    if let Some(hit) = cache.get(&hash, epoch, now_unix) {
+        if hit.first_use_this_second {
+            usage.record(hash, now_unix);
+        }
+        return Ok(Some(KeyOwner {
+            user: hit.user,
+            view_json: hit.view_json,
+        }));
+    }
+    let Some(key) = store.api_key_by_hash(&hash)? else {
+        return Ok(None);
+    };
+    let Some(user) = store.user(&key.username)?.filter(|u| !u.disabled) else {
+        return Ok(None);
+    };
+    let user = Arc::new(user);
+    let view_json = cache.insert(hash, epoch, user.clone());
+    usage.record(hash, now_unix);
+    Ok(Some(KeyOwner { user, view_json }))
+}
 
 /// A key just made: the secret to show once, and what was stored.
 pub(crate) struct IssuedKey {
@@ -48,6 +96,76 @@ mod tests {
     use super::*;
     use crate::auth::credential::sha256;
     use crate::store::test_store;
+
+    fn ann(store: &Store) {
+        store
+            .create_user(&UserRecord {
+                username: "ann".into(),
+                email: "ann@example.com".into(),
+                name: "Ann".into(),
+                source: crate::store::UserSource::Local,
+                disabled: false,
+                created_at: crate::clock::now_rfc3339(),
+                access: vec![crate::store::AccessBinding::for_role(
+                    crate::vocab::Role::Developer,
+                )],
+                password_hash: None,
+            })
+            .unwrap();
+    }
+
+    #[tokio::test]
+    async fn a_key_authenticates_its_enabled_owner_until_revoked() {
+        let (_dir, store) = test_store();
+        let (cache, usage) = (KeyCache::default(), KeyUsage::default());
+        ann(&store);
+        let issued = issue_api_key(&store, "ann", "laptop").await.unwrap();
+        let hash = sha256(issued.secret.as_bytes());
+        for now in [100, 100, 101] {
+            let owner = authenticate(&store, &cache, &usage, hash, now)
+                .unwrap()
+                .unwrap();
+            assert_eq!(owner.user.username, "ann");
+            let view: serde_json::Value = serde_json::from_slice(&owner.view_json).unwrap();
+            assert_eq!(view["username"], "ann");
+            assert_eq!(usage.pending(&hash), Some(now), "the use is noted");
+        }
+        assert!(
+            authenticate(&store, &cache, &usage, [7; 32], 102)
+                .unwrap()
+                .is_none()
+        );
+        assert!(store.delete_api_key("ann", &issued.record.id).unwrap());
+        assert!(
+            authenticate(&store, &cache, &usage, hash, 102)
+                .unwrap()
+                .is_none(),
+            "a revoked key is refused although it was cached"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_disabled_owner_is_refused_although_cached() {
+        let (_dir, store) = test_store();
+        let (cache, usage) = (KeyCache::default(), KeyUsage::default());
+        ann(&store);
+        let issued = issue_api_key(&store, "ann", "laptop").await.unwrap();
+        let hash = sha256(issued.secret.as_bytes());
+        assert!(
+            authenticate(&store, &cache, &usage, hash, 1)
+                .unwrap()
+                .is_some()
+        );
+        store
+            .update_user("ann", |u| u.disabled = true)
+            .unwrap()
+            .unwrap();
+        assert!(
+            authenticate(&store, &cache, &usage, hash, 2)
+                .unwrap()
+                .is_none()
+        );
+    }
 
     #[tokio::test]
     async fn a_key_is_stored_by_its_hash_named_and_audited() {

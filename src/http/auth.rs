@@ -16,7 +16,7 @@ use warp::{Filter, Rejection};
 use super::error::ApiError;
 use super::session::{Session, session_from_cookies, tokens_equal};
 use crate::auth::credential::api_key_hash;
-use crate::auth::{Permission, permission::permits};
+use crate::auth::{Permission, keys, permission::permits};
 use crate::state::AppState;
 use crate::store::{StoreError, UserRecord};
 use crate::vocab::ErrorCode;
@@ -118,31 +118,12 @@ fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>
     let Some(hash) = header.to_str().ok().and_then(bearer_key_hash) else {
         return Ok(None);
     };
-    // The epoch is read before the lookup, so a change racing with it leaves a stale entry.
-    let epoch = state.store.auth_epoch();
     let now = crate::clock::unix_secs();
-    if let Some(hit) = state.key_cache.get(&hash, epoch, now) {
-        if hit.first_use_this_second {
-            state.key_usage.record(hash, now);
-        }
-        return Ok(Some(Caller {
-            user: hit.user,
-            view_json: Some(hit.view_json),
-        }));
-    }
-    let Some(key) = state.store.api_key_by_hash(&hash).map_err(internal)? else {
-        return Ok(None);
-    };
-    let user = state.store.user(&key.username).map_err(internal)?;
-    let Some(user) = user.filter(|u| !u.disabled) else {
-        return Ok(None);
-    };
-    let user = Arc::new(user);
-    let view_json = state.key_cache.insert(hash, epoch, user.clone());
-    state.key_usage.record(hash, now);
-    Ok(Some(Caller {
-        user,
-        view_json: Some(view_json),
+    let owner = keys::authenticate(&state.store, &state.key_cache, &state.key_usage, hash, now)
+        .map_err(internal)?;
+    Ok(owner.map(|owner| Caller {
+        user: owner.user,
+        view_json: Some(owner.view_json),
     }))
 }
 

@@ -19,19 +19,14 @@ use warp::reply::Response;
 use super::auth::store_unavailable;
 use super::client::limit_key;
 use super::error::ApiError;
-use crate::audit::{Audit, AuditKind};
 use crate::auth::account::UserView;
-use crate::auth::credential::{new_api_key, random_token, sha256};
-use crate::auth::device::{display_user_code, new_user_code};
-use crate::auth::text::{NameError, clean_name, displayable};
+use crate::auth::device::{self, display_user_code};
 use crate::state::AppState;
-use crate::store::{ApiKeyRecord, DeviceRecord, DeviceStatus, PollOutcome};
+use crate::store::PollOutcome;
 use crate::vocab::ErrorCode;
 
 /// Largest JSON or form body read.
 const MAX_BODY_BYTES: u64 = 4 * 1024;
-/// Longest client name (the one limit for names, [`crate::auth::text`]).
-const MAX_CLIENT_NAME: usize = crate::auth::text::MAX_NAME_CHARS;
 
 #[derive(Deserialize, Default)]
 struct CodeRequest {
@@ -77,16 +72,6 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     code.or(token).unify().boxed()
 }
 
-/// The client's name as the approval page will show it; refused when it could mislead (see
-/// [`crate::auth::text`]).
-fn client_name(requested: Option<String>) -> Result<String, NameError> {
-    match requested {
-        None => Ok("unnamed client".to_owned()),
-        Some(name) if name.trim().is_empty() => Ok("unnamed client".to_owned()),
-        Some(name) => clean_name(&name, MAX_CLIENT_NAME),
-    }
-}
-
 async fn device_code(
     remote: Option<IpAddr>,
     user_agent: Option<String>,
@@ -108,17 +93,6 @@ async fn device_code(
             }
         }
     };
-    let client_name = match client_name(request.client_name) {
-        Ok(name) => name,
-        Err(e) => {
-            return ApiError::new(
-                StatusCode::BAD_REQUEST,
-                ErrorCode::InvalidRequest,
-                format!("client_name: {e}"),
-            )
-            .response();
-        }
-    };
     let ip = remote.map(|ip| ip.to_string()).unwrap_or_default();
     if let Err(retry) = state.limits.device_codes_per_ip.hit(&limit_key(remote)) {
         return ApiError::new(
@@ -132,41 +106,37 @@ async fn device_code(
         .response();
     }
     let lifetimes = state.lifetimes;
-    let now = crate::clock::unix_secs();
-    let device_code = random_token(32);
-    let device_hash = sha256(device_code.as_bytes());
-    let mut record = DeviceRecord {
-        user_code: String::new(),
-        client_name,
+    let request = device::CodeRequest {
+        client_name: request.client_name,
         requester_ip: ip,
-        requester_agent: displayable(&user_agent.unwrap_or_default(), 200),
-        created_at: crate::clock::now_rfc3339(),
-        expires_unix: now + lifetimes.device_code.as_secs(),
-        interval_secs: lifetimes.device_poll_interval.as_secs(),
-        last_poll_ms: 0,
-        claimed_by: None,
-        status: DeviceStatus::Pending,
+        requester_agent: user_agent.unwrap_or_default(),
     };
-    let mut stored = false;
-    for _ in 0..16 {
-        record.user_code = new_user_code();
-        match state.store.create_device_code(&device_hash, &record) {
-            Ok(true) => {
-                stored = true;
-                break;
-            }
-            Ok(false) => continue,
-            Err(e) => return store_unavailable(e).response(),
+    let started = device::start(
+        &state.store,
+        request,
+        lifetimes.device_code,
+        lifetimes.device_poll_interval,
+    );
+    let (device_code, record) = match started {
+        Ok(started) => (started.device_code, started.record),
+        Err(device::StartError::Store(e)) => return store_unavailable(e).response(),
+        Err(e @ device::StartError::ClientName(_)) => {
+            return ApiError::new(
+                StatusCode::BAD_REQUEST,
+                ErrorCode::InvalidRequest,
+                e.to_string(),
+            )
+            .response();
         }
-    }
-    if !stored {
-        return ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            ErrorCode::TemporarilyUnavailable,
-            "no free user code: try again",
-        )
-        .response();
-    }
+        Err(e @ device::StartError::NoFreeCode) => {
+            return ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                ErrorCode::TemporarilyUnavailable,
+                e.to_string(),
+            )
+            .response();
+        }
+    };
     let shown = display_user_code(&record.user_code);
     let verification_uri = format!("{}/device", state.public_url);
     tracing::info!(client = %record.client_name, ip = %record.requester_ip, "device code issued");
@@ -195,35 +165,24 @@ fn token_error(code: ErrorCode, message: &str) -> Response {
 }
 
 async fn device_token(request: TokenRequest, state: AppState) -> Response {
-    let key = new_api_key();
-    let record = ApiKeyRecord {
-        id: random_token(9),
-        username: String::new(),
-        name: String::new(),
-        prefix: key.prefix.clone(),
-        created_at: crate::clock::now_rfc3339(),
-        last_used_unix: None,
-    };
-    let device_hash = sha256(request.device_code.as_bytes());
-    let now_ms = crate::clock::unix_ms();
-    // The key's name needs the code's client: read it first (a miss is answered by the poll).
-    let mut record = record;
-    if let Ok(Some(device)) = state.store.device_code(&device_hash) {
-        record.name = format!(
-            "{} ({})",
-            device.client_name,
-            &device.created_at[..device.created_at.len().min(19)].replace('T', " ")
-        );
-    }
-    let outcome = match state
-        .store
-        .poll_device(&device_hash, now_ms, &key.hash, &record)
+    let poll = match device::poll(&state.store, &request.device_code, crate::clock::unix_ms()).await
     {
-        Ok(outcome) => outcome,
+        Ok(poll) => poll,
         Err(e) => return store_unavailable(e).response(),
     };
+    let outcome = match poll {
+        device::Poll::Issued { secret, key, user } => {
+            return warp::reply::json(&json!({
+                "api_key": secret,
+                "key_id": key.id,
+                "user": UserView::from(&user),
+            }))
+            .into_response();
+        }
+        device::Poll::Waiting(outcome) => outcome,
+    };
     match outcome {
-        PollOutcome::Invalid => token_error(
+        PollOutcome::Invalid | PollOutcome::Issued(_) => token_error(
             ErrorCode::InvalidGrant,
             "unknown or already used device code",
         ),
@@ -248,51 +207,12 @@ async fn device_token(request: TokenRequest, state: AppState) -> Response {
             warp::reply::with_status(warp::reply::json(&body), StatusCode::BAD_REQUEST)
                 .into_response()
         }
-        PollOutcome::Issued(issued) => {
-            if let Err(e) = state.store.flush().await {
-                return store_unavailable(e).response();
-            }
-            let user = match state.store.user(&issued.username) {
-                Ok(Some(user)) => user,
-                Ok(None) => {
-                    return token_error(
-                        ErrorCode::InvalidGrant,
-                        "the approving user no longer exists",
-                    );
-                }
-                Err(e) => return store_unavailable(e).response(),
-            };
-            tracing::info!(username = %user.username, key_id = %issued.id, client = %issued.name, "device login: API key issued");
-            Audit::success(AuditKind::LoginDevice)
-                .actor(&user.username)
-                .subject(&issued.id)
-                .reason(format!("key \"{}\"", issued.name))
-                .record(&state.store);
-            warp::reply::json(&json!({
-                "api_key": key.secret,
-                "key_id": issued.id,
-                "user": UserView::from(&user),
-            }))
-            .into_response()
-        }
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn client_names_default_and_refuse_what_could_mislead() {
-        assert_eq!(client_name(None).unwrap(), "unnamed client");
-        assert_eq!(client_name(Some("   ".into())).unwrap(), "unnamed client");
-        assert_eq!(
-            client_name(Some(" coder CLI on box ".into())).unwrap(),
-            "coder CLI on box"
-        );
-        assert!(client_name(Some("evil\u{202E}txt".into())).is_err());
-        assert!(client_name(Some("x".repeat(MAX_CLIENT_NAME + 1))).is_err());
-    }
 
     #[test]
     fn form_encoded_polls_name_their_device_code() {
