@@ -4,6 +4,11 @@
 //!
 //! Nothing here blocks a request: a login reads the current snapshot and gets either a ready
 //! provider or the reason there is none. Local login and API keys never touch this module.
+//!
+//! The snapshot has one writer, [`run_provider`]. A request that learns something (the provider
+//! stopped answering, or a JWKS fetched again for a new `kid`) reports it to that task; the keys
+//! it fetched are handed to concurrent logins at once through the refetch state, before the task
+//! installs them.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -107,6 +112,25 @@ struct Snapshot {
     discovered: Option<Arc<Discovered>>,
 }
 
+/// The last JWKS refetch: when, and the provider with the keys it fetched.
+#[derive(Debug, Default)]
+struct Refetch {
+    at: Option<Instant>,
+    fresh: Option<Arc<Discovered>>,
+}
+
+/// What a request tells [`run_provider`].
+#[derive(Debug)]
+enum Report {
+    /// A request to the provider of (issuer, client_id) failed: `detail`.
+    Unreachable {
+        key: (String, String),
+        detail: String,
+    },
+    /// The provider with keys fetched again.
+    Keys(Arc<Discovered>),
+}
+
 /// Shared handle to the live provider; cheap to clone as `Arc<ProviderHandle>`.
 #[derive(Debug)]
 pub struct ProviderHandle {
@@ -119,8 +143,12 @@ pub struct ProviderHandle {
     current: ArcSwap<Snapshot>,
     /// Providers discovered earlier, by (issuer, client_id).
     cache: Mutex<HashMap<(String, String), Arc<Discovered>>>,
-    /// Single flight for JWKS refetches, with the time of the last one.
-    jwks_refetch: tokio::sync::Mutex<Option<Instant>>,
+    /// Single flight for JWKS refetches, with the time and result of the last one.
+    jwks_refetch: tokio::sync::Mutex<Refetch>,
+    /// What requests learnt, for [`run_provider`] to apply.
+    reports: tokio::sync::mpsc::UnboundedSender<Report>,
+    /// The receiving end, taken by [`run_provider`].
+    report_inbox: Mutex<Option<tokio::sync::mpsc::UnboundedReceiver<Report>>>,
     /// Asks the background task to retry now (a login found the provider unreachable).
     wake: tokio::sync::Notify,
     /// When the provider last answered (discovery, JWKS, a token exchange, a probe).
@@ -131,13 +159,16 @@ pub struct ProviderHandle {
 
 impl ProviderHandle {
     pub fn new(http: ProviderHttp) -> Arc<ProviderHandle> {
+        let (reports, inbox) = tokio::sync::mpsc::unbounded_channel();
         Arc::new(ProviderHandle {
             http: ArcSwap::from_pointee(http.clone()),
             base_http: http,
             roots: Mutex::new(None),
             current: ArcSwap::from_pointee(Snapshot::default()),
             cache: Mutex::new(HashMap::new()),
-            jwks_refetch: tokio::sync::Mutex::new(None),
+            jwks_refetch: tokio::sync::Mutex::new(Refetch::default()),
+            reports,
+            report_inbox: Mutex::new(Some(inbox)),
             wake: tokio::sync::Notify::new(),
             last_answer: Mutex::new(None),
             probe: tokio::sync::Mutex::new(()),
@@ -205,23 +236,39 @@ impl ProviderHandle {
     /// browser to a dead provider, and the background task retries.
     pub fn mark_unreachable(&self, discovered: &Discovered, detail: &str) {
         tracing::warn!(issuer = %discovered.issuer, error = %detail, "identity provider stopped answering");
-        let key = (discovered.issuer.clone(), discovered.client_id.clone());
-        self.current.rcu(|snapshot| {
-            if snapshot.key.as_ref() == Some(&key) {
-                Arc::new(Snapshot {
-                    key: Some(key.clone()),
-                    status: ProviderStatus {
-                        state: ProviderState::Unreachable,
-                        detail: detail.to_owned(),
-                    },
-                    discovered: None,
-                })
-            } else {
-                snapshot.clone()
-            }
-        });
         *self.last_answer.lock().unwrap_or_else(|e| e.into_inner()) = None;
-        self.wake.notify_one();
+        self.report(Report::Unreachable {
+            key: (discovered.issuer.clone(), discovered.client_id.clone()),
+            detail: detail.to_owned(),
+        });
+    }
+
+    /// Hands `report` to [`run_provider`] (dropped when it has stopped: shutdown).
+    fn report(&self, report: Report) {
+        let _ = self.reports.send(report);
+    }
+
+    /// Applies a request's report to the snapshot; only [`run_provider`] calls this.
+    fn apply(&self, report: Report) {
+        match report {
+            Report::Keys(fresh) => self.install(&fresh),
+            Report::Unreachable { key, detail } => {
+                self.current.rcu(|snapshot| {
+                    if snapshot.key.as_ref() == Some(&key) {
+                        Arc::new(Snapshot {
+                            key: Some(key.clone()),
+                            status: ProviderStatus {
+                                state: ProviderState::Unreachable,
+                                detail: detail.clone(),
+                            },
+                            discovered: None,
+                        })
+                    } else {
+                        snapshot.clone()
+                    }
+                });
+            }
+        }
     }
 
     /// The HTTP client for this provider's requests.
@@ -301,15 +348,19 @@ impl ProviderHandle {
     pub async fn refetch_jwks(&self, stale: &Arc<Discovered>) -> Option<Arc<Discovered>> {
         let mut last = self.jwks_refetch.lock().await;
         // Another request refetched while this one waited: use its keys.
-        if let Some(newer) = self.current.load().discovered.as_ref() {
-            if newer.issuer == stale.issuer && newer.fetched_at > stale.fetched_at {
-                return Some(newer.clone());
+        let installed = self.current.load().discovered.clone();
+        for newer in [last.fresh.clone(), installed].into_iter().flatten() {
+            if newer.issuer == stale.issuer
+                && newer.client_id == stale.client_id
+                && newer.fetched_at > stale.fetched_at
+            {
+                return Some(newer);
             }
         }
-        if last.is_some_and(|at| at.elapsed() < JWKS_REFETCH_GAP) {
+        if last.at.is_some_and(|at| at.elapsed() < JWKS_REFETCH_GAP) {
             return None;
         }
-        *last = Some(Instant::now());
+        last.at = Some(Instant::now());
         let keys = JsonWebKeySet::fetch_async(
             stale.metadata.jwks_uri(),
             &self.http().confined_to(&stale.issuer),
@@ -324,7 +375,9 @@ impl ProviderHandle {
                     metadata: stale.metadata.clone().set_jwks(keys),
                     fetched_at: Instant::now(),
                 });
-                self.install(&fresh);
+                self.answered();
+                last.fresh = Some(fresh.clone());
+                self.report(Report::Keys(fresh.clone()));
                 Some(fresh)
             }
             Err(e) => {
@@ -408,6 +461,15 @@ pub(crate) async fn run_provider(
     mut shutdown: Shutdown,
 ) {
     let mut changes = reloader.subscribe();
+    let Some(mut reports) = handle
+        .report_inbox
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .take()
+    else {
+        tracing::error!("the identity provider task runs once per handle");
+        return;
+    };
     let mut retry = FIRST_RETRY;
     loop {
         let live = reloader.live();
@@ -517,6 +579,14 @@ pub(crate) async fn run_provider(
             _ = handle.wake.notified() => {
                 // A login wants the provider now; still at most one attempt a second.
                 tokio::time::sleep(FIRST_RETRY).await;
+            }
+            Some(report) = reports.recv() => {
+                let unreachable = matches!(report, Report::Unreachable { .. });
+                handle.apply(report);
+                if unreachable {
+                    // Retried after a second, as when a login asks for it.
+                    tokio::time::sleep(FIRST_RETRY).await;
+                }
             }
             _ = shutdown.wait() => return,
         }
