@@ -29,7 +29,8 @@
 //!    throttle for unauthenticated failures.
 //! 5. [`auth`]: the one permission check, credentials (Argon2id passwords, `cf_` API keys,
 //!    tokens), account rules (when access ends, credentials end), the first admin, SSO
-//!    provisioning (`link_by_email`), rate limits, name validation, the key cache.
+//!    provisioning (`link_by_email`), rate limits, name validation, issuing and authenticating
+//!    API keys (with the key cache), the device-login steps.
 //! 6. [`reload`]: the one reload path (read -> validate -> build -> swap), the live
 //!    configuration ([`reload::LiveConfig`] in an `ArcSwap`), the reload status and counters.
 //! 7. [`oidc`]: the relying party. The live identity provider (discovery and JWKS in the
@@ -46,6 +47,8 @@
 //!     the vocabulary of the server), [`fuzz_checks`] (the properties the fuzz targets check).
 //!
 //! The binaries in `src/bin/` only parse arguments, set up logging and call into this library.
+//! Items are `pub(crate)` unless the binaries, tests or examples reach them (the
+//! `unreachable_pub` lint keeps it so).
 
 pub mod audit;
 pub mod auth;

@@ -1,8 +1,9 @@
 //! Who may do what: roles, permissions, credentials, rate limits and the rules for accounts.
 //!
 //! Owns the role vocabulary shared by `oidc.json` (`default_role`) and the store, the one
-//! permission check ([`permission::permits`]), password and key hashing, and creating and
-//! changing accounts. Its only I/O is through [`crate::store::Store`].
+//! permission check ([`permission::permits`]), password and key hashing, creating and changing
+//! accounts, issuing and authenticating API keys, and the steps of a device login. Its only I/O
+//! is through [`crate::store::Store`]; it knows nothing of HTTP.
 
 pub(crate) mod account;
 pub mod credential;

@@ -128,7 +128,7 @@ fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> 
     };
     let session = match require_page(&state, &request, Permission::SignedIn, &path) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let Some(typed) = query.user_code else {
         return entry_form(&session, None, StatusCode::OK);
@@ -241,7 +241,7 @@ fn confirm_page(session: &Session, record: &DeviceRecord) -> Response {
 fn enter_code(request: BrowserRequest, form: DecisionForm, state: AppState) -> Response {
     let session = match require_page(&state, &request, Permission::SignedIn, "/device") {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if !session.csrf_matches(&form.csrf_token) {
         return entry_form(
@@ -272,7 +272,7 @@ async fn decide(
     };
     let session = match require_page(&state, &request, Permission::SignedIn, "/device") {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if !session.csrf_matches(&form.csrf_token) {
         return error_page(

@@ -6,10 +6,6 @@
 //! the one reload path applies it. Resources (one file each) share the lower modules
 //! (`session`, `login`, `page`, `error`, `body`, `client`, `auth`) and never import each other.
 
-// Helpers here return the response to send instead (`Err(Response)`): built at most once per
-// request, its size does not matter.
-#![allow(clippy::result_large_err)]
-
 pub(crate) mod accounts;
 pub(crate) mod api;
 pub(crate) mod assets;

@@ -142,7 +142,7 @@ fn admin_shell(
 ) -> Response {
     let session = match require_page(state, request, Permission::ServerAdmin, path) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     Page {
         title,
@@ -159,7 +159,7 @@ fn admin_shell(
 fn home(request: BrowserRequest, state: AppState) -> Response {
     let session = match require_page(&state, &request, Permission::SignedIn, "/") {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let user = &session.user;
     let access: Vec<String> = user
@@ -207,7 +207,7 @@ fn home(request: BrowserRequest, state: AppState) -> Response {
 fn login_page(query: LoginQuery, request: BrowserRequest, state: AppState) -> Response {
     let session = match page_session(&state, &request) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     let return_to = return_to_or_home(query.return_to.as_deref());
     if session.is_some() {
@@ -331,7 +331,7 @@ async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -
 async fn logout(request: BrowserRequest, form: CsrfForm, state: AppState) -> Response {
     let session = match page_session(&state, &request) {
         Ok(session) => session,
-        Err(response) => return response,
+        Err(response) => return *response,
     };
     if let Some(session) = &session {
         let token_ok = form

@@ -198,16 +198,16 @@ pub(crate) fn browser_request()
 pub(crate) fn page_session(
     state: &AppState,
     request: &BrowserRequest,
-) -> Result<Option<Session>, Response> {
+) -> Result<Option<Session>, Box<Response>> {
     session_from_cookies(state, request.cookie.as_deref()).map_err(|e| {
         let e = store_unavailable(e);
-        error_page(
+        Box::new(error_page(
             e.status,
             "Temporarily unavailable",
             &e.message,
             "Try again in a moment.",
             None,
-        )
+        ))
     })
 }
 
@@ -218,21 +218,21 @@ pub(crate) fn require_page(
     request: &BrowserRequest,
     permission: Permission,
     path: &str,
-) -> Result<Session, Response> {
+) -> Result<Session, Box<Response>> {
     let Some(session) = page_session(state, request)? else {
-        return Err(see_other(
+        return Err(Box::new(see_other(
             &format!("/login?return_to={}", query_escape(path)),
             &[],
-        ));
+        )));
     };
     if !permits(&session.user, permission) {
-        return Err(error_page(
+        return Err(Box::new(error_page(
             StatusCode::FORBIDDEN,
             "Not allowed",
             "This page is for server administrators.",
             "Ask a server_admin for access, or go back.",
             Some(&session),
-        ));
+        )));
     }
     Ok(session)
 }
