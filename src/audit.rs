@@ -137,8 +137,8 @@ impl Audit {
     }
 
     /// Stores the event; a failure is logged, never returned.
-    pub fn record(self, store: &Store) {
-        if let Err(e) = store.record_audit(&self.event) {
+    pub async fn record(self, store: &Store) {
+        if let Err(e) = store.record_audit(&self.event).await {
             tracing::error!(error = %e, kind = %self.event.kind, "cannot record an audit event");
         }
     }
@@ -169,19 +169,19 @@ struct ThrottleWindow {
 impl AuditThrottle {
     /// Records `audit` about a request from `address` (a [`crate::http::client::limit_key`])
     /// unless the throttle counts it instead.
-    pub fn record(&self, audit: Audit, address: &str, store: &Store) {
+    pub async fn record(&self, audit: Audit, address: &str, store: &Store) {
         let (admitted, summary) = self.admit(address, std::time::Instant::now());
         if let Some(summary) = summary {
-            summary.record(store);
+            summary.record(store).await;
         }
         if admitted {
-            audit.record(store);
+            audit.record(store).await;
         }
     }
 
     /// Writes the count of an ended window (housekeeping calls this, so a flood that stopped is
     /// still summed up).
-    pub fn flush(&self, store: &Store) {
+    pub async fn flush(&self, store: &Store) {
         let summary = {
             let mut window = self.window();
             match window.as_ref() {
@@ -192,7 +192,7 @@ impl AuditThrottle {
             }
         };
         if let Some(summary) = summary {
-            summary.record(store);
+            summary.record(store).await;
         }
     }
 

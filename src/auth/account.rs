@@ -1,8 +1,8 @@
 //! Creating accounts: the rules for usernames, emails and names, the first admin, and the one
 //! `create_user` that the CLI, the admin socket and the API share.
 //!
-//! Blocking (Argon2 and store writes): call through [`crate::blocking::run_blocking`] on the
-//! runtime. Callers flush the store before they acknowledge.
+//! Argon2 runs through [`crate::blocking::run_blocking`], off the async runtime's threads.
+//! Callers flush the store before they acknowledge.
 
 use super::Role;
 use super::credential::{CredentialError, Password, generate_password, hash_password};
@@ -85,14 +85,14 @@ pub(crate) fn validate_email(email: &str) -> Result<(), AccountError> {
 /// Creates a user bound to `role` at its natural scope. Blocking.
 ///
 /// Fails on an invalid username, email, name or password, or a taken username or email.
-pub(crate) fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountError> {
+pub(crate) async fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, AccountError> {
     validate_username(&new.username)?;
     validate_email(&new.email)?;
     let name = new.name.trim();
     if name.is_empty() || name.chars().count() > 200 {
         return Err(AccountError::InvalidName);
     }
-    let password_hash = new.password.as_ref().map(hash_password).transpose()?;
+    let password_hash = hash_off_runtime(new.password.as_ref()).await?;
     let user = UserRecord {
         username: new.username.clone(),
         email: new.email.trim().to_owned(),
@@ -103,7 +103,7 @@ pub(crate) fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, Acc
         access: vec![AccessBinding::for_role(new.role)],
         password_hash,
     };
-    store.create_user(&user).map_err(|e| match e {
+    store.create_user(&user).await.map_err(|e| match e {
         StoreError::Conflict("username") => AccountError::UsernameTaken(new.username.clone()),
         StoreError::Conflict(_) => AccountError::EmailTaken(new.email.clone()),
         other => AccountError::Store(other),
@@ -115,8 +115,8 @@ pub(crate) fn create_user(store: &Store, new: NewUser) -> Result<UserRecord, Acc
 /// the password, to be shown once. Blocking.
 ///
 /// Fails when the store cannot be written.
-pub(crate) fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountError> {
-    if store.user_count() > 0 {
+pub(crate) async fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, AccountError> {
+    if store.user_count().await.map_err(AccountError::Store)? > 0 {
         return Ok(None);
     }
     let password = generate_password();
@@ -137,7 +137,8 @@ pub(crate) fn ensure_initial_admin(store: &Store) -> Result<Option<Password>, Ac
             password: Some(password.clone()),
             source: UserSource::Local,
         },
-    )?;
+    )
+    .await?;
     Ok(Some(password))
 }
 
@@ -180,7 +181,7 @@ impl CredentialsEnded {
 ///
 /// Fails on invalid values, a taken email, an unknown user, or disabling the last enabled
 /// server_admin (checked atomically with the write).
-pub(crate) fn change_user(
+pub(crate) async fn change_user(
     store: &Store,
     username: &str,
     change: UserChange,
@@ -194,7 +195,7 @@ pub(crate) fn change_user(
             return Err(AccountError::InvalidName);
         }
     }
-    let password_hash = change.password.as_ref().map(hash_password).transpose()?;
+    let password_hash = hash_off_runtime(change.password.as_ref()).await?;
     let updated = store
         .update_user(username, |u| {
             if let Some(name) = &name {
@@ -210,6 +211,7 @@ pub(crate) fn change_user(
                 u.password_hash = Some(hash.clone());
             }
         })
+        .await
         .map_err(|e| store_error(e, change.email.as_deref().unwrap_or_default()))?
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))?;
     let disabled = change.disabled == Some(true);
@@ -217,11 +219,13 @@ pub(crate) fn change_user(
     if disabled || password_hash.is_some() {
         ended.sessions = store
             .delete_sessions_of(username)
+            .await
             .map_err(AccountError::Store)?;
     }
     if disabled || (password_hash.is_some() && !change.keep_keys) {
         ended.keys = store
             .delete_api_keys_of(username)
+            .await
             .map_err(AccountError::Store)?;
     }
     Ok((updated, ended))
@@ -231,7 +235,7 @@ pub(crate) fn change_user(
 /// `keep_keys`, revokes their API keys. Blocking.
 ///
 /// Fails for an unknown user or a too short password.
-pub(crate) fn reset_password(
+pub(crate) async fn reset_password(
     store: &Store,
     username: &str,
     password: &Password,
@@ -246,6 +250,7 @@ pub(crate) fn reset_password(
             ..UserChange::default()
         },
     )
+    .await
 }
 
 /// Replaces a user's access bindings. Each binding's scope must be its role's scope
@@ -253,7 +258,7 @@ pub(crate) fn reset_password(
 ///
 /// Fails for an unknown user, a misfit scope, or removing server_admin from the last enabled
 /// server_admin.
-pub(crate) fn set_access(
+pub(crate) async fn set_access(
     store: &Store,
     username: &str,
     access: Vec<AccessBinding>,
@@ -272,6 +277,7 @@ pub(crate) fn set_access(
     }
     store
         .update_user(username, |u| u.access.clone_from(&bindings))
+        .await
         .map_err(|e| store_error(e, ""))?
         .ok_or_else(|| AccountError::NoSuchUser(username.to_owned()))
 }
@@ -279,12 +285,20 @@ pub(crate) fn set_access(
 /// Binds a user to exactly `role` at its scope (`coder-server set-role`).
 ///
 /// Fails as [`set_access`] does.
-pub(crate) fn set_role(
+pub(crate) async fn set_role(
     store: &Store,
     username: &str,
     role: Role,
 ) -> Result<UserRecord, AccountError> {
-    set_access(store, username, vec![AccessBinding::for_role(role)])
+    set_access(store, username, vec![AccessBinding::for_role(role)]).await
+}
+
+/// The Argon2id hash of `password`, computed on a blocking thread.
+async fn hash_off_runtime(password: Option<&Password>) -> Result<Option<String>, CredentialError> {
+    let Some(password) = password.cloned() else {
+        return Ok(None);
+    };
+    crate::blocking::run_blocking(move || hash_password(&password).map(Some)).await
 }
 
 fn store_error(e: StoreError, email: &str) -> AccountError {
@@ -312,21 +326,21 @@ mod tests {
         }
     }
 
-    #[test]
-    fn creates_an_sso_only_user_bound_at_the_roles_scope() {
+    #[tokio::test]
+    async fn creates_an_sso_only_user_bound_at_the_roles_scope() {
         let (_dir, store) = test_store();
-        let user = create_user(&store, john()).unwrap();
+        let user = create_user(&store, john()).await.unwrap();
         assert_eq!(user.password_hash, None);
         assert_eq!(user.access, [AccessBinding::for_role(Role::Developer)]);
         assert_eq!(user.access[0].scope, "environment:*");
-        assert_eq!(store.user("johndoe").unwrap().unwrap(), user);
+        assert_eq!(store.user("johndoe").await.unwrap().unwrap(), user);
     }
 
-    #[test]
-    fn duplicates_are_refused_with_clear_messages() {
+    #[tokio::test]
+    async fn duplicates_are_refused_with_clear_messages() {
         let (_dir, store) = test_store();
-        create_user(&store, john()).unwrap();
-        let e = create_user(&store, john()).unwrap_err();
+        create_user(&store, john()).await.unwrap();
+        let e = create_user(&store, john()).await.unwrap_err();
         assert_eq!(e.to_string(), "a user named `johndoe` already exists");
         let e = create_user(
             &store,
@@ -336,6 +350,7 @@ mod tests {
                 ..john()
             },
         )
+        .await
         .unwrap_err();
         assert_eq!(
             e.to_string(),
@@ -343,8 +358,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn bad_usernames_emails_and_names_are_refused() {
+    #[tokio::test]
+    async fn bad_usernames_emails_and_names_are_refused() {
         for bad in ["", "John", "-x", "a b", "x/y", &"a".repeat(65)] {
             assert!(validate_username(bad).is_err(), "{bad:?}");
         }
@@ -370,30 +385,36 @@ mod tests {
                 ..john()
             },
         )
+        .await
         .unwrap_err();
         assert!(matches!(e, AccountError::InvalidName));
     }
 
-    #[test]
-    fn first_start_creates_one_admin_with_a_working_random_password() {
+    #[tokio::test]
+    async fn first_start_creates_one_admin_with_a_working_random_password() {
         let (_dir, store) = test_store();
-        let password = ensure_initial_admin(&store).unwrap().expect("created");
-        let admin = store.user(INITIAL_ADMIN).unwrap().unwrap();
+        let password = ensure_initial_admin(&store)
+            .await
+            .unwrap()
+            .expect("created");
+        let admin = store.user(INITIAL_ADMIN).await.unwrap().unwrap();
         assert_eq!(admin.access, [AccessBinding::for_role(Role::ServerAdmin)]);
         assert_eq!(admin.access[0].scope, "server");
         assert!(verify_password(
             &password,
             admin.password_hash.as_deref().unwrap()
         ));
-        assert!(ensure_initial_admin(&store).unwrap().is_none());
-        assert_eq!(store.user_count(), 1);
+        assert!(ensure_initial_admin(&store).await.unwrap().is_none());
+        assert_eq!(store.user_count().await.unwrap(), 1);
     }
 
-    #[test]
-    fn the_last_enabled_admin_cannot_be_demoted_or_disabled() {
+    #[tokio::test]
+    async fn the_last_enabled_admin_cannot_be_demoted_or_disabled() {
         let (_dir, store) = test_store();
-        ensure_initial_admin(&store).unwrap();
-        let e = set_role(&store, INITIAL_ADMIN, Role::Developer).unwrap_err();
+        ensure_initial_admin(&store).await.unwrap();
+        let e = set_role(&store, INITIAL_ADMIN, Role::Developer)
+            .await
+            .unwrap_err();
         assert!(matches!(e, AccountError::LastAdmin(_)), "{e}");
         let e = change_user(
             &store,
@@ -403,6 +424,7 @@ mod tests {
                 ..UserChange::default()
             },
         )
+        .await
         .unwrap_err();
         assert!(matches!(e, AccountError::LastAdmin(_)), "{e}");
         create_user(
@@ -412,17 +434,18 @@ mod tests {
                 ..john()
             },
         )
+        .await
         .unwrap();
-        let demoted = set_role(&store, INITIAL_ADMIN, Role::Viewer).unwrap();
+        let demoted = set_role(&store, INITIAL_ADMIN, Role::Viewer).await.unwrap();
         assert_eq!(demoted.access, [AccessBinding::for_role(Role::Viewer)]);
-        let e = set_access(&store, "johndoe", vec![]).unwrap_err();
+        let e = set_access(&store, "johndoe", vec![]).await.unwrap_err();
         assert!(matches!(e, AccountError::LastAdmin(_)), "{e}");
     }
 
-    #[test]
-    fn access_scopes_must_fit_their_roles_and_duplicates_collapse() {
+    #[tokio::test]
+    async fn access_scopes_must_fit_their_roles_and_duplicates_collapse() {
         let (_dir, store) = test_store();
-        create_user(&store, john()).unwrap();
+        create_user(&store, john()).await.unwrap();
         let e = set_access(
             &store,
             "johndoe",
@@ -431,31 +454,36 @@ mod tests {
                 scope: "environment:*".into(),
             }],
         )
+        .await
         .unwrap_err();
         assert!(matches!(e, AccountError::InvalidScope { .. }), "{e}");
         let viewer = AccessBinding::for_role(Role::Viewer);
-        let user = set_access(&store, "johndoe", vec![viewer.clone(), viewer.clone()]).unwrap();
+        let user = set_access(&store, "johndoe", vec![viewer.clone(), viewer.clone()])
+            .await
+            .unwrap();
         assert_eq!(user.access, [viewer]);
         assert!(matches!(
-            set_role(&store, "nobody", Role::Viewer),
+            set_role(&store, "nobody", Role::Viewer).await,
             Err(AccountError::NoSuchUser(_))
         ));
     }
 
-    #[test]
-    fn a_password_reset_ends_sessions_and_keys_and_the_new_password_works() {
+    #[tokio::test]
+    async fn a_password_reset_ends_sessions_and_keys_and_the_new_password_works() {
         let (_dir, store) = test_store();
-        create_user(&store, john()).unwrap();
+        create_user(&store, john()).await.unwrap();
         let session = crate::store::SessionRecord {
             username: "johndoe".into(),
             created_unix: 0,
             expires_unix: u64::MAX,
             csrf_token: "t".into(),
         };
-        store.create_session(b"s", &session).unwrap();
-        store.create_api_key(b"k", &key("johndoe")).unwrap();
+        store.create_session(b"s", &session).await.unwrap();
+        store.create_api_key(b"k", &key("johndoe")).await.unwrap();
         let password = Password::new("correct horse battery");
-        let (user, ended) = reset_password(&store, "johndoe", &password, false).unwrap();
+        let (user, ended) = reset_password(&store, "johndoe", &password, false)
+            .await
+            .unwrap();
         assert!(verify_password(
             &password,
             user.password_hash.as_deref().unwrap()
@@ -467,30 +495,36 @@ mod tests {
                 keys: 1
             }
         );
-        assert!(store.session(b"s", 1).unwrap().is_none());
-        assert!(store.api_key_by_hash(b"k").unwrap().is_none());
-        store.create_api_key(b"k2", &key("johndoe")).unwrap();
-        let (_, ended) = reset_password(&store, "johndoe", &password, true).unwrap();
+        assert!(store.session(b"s", 1).await.unwrap().is_none());
+        assert!(store.api_key_by_hash(b"k").await.unwrap().is_none());
+        store.create_api_key(b"k2", &key("johndoe")).await.unwrap();
+        let (_, ended) = reset_password(&store, "johndoe", &password, true)
+            .await
+            .unwrap();
         assert_eq!(ended.keys, 0, "--keep-keys keeps them");
-        assert!(store.api_key_by_hash(b"k2").unwrap().is_some());
-        let e = reset_password(&store, "johndoe", &Password::new("short"), false).unwrap_err();
+        assert!(store.api_key_by_hash(b"k2").await.unwrap().is_some());
+        let e = reset_password(&store, "johndoe", &Password::new("short"), false)
+            .await
+            .unwrap_err();
         assert!(matches!(e, AccountError::Credential(_)));
     }
 
-    #[test]
-    fn disabled_users_lose_their_keys_for_good() {
+    #[tokio::test]
+    async fn disabled_users_lose_their_keys_for_good() {
         let (_dir, store) = test_store();
-        create_user(&store, john()).unwrap();
-        store.create_api_key(b"k", &key("johndoe")).unwrap();
+        create_user(&store, john()).await.unwrap();
+        store.create_api_key(b"k", &key("johndoe")).await.unwrap();
         let disable = |disabled| UserChange {
             disabled: Some(disabled),
             ..UserChange::default()
         };
-        let (_, ended) = change_user(&store, "johndoe", disable(true)).unwrap();
+        let (_, ended) = change_user(&store, "johndoe", disable(true)).await.unwrap();
         assert_eq!(ended.keys, 1);
-        change_user(&store, "johndoe", disable(false)).unwrap();
+        change_user(&store, "johndoe", disable(false))
+            .await
+            .unwrap();
         assert!(
-            store.api_key_by_hash(b"k").unwrap().is_none(),
+            store.api_key_by_hash(b"k").await.unwrap().is_none(),
             "re-enabling revives nothing"
         );
     }

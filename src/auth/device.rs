@@ -103,7 +103,7 @@ pub(crate) fn client_name(requested: Option<&str>) -> Result<String, NameError> 
 }
 
 /// Makes a pending device login that lives `ttl` and may be polled every `interval`.
-pub(crate) fn start(
+pub(crate) async fn start(
     store: &Store,
     request: CodeRequest,
     ttl: Duration,
@@ -127,7 +127,7 @@ pub(crate) fn start(
     };
     for _ in 0..USER_CODE_ATTEMPTS {
         record.user_code = new_user_code();
-        if store.create_device_code(&device_hash, &record)? {
+        if store.create_device_code(&device_hash, &record).await? {
             return Ok(StartedCode {
                 device_code,
                 record,
@@ -160,7 +160,7 @@ pub(crate) async fn poll(
     let key = new_api_key();
     let device_hash = sha256(device_code.as_bytes());
     // The key's name needs the code's client: read it first (a miss is answered by the poll).
-    let name = match store.device_code(&device_hash)? {
+    let name = match store.device_code(&device_hash).await? {
         Some(device) => format!(
             "{} ({})",
             device.client_name,
@@ -176,12 +176,15 @@ pub(crate) async fn poll(
         created_at: crate::clock::now_rfc3339(),
         last_used_unix: None,
     };
-    let issued = match store.poll_device(&device_hash, now_ms, &key.hash, &record)? {
+    let issued = match store
+        .poll_device(&device_hash, now_ms, &key.hash, &record)
+        .await?
+    {
         PollOutcome::Issued(issued) => issued,
         other => return Ok(Poll::Waiting(other)),
     };
     store.flush().await?;
-    let Some(user) = store.user(&issued.username)? else {
+    let Some(user) = store.user(&issued.username).await? else {
         return Ok(Poll::Waiting(PollOutcome::Invalid));
     };
     tracing::info!(username = %user.username, key_id = %issued.id, client = %issued.name, "device login: API key issued");
@@ -189,7 +192,8 @@ pub(crate) async fn poll(
         .actor(&user.username)
         .subject(&issued.id)
         .reason(format!("key \"{}\"", issued.name))
-        .record(store);
+        .record(store)
+        .await;
     Ok(Poll::Issued {
         secret: key.secret,
         key: issued,
@@ -201,7 +205,7 @@ pub(crate) async fn poll(
 mod tests {
     use super::*;
 
-    fn started(store: &Store) -> StartedCode {
+    async fn started(store: &Store) -> StartedCode {
         let request = CodeRequest {
             client_name: Some("coder CLI".into()),
             requester_ip: "127.0.0.1".into(),
@@ -213,10 +217,11 @@ mod tests {
             Duration::from_secs(600),
             Duration::from_secs(0),
         )
+        .await
         .unwrap()
     }
 
-    fn approve(store: &Store, code: &StartedCode, username: &str) {
+    async fn approve(store: &Store, code: &StartedCode, username: &str) {
         let hash = sha256(code.device_code.as_bytes());
         let username = username.to_owned();
         store
@@ -229,12 +234,13 @@ mod tests {
                     }
                 },
             )
+            .await
             .unwrap()
             .unwrap();
     }
 
-    #[test]
-    fn client_names_default_and_refuse_what_could_mislead() {
+    #[tokio::test]
+    async fn client_names_default_and_refuse_what_could_mislead() {
         assert_eq!(client_name(None).unwrap(), UNNAMED_CLIENT);
         assert_eq!(client_name(Some("   ")).unwrap(), UNNAMED_CLIENT);
         assert_eq!(
@@ -249,7 +255,7 @@ mod tests {
     #[tokio::test]
     async fn a_started_code_is_stored_by_its_hash_and_waits_for_approval() {
         let (_dir, store) = crate::store::test_store();
-        let code = started(&store);
+        let code = started(&store).await;
         assert_eq!(
             normalise_user_code(&code.record.user_code).as_deref(),
             Some(code.record.user_code.as_str())
@@ -257,6 +263,7 @@ mod tests {
         assert_eq!(code.record.requester_agent, "agent");
         let stored = store
             .device_code(&sha256(code.device_code.as_bytes()))
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(stored, code.record);
@@ -269,7 +276,8 @@ mod tests {
             bad,
             Duration::from_secs(600),
             Duration::from_secs(5),
-        );
+        )
+        .await;
         assert!(matches!(refused, Err(StartError::ClientName(_))));
         let poll = poll(&store, &code.device_code, crate::clock::unix_ms())
             .await
@@ -296,9 +304,10 @@ mod tests {
                 )],
                 password_hash: None,
             })
+            .await
             .unwrap();
-        let code = started(&store);
-        approve(&store, &code, "ann");
+        let code = started(&store).await;
+        approve(&store, &code, "ann").await;
         let now = crate::clock::unix_ms();
         let Poll::Issued { secret, key, user } =
             poll(&store, &code.device_code, now).await.unwrap()
@@ -310,10 +319,11 @@ mod tests {
         assert!(key.name.starts_with("coder CLI ("), "{}", key.name);
         let stored = store
             .api_key_by_hash(&sha256(secret.as_bytes()))
+            .await
             .unwrap()
             .unwrap();
         assert_eq!(stored, key);
-        let events = store.audit_events(None, 5, Some("login")).unwrap();
+        let events = store.audit_events(None, 5, Some("login")).await.unwrap();
         assert_eq!(events[0].subject.as_deref(), Some(key.id.as_str()));
         let again = poll(&store, &code.device_code, now + 60_000).await.unwrap();
         assert!(
@@ -325,8 +335,8 @@ mod tests {
     #[tokio::test]
     async fn a_code_approved_by_a_user_since_deleted_gives_nothing() {
         let (_dir, store) = crate::store::test_store();
-        let code = started(&store);
-        approve(&store, &code, "ghost");
+        let code = started(&store).await;
+        approve(&store, &code, "ghost").await;
         let poll = poll(&store, &code.device_code, crate::clock::unix_ms())
             .await
             .unwrap();
@@ -339,8 +349,8 @@ mod tests {
         );
     }
 
-    #[test]
-    fn codes_use_the_alphabet_and_show_with_a_dash() {
+    #[tokio::test]
+    async fn codes_use_the_alphabet_and_show_with_a_dash() {
         for _ in 0..100 {
             let code = new_user_code();
             assert_eq!(normalise_user_code(&code).as_deref(), Some(code.as_str()));
@@ -350,8 +360,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn input_is_normalised_for_case_dashes_and_spaces() {
+    #[tokio::test]
+    async fn input_is_normalised_for_case_dashes_and_spaces() {
         assert_eq!(
             normalise_user_code("bcdf-ghjk").as_deref(),
             Some("BCDFGHJK")

@@ -29,7 +29,7 @@ impl KeyUsage {
     /// Writes the pending uses to the store (keys revoked meanwhile are skipped). Blocking.
     ///
     /// Fails when the store refuses the write; the uses are then kept for the next attempt.
-    pub fn persist(&self, store: &Store) -> Result<usize, StoreError> {
+    pub async fn persist(&self, store: &Store) -> Result<usize, StoreError> {
         let batch: Vec<(Vec<u8>, u64)> = self
             .lock()
             .iter()
@@ -38,7 +38,7 @@ impl KeyUsage {
         if batch.is_empty() {
             return Ok(0);
         }
-        store.record_api_key_uses(&batch)?;
+        store.record_api_key_uses(&batch).await?;
         let mut pending = self.lock();
         for (hash, unix) in &batch {
             let hash: [u8; 32] = hash.as_slice().try_into().unwrap_or([0; 32]);
@@ -60,8 +60,8 @@ mod tests {
     use super::*;
     use crate::store::{ApiKeyRecord, test_store};
 
-    #[test]
-    fn uses_are_kept_in_memory_then_written_in_one_batch() {
+    #[tokio::test]
+    async fn uses_are_kept_in_memory_then_written_in_one_batch() {
         let (_dir, store) = test_store();
         let record = ApiKeyRecord {
             id: "k1".into(),
@@ -72,17 +72,17 @@ mod tests {
             last_used_unix: None,
         };
         let hash = [7u8; 32];
-        store.create_api_key(&hash, &record).unwrap();
+        store.create_api_key(&hash, &record).await.unwrap();
         let usage = KeyUsage::default();
         usage.record(hash, 100);
         usage.record(hash, 90);
         assert_eq!(usage.pending(&hash), Some(100));
-        let stored = store.api_key_by_hash(&hash).unwrap().unwrap();
+        let stored = store.api_key_by_hash(&hash).await.unwrap().unwrap();
         assert_eq!(stored.last_used_unix, None, "no write per use");
-        assert_eq!(usage.persist(&store).unwrap(), 1);
+        assert_eq!(usage.persist(&store).await.unwrap(), 1);
         assert_eq!(usage.pending(&hash), None);
-        let stored = store.api_key_by_hash(&hash).unwrap().unwrap();
+        let stored = store.api_key_by_hash(&hash).await.unwrap().unwrap();
         assert_eq!(stored.last_used_unix, Some(100));
-        assert_eq!(usage.persist(&store).unwrap(), 0);
+        assert_eq!(usage.persist(&store).await.unwrap(), 0);
     }
 }

@@ -24,7 +24,7 @@ pub(crate) struct KeyOwner {
 /// The enabled owner of the key whose SHA-256 is `hash`, at `now_unix`; `None` for an unknown
 /// or revoked key or a disabled owner. A cached answer is used only while the store's auth
 /// epoch is the one it was looked up at; the use is noted in `usage` (written in batches).
-pub(crate) fn authenticate(
+pub(crate) async fn authenticate(
     store: &Store,
     cache: &KeyCache,
     usage: &KeyUsage,
@@ -42,10 +42,10 @@ pub(crate) fn authenticate(
             view_json: hit.view_json,
         }));
     }
-    let Some(key) = store.api_key_by_hash(&hash)? else {
+    let Some(key) = store.api_key_by_hash(&hash).await? else {
         return Ok(None);
     };
-    let Some(user) = store.user(&key.username)?.filter(|u| !u.disabled) else {
+    let Some(user) = store.user(&key.username).await?.filter(|u| !u.disabled) else {
         return Ok(None);
     };
     let user = Arc::new(user);
@@ -78,12 +78,13 @@ pub(crate) async fn issue_api_key(
         created_at: crate::clock::now_rfc3339(),
         last_used_unix: None,
     };
-    store.create_api_key(&key.hash, &record)?;
+    store.create_api_key(&key.hash, &record).await?;
     Audit::success(AuditKind::ApiKeyCreated)
         .actor(username)
         .subject(&record.id)
         .reason(format!("key \"{name}\""))
-        .record(store);
+        .record(store)
+        .await;
     store.flush().await?;
     Ok(IssuedKey {
         secret: key.secret,
@@ -97,7 +98,7 @@ mod tests {
     use crate::auth::credential::sha256;
     use crate::store::test_store;
 
-    fn ann(store: &Store) {
+    async fn ann(store: &Store) {
         store
             .create_user(&UserRecord {
                 username: "ann".into(),
@@ -111,6 +112,7 @@ mod tests {
                 )],
                 password_hash: None,
             })
+            .await
             .unwrap();
     }
 
@@ -118,11 +120,12 @@ mod tests {
     async fn a_key_authenticates_its_enabled_owner_until_revoked() {
         let (_dir, store) = test_store();
         let (cache, usage) = (KeyCache::default(), KeyUsage::default());
-        ann(&store);
+        ann(&store).await;
         let issued = issue_api_key(&store, "ann", "laptop").await.unwrap();
         let hash = sha256(issued.secret.as_bytes());
         for now in [100, 100, 101] {
             let owner = authenticate(&store, &cache, &usage, hash, now)
+                .await
                 .unwrap()
                 .unwrap();
             assert_eq!(owner.user.username, "ann");
@@ -132,12 +135,19 @@ mod tests {
         }
         assert!(
             authenticate(&store, &cache, &usage, [7; 32], 102)
+                .await
                 .unwrap()
                 .is_none()
         );
-        assert!(store.delete_api_key("ann", &issued.record.id).unwrap());
+        assert!(
+            store
+                .delete_api_key("ann", &issued.record.id)
+                .await
+                .unwrap()
+        );
         assert!(
             authenticate(&store, &cache, &usage, hash, 102)
+                .await
                 .unwrap()
                 .is_none(),
             "a revoked key is refused although it was cached"
@@ -148,20 +158,23 @@ mod tests {
     async fn a_disabled_owner_is_refused_although_cached() {
         let (_dir, store) = test_store();
         let (cache, usage) = (KeyCache::default(), KeyUsage::default());
-        ann(&store);
+        ann(&store).await;
         let issued = issue_api_key(&store, "ann", "laptop").await.unwrap();
         let hash = sha256(issued.secret.as_bytes());
         assert!(
             authenticate(&store, &cache, &usage, hash, 1)
+                .await
                 .unwrap()
                 .is_some()
         );
         store
             .update_user("ann", |u| u.disabled = true)
+            .await
             .unwrap()
             .unwrap();
         assert!(
             authenticate(&store, &cache, &usage, hash, 2)
+                .await
                 .unwrap()
                 .is_none()
         );
@@ -175,11 +188,12 @@ mod tests {
         assert!(issued.secret.starts_with(&issued.record.prefix));
         let stored = store
             .api_key_by_hash(&sha256(issued.secret.as_bytes()))
+            .await
             .unwrap()
             .expect("found by the hash of its secret");
         assert_eq!(stored, issued.record);
         assert_eq!(stored.name, "laptop");
-        let events = store.audit_events(None, 5, Some("api_key")).unwrap();
+        let events = store.audit_events(None, 5, Some("api_key")).await.unwrap();
         assert_eq!(
             events[0].subject.as_deref(),
             Some(issued.record.id.as_str())

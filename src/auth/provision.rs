@@ -65,21 +65,21 @@ pub(crate) fn username_from_email(email: &str) -> String {
 /// The user `identity` signs in as, linking or creating it as `config` allows.
 ///
 /// Fails with the refusal to show, or a store failure.
-pub(crate) fn sign_in_identity(
+pub(crate) async fn sign_in_identity(
     store: &Store,
     config: &OidcConfig,
     identity: &VerifiedIdentity,
 ) -> Result<UserRecord, SsoRefusal> {
-    if let Some(username) = store.identity(&identity.issuer, &identity.subject)? {
-        if let Some(user) = store.user(&username)? {
-            return signed_in(store, user, identity);
+    if let Some(username) = store.identity(&identity.issuer, &identity.subject).await? {
+        if let Some(user) = store.user(&username).await? {
+            return signed_in(store, user, identity).await;
         }
     }
     let email = identity.email.clone().ok_or(SsoRefusal::MissingEmail)?;
     if identity.email_verified == Some(false) {
         return Err(SsoRefusal::EmailNotVerified(email));
     }
-    if let Some(user) = store.user_by_email(&email)? {
+    if let Some(user) = store.user_by_email(&email).await? {
         if user.disabled {
             return Err(SsoRefusal::Disabled(user.username));
         }
@@ -94,7 +94,10 @@ pub(crate) fn sign_in_identity(
                     .map_or_else(|| "absent".to_owned(), |v| v.to_string()),
             });
         }
-        match store.link_identity(&identity.issuer, &identity.subject, &user.username) {
+        match store
+            .link_identity(&identity.issuer, &identity.subject, &user.username)
+            .await
+        {
             Ok(()) => {
                 tracing::info!(username = %user.username, issuer = %identity.issuer, "SSO identity linked by email")
             }
@@ -102,7 +105,7 @@ pub(crate) fn sign_in_identity(
             Err(StoreError::Conflict("identity")) => {}
             Err(e) => return Err(e.into()),
         }
-        return signed_in(store, user, identity);
+        return signed_in(store, user, identity).await;
     }
     if !config.auto_provision {
         return Err(SsoRefusal::UserNotFound(email));
@@ -128,7 +131,10 @@ pub(crate) fn sign_in_identity(
         access: vec![AccessBinding::for_role(config.default_role)],
         password_hash: None,
     };
-    match store.provision_user(&template, &candidates, &identity.issuer, &identity.subject) {
+    match store
+        .provision_user(&template, &candidates, &identity.issuer, &identity.subject)
+        .await
+    {
         Ok(user) => {
             tracing::info!(username = %user.username, role = %config.default_role, issuer = %identity.issuer, "SSO user provisioned");
             Audit::success(AuditKind::UserCreated)
@@ -138,19 +144,20 @@ pub(crate) fn sign_in_identity(
                     "provisioned at first SSO login, role {}",
                     config.default_role
                 ))
-                .record(store);
+                .record(store)
+                .await;
             Ok(user)
         }
         // A concurrent first login of the same person won the race: sign in as its user.
         Err(StoreError::Conflict("identity" | "email")) => {
-            sign_in_identity(store, config, identity)
+            Box::pin(sign_in_identity(store, config, identity)).await
         }
         Err(e) => Err(e.into()),
     }
 }
 
 /// A linked user signing in: refused when disabled; the display name follows the provider.
-fn signed_in(
+async fn signed_in(
     store: &Store,
     user: UserRecord,
     identity: &VerifiedIdentity,
@@ -161,7 +168,8 @@ fn signed_in(
     match &identity.name {
         Some(name) if *name != user.name && name.chars().count() <= 200 => {
             let updated = store
-                .update_user(&user.username, |u| u.name.clone_from(name))?
+                .update_user(&user.username, |u| u.name.clone_from(name))
+                .await?
                 .unwrap_or(user);
             tracing::info!(username = %updated.username, "display name updated from the identity provider");
             Ok(updated)
@@ -177,8 +185,8 @@ mod tests {
     use crate::secret::Secret;
     use crate::store::test_store;
 
-    #[test]
-    fn usernames_follow_the_contract_rule() {
+    #[tokio::test]
+    async fn usernames_follow_the_contract_rule() {
         assert_eq!(username_from_email("john.doe@company.com"), "johndoe");
         assert_eq!(username_from_email("John.Doe+ci@company.com"), "johndoe");
         assert_eq!(username_from_email("o'brien_x-y@x.io"), "obrienxy");
@@ -213,14 +221,15 @@ mod tests {
         }
     }
 
-    #[test]
-    fn first_login_provisions_later_logins_update_only_the_name() {
+    #[tokio::test]
+    async fn first_login_provisions_later_logins_update_only_the_name() {
         let (_dir, store) = test_store();
         let first = sign_in_identity(
             &store,
             &config(true),
             &identity("1", Some("john.doe@x.io"), "John"),
         )
+        .await
         .unwrap();
         assert_eq!(first.username, "johndoe");
         assert_eq!(first.source, UserSource::Sso);
@@ -230,6 +239,7 @@ mod tests {
             &config(true),
             &identity("2", Some("john.doe@y.io"), "Other John"),
         )
+        .await
         .unwrap();
         assert_eq!(other.username, "johndoe2", "collision gets a number");
         let mut changed_config = config(true);
@@ -239,6 +249,7 @@ mod tests {
             &changed_config,
             &identity("1", Some("new@x.io"), "John Doe"),
         )
+        .await
         .unwrap();
         assert_eq!(again.username, "johndoe");
         assert_eq!(again.name, "John Doe");
@@ -253,34 +264,35 @@ mod tests {
         );
     }
 
-    #[test]
-    fn refusals_name_the_guides_errors_and_write_nothing() {
+    #[tokio::test]
+    async fn refusals_name_the_guides_errors_and_write_nothing() {
         let (_dir, store) = test_store();
         assert!(matches!(
-            sign_in_identity(&store, &config(true), &identity("1", None, "N")),
+            sign_in_identity(&store, &config(true), &identity("1", None, "N")).await,
             Err(SsoRefusal::MissingEmail)
         ));
         assert!(matches!(
-            sign_in_identity(&store, &config(false), &identity("1", Some("a@x.io"), "N")),
+            sign_in_identity(&store, &config(false), &identity("1", Some("a@x.io"), "N")).await,
             Err(SsoRefusal::UserNotFound(_))
         ));
         let mut unverified = identity("1", Some("a@x.io"), "N");
         unverified.email_verified = Some(false);
         assert!(matches!(
-            sign_in_identity(&store, &config(true), &unverified),
+            sign_in_identity(&store, &config(true), &unverified).await,
             Err(SsoRefusal::EmailNotVerified(_))
         ));
-        assert_eq!(store.user_count(), 0);
+        assert_eq!(store.user_count().await.unwrap(), 0);
         assert!(
             store
                 .identity("https://idp.example", "1")
+                .await
                 .unwrap()
                 .is_none()
         );
     }
 
-    #[test]
-    fn an_existing_user_is_linked_only_as_link_by_email_allows() {
+    #[tokio::test]
+    async fn an_existing_user_is_linked_only_as_link_by_email_allows() {
         use crate::setup::config::LinkByEmail;
         let (_dir, store) = test_store();
         let admin = UserRecord {
@@ -293,7 +305,7 @@ mod tests {
             access: vec![AccessBinding::for_role(Role::ServerAdmin)],
             password_hash: None,
         };
-        store.create_user(&admin).unwrap();
+        store.create_user(&admin).await.unwrap();
         let cases = [
             (LinkByEmail::Verified, None, false),
             (LinkByEmail::Verified, Some(true), true),
@@ -311,15 +323,19 @@ mod tests {
                 link_by_email: rule,
                 ..config(true)
             };
-            let result = sign_in_identity(&store, &config, &attacker);
+            let result = sign_in_identity(&store, &config, &attacker).await;
             assert_eq!(
                 result.is_ok(),
                 links,
                 "{rule:?} with email_verified {verified:?}"
             );
-            let linked = store.identity("https://idp.example", &sub).unwrap();
+            let linked = store.identity("https://idp.example", &sub).await.unwrap();
             assert_eq!(linked.is_some(), links);
         }
-        assert_eq!(store.user_count(), 1, "no second account was provisioned");
+        assert_eq!(
+            store.user_count().await.unwrap(),
+            1,
+            "no second account was provisioned"
+        );
     }
 }

@@ -164,9 +164,10 @@ fn apply(data_dir: &Path, request: AdminRequest) -> anyhow::Result<UserView> {
         Err(AdminError::NotRunning { .. }) => {
             // No daemon: the store is free to open here.
             let store = Store::open(&data_dir.join("store"))?;
-            let response = apply_account_request(&store, request);
-            runtime.block_on(store.flush())?;
-            response
+            runtime.block_on(async {
+                let response = apply_account_request(&store, request).await;
+                store.flush().await.map(|()| response)
+            })?
         }
         Err(e) => return Err(e.into()),
     };

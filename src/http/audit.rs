@@ -31,15 +31,19 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(require(state.clone(), Permission::ServerAdmin))
         .and(warp::query::<AuditQuery>())
         .and(super::with_state(state))
-        .map(list)
+        .then(list)
         .boxed()
 }
 
-fn list(_admin: Caller, query: AuditQuery, state: AppState) -> Response {
+async fn list(_admin: Caller, query: AuditQuery, state: AppState) -> Response {
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT).clamp(1, MAX_LIMIT);
     let kind = query.kind.as_deref().filter(|k| !k.is_empty());
     // One more than asked tells whether an older page exists.
-    match state.store.audit_events(query.before, limit + 1, kind) {
+    match state
+        .store
+        .audit_events(query.before, limit + 1, kind)
+        .await
+    {
         Ok(mut events) => {
             let more = events.len() > limit;
             events.truncate(limit);

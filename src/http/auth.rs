@@ -64,19 +64,19 @@ pub(crate) fn require(
     authorization
         .or(browser)
         .unify()
-        // Deciding needs no waiting (store reads are memory-speed): a ready future, and no
-        // copy of the state per request.
         .and_then(move |presented: Presented| {
-            std::future::ready(authorize(&state, &presented, permission))
+            let state = state.clone();
+            async move { authorize(&state, &presented, permission).await }
         })
 }
 
-fn authorize(
+async fn authorize(
     state: &AppState,
     presented: &Presented,
     permission: Permission,
 ) -> Result<Caller, Rejection> {
-    let caller = identify(state, presented)?
+    let caller = identify(state, presented)
+        .await?
         .ok_or_else(|| warp::reject::custom(ApiError::unauthenticated()))?;
     if !permits(&caller.user, permission) {
         return Err(warp::reject::custom(forbidden(permission)));
@@ -84,10 +84,10 @@ fn authorize(
     Ok(caller)
 }
 
-fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, Rejection> {
+async fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, Rejection> {
     let internal = |e: StoreError| warp::reject::custom(store_unavailable(e));
     let (method, cookie, origin, csrf) = match presented {
-        Presented::Authorization(header) => return identify_key(state, header),
+        Presented::Authorization(header) => return identify_key(state, header).await,
         Presented::Browser {
             method,
             cookie,
@@ -95,7 +95,10 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
             csrf,
         } => (method, cookie, origin, csrf),
     };
-    let Some(session) = session_from_cookies(state, cookie.as_deref()).map_err(internal)? else {
+    let Some(session) = session_from_cookies(state, cookie.as_deref())
+        .await
+        .map_err(internal)?
+    else {
         return Ok(None);
     };
     let safe = method == Method::GET || method == Method::HEAD;
@@ -113,13 +116,14 @@ fn identify(state: &AppState, presented: &Presented) -> Result<Option<Caller>, R
 }
 
 /// The caller of an `Authorization: Bearer <api key>` header; `None` for anything else.
-fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>, Rejection> {
+async fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<Caller>, Rejection> {
     let internal = |e: StoreError| warp::reject::custom(store_unavailable(e));
     let Some(hash) = header.to_str().ok().and_then(bearer_key_hash) else {
         return Ok(None);
     };
     let now = crate::clock::unix_secs();
     let owner = keys::authenticate(&state.store, &state.key_cache, &state.key_usage, hash, now)
+        .await
         .map_err(internal)?;
     Ok(owner.map(|owner| Caller {
         user: owner.user,

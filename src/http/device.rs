@@ -116,7 +116,8 @@ async fn device_code(
         request,
         lifetimes.device_code,
         lifetimes.device_poll_interval,
-    );
+    )
+    .await;
     let (device_code, record) = match started {
         Ok(started) => (started.device_code, started.record),
         Err(device::StartError::Store(e)) => return store_unavailable(e).response(),

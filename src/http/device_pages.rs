@@ -49,13 +49,13 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::query::<DeviceQuery>())
         .and(browser_request())
         .and(with_state.clone())
-        .map(device_page);
+        .then(device_page);
     let enter = warp::path!("device")
         .and(warp::post())
         .and(browser_request())
         .and(super::body::form::<DecisionForm>(MAX_BODY_BYTES))
         .and(with_state.clone())
-        .map(enter_code);
+        .then(enter_code);
     let decide = warp::path!("device" / String)
         .and(warp::post())
         .and(browser_request())
@@ -121,12 +121,12 @@ fn entry_form(session: &Session, message: Option<&str>, status: StatusCode) -> R
     .respond(status)
 }
 
-fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> Response {
+async fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> Response {
     let path = match query.user_code.as_deref() {
         Some(code) => format!("/device?user_code={}", query_escape(code)),
         None => "/device".to_owned(),
     };
-    let session = match require_page(&state, &request, Permission::SignedIn, &path) {
+    let session = match require_page(&state, &request, Permission::SignedIn, &path).await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -143,7 +143,7 @@ fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> 
     }
     let now = crate::clock::unix_secs();
     let found = match normalise_user_code(&typed) {
-        Some(code) => match state.store.device_by_user_code(&code, now) {
+        Some(code) => match state.store.device_by_user_code(&code, now).await {
             Ok(found) => found,
             Err(e) => return store_unavailable(e).response(),
         },
@@ -172,11 +172,14 @@ fn device_page(query: DeviceQuery, request: BrowserRequest, state: AppState) -> 
         );
     }
     let me = claim_id(&session);
-    let claimed = state.store.update_device(
-        &hash,
-        |r| r.status == DeviceStatus::Pending && r.claimed_by.as_ref().is_none_or(|c| *c == me),
-        |r| r.claimed_by = Some(me.clone()),
-    );
+    let claimed = state
+        .store
+        .update_device(
+            &hash,
+            |r| r.status == DeviceStatus::Pending && r.claimed_by.as_ref().is_none_or(|c| *c == me),
+            |r| r.claimed_by = Some(me.clone()),
+        )
+        .await;
     match claimed {
         Ok(Some(record)) => confirm_page(&session, &record),
         Ok(None) => error_page(
@@ -238,8 +241,8 @@ fn confirm_page(session: &Session, record: &DeviceRecord) -> Response {
     .respond(StatusCode::OK)
 }
 
-fn enter_code(request: BrowserRequest, form: DecisionForm, state: AppState) -> Response {
-    let session = match require_page(&state, &request, Permission::SignedIn, "/device") {
+async fn enter_code(request: BrowserRequest, form: DecisionForm, state: AppState) -> Response {
+    let session = match require_page(&state, &request, Permission::SignedIn, "/device").await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -270,7 +273,7 @@ async fn decide(
                 .response();
         }
     };
-    let session = match require_page(&state, &request, Permission::SignedIn, "/device") {
+    let session = match require_page(&state, &request, Permission::SignedIn, "/device").await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -284,11 +287,11 @@ async fn decide(
         );
     }
     let now = crate::clock::unix_secs();
-    let found = match normalise_user_code(&form.user_code)
-        .map(|c| state.store.device_by_user_code(&c, now))
-    {
-        Some(Ok(found)) => found,
-        Some(Err(e)) => return store_unavailable(e).response(),
+    let found = match normalise_user_code(&form.user_code) {
+        Some(code) => match state.store.device_by_user_code(&code, now).await {
+            Ok(found) => found,
+            Err(e) => return store_unavailable(e).response(),
+        },
         None => None,
     };
     let Some((hash, _)) = found else {
@@ -302,19 +305,22 @@ async fn decide(
     };
     let me = claim_id(&session);
     let username = session.user.username.clone();
-    let decided = state.store.update_device(
-        &hash,
-        |r| r.status == DeviceStatus::Pending && r.claimed_by.as_deref() == Some(me.as_str()),
-        |r| {
-            r.status = if approve {
-                DeviceStatus::Approved {
-                    username: username.clone(),
+    let decided = state
+        .store
+        .update_device(
+            &hash,
+            |r| r.status == DeviceStatus::Pending && r.claimed_by.as_deref() == Some(me.as_str()),
+            |r| {
+                r.status = if approve {
+                    DeviceStatus::Approved {
+                        username: username.clone(),
+                    }
+                } else {
+                    DeviceStatus::Denied
                 }
-            } else {
-                DeviceStatus::Denied
-            }
-        },
-    );
+            },
+        )
+        .await;
     let record = match decided {
         Ok(Some(record)) => record,
         Ok(None) => {
@@ -339,7 +345,8 @@ async fn decide(
         .subject(&record.client_name)
         .reason(format!("requested from {}", record.requester_ip))
         .ip(request.remote)
-        .record(&state.store);
+        .record(&state.store)
+        .await;
     if let Err(e) = state.store.flush().await {
         return store_unavailable(e).response();
     }

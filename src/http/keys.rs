@@ -39,7 +39,9 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(signed_in.clone())
         .and(with_state.clone())
-        .map(|caller: Caller, state: AppState| list_keys(&caller.user.username, &state));
+        .then(|caller: Caller, state: AppState| async move {
+            list_keys(&caller.user.username, &state).await
+        });
     let create = warp::path!("keys")
         .and(warp::post())
         .and(signed_in.clone())
@@ -58,13 +60,13 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
-        .map(
-            |username: String, _: Caller, state: AppState| match state.store.user(&username) {
-                Ok(Some(_)) => list_keys(&username, &state),
+        .then(|username: String, _: Caller, state: AppState| async move {
+            match state.store.user(&username).await {
+                Ok(Some(_)) => list_keys(&username, &state).await,
                 Ok(None) => no_such_user(),
                 Err(e) => store_unavailable(e).response(),
-            },
-        );
+            }
+        });
     let revoke_of = warp::path!("users" / String / "keys" / String)
         .and(warp::delete())
         .and(admin)
@@ -109,8 +111,8 @@ fn listed(state: &AppState, hash: Option<&[u8]>, key: &ApiKeyRecord) -> serde_js
     })
 }
 
-fn list_keys(username: &str, state: &AppState) -> Response {
-    match state.store.api_keys_with_hashes_of(username) {
+async fn list_keys(username: &str, state: &AppState) -> Response {
+    match state.store.api_keys_with_hashes_of(username).await {
         Ok(keys) => {
             let keys: Vec<_> = keys
                 .iter()
@@ -152,7 +154,7 @@ async fn create(caller: Caller, body: NewKey, state: AppState) -> Response {
 
 /// Revokes `owner`'s key `id` on behalf of `caller` (the owner, or a server_admin).
 async fn revoke_key(owner: &str, id: String, caller: &Caller, state: &AppState) -> Response {
-    let deleted = match state.store.delete_api_key(owner, &id) {
+    let deleted = match state.store.delete_api_key(owner, &id).await {
         Ok(deleted) => deleted,
         Err(e) => return store_unavailable(e).response(),
     };
@@ -170,7 +172,7 @@ async fn revoke_key(owner: &str, id: String, caller: &Caller, state: &AppState) 
     if owner != caller.user.username {
         audit = audit.reason(format!("key of {owner}"));
     }
-    audit.record(&state.store);
+    audit.record(&state.store).await;
     if let Err(e) = state.store.flush().await {
         return store_unavailable(e).response();
     }

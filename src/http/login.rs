@@ -49,10 +49,10 @@ pub(crate) async fn check_password(
         let audit = Audit::failure(AuditKind::LoginLocal, reason)
             .actor(&named)
             .ip(remote);
-        state.audit_throttle.record(audit, &address, &state.store);
+        state.audit_throttle.record(audit, &address, &state.store)
     };
     if !state.reloader.live().local_auth_allowed() {
-        record_failure("local login is disabled");
+        record_failure("local login is disabled").await;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             ErrorCode::LocalAuthDisabled,
@@ -66,7 +66,7 @@ pub(crate) async fn check_password(
         .hit(&address)
         .and_then(|()| limits.login_failures_per_user.check(&failure_key));
     if let Err(retry) = limited {
-        record_failure("rate limited");
+        record_failure("rate limited").await;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
             ErrorCode::RateLimited,
@@ -76,7 +76,11 @@ pub(crate) async fn check_password(
             ),
         ));
     }
-    let user = state.store.user(username).map_err(store_unavailable)?;
+    let user = state
+        .store
+        .user(username)
+        .await
+        .map_err(store_unavailable)?;
     let hash = user
         .as_ref()
         .and_then(|u| u.password_hash.clone())
@@ -88,12 +92,13 @@ pub(crate) async fn check_password(
             Audit::success(AuditKind::LoginLocal)
                 .actor(&named)
                 .ip(remote)
-                .record(&state.store);
+                .record(&state.store)
+                .await;
             Ok(user)
         }
         _ => {
             let _ = limits.login_failures_per_user.hit(&failure_key);
-            record_failure("wrong username or password");
+            record_failure("wrong username or password").await;
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,
                 ErrorCode::InvalidCredentials,

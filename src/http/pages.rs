@@ -55,13 +55,13 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(browser_request())
         .and(with_state.clone())
-        .map(home);
+        .then(home);
     let login_page = warp::path!("login")
         .and(warp::get())
         .and(warp::query::<LoginQuery>())
         .and(browser_request())
         .and(with_state.clone())
-        .map(login_page);
+        .then(login_page);
     let login_post = warp::path!("login")
         .and(warp::post())
         .and(browser_request())
@@ -78,7 +78,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(browser_request())
         .and(with_state.clone())
-        .map(|request: BrowserRequest, state: AppState| {
+        .then(|request: BrowserRequest, state: AppState| async move {
             admin_shell(
                 &state,
                 &request,
@@ -87,12 +87,13 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 "people",
                 String::new(),
             )
+            .await
         });
     let audit = warp::path!("audit")
         .and(warp::get())
         .and(browser_request())
         .and(with_state.clone())
-        .map(|request: BrowserRequest, state: AppState| {
+        .then(|request: BrowserRequest, state: AppState| async move {
             admin_shell(
                 &state,
                 &request,
@@ -101,12 +102,13 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 "audit",
                 String::new(),
             )
+            .await
         });
     let settings = warp::path!("settings" / "sso")
         .and(warp::get())
         .and(browser_request())
         .and(with_state)
-        .map(|request: BrowserRequest, state: AppState| {
+        .then(|request: BrowserRequest, state: AppState| async move {
             let data = format!(" data-redirect-uri=\"{}\"", escape(&state.redirect_uri()));
             admin_shell(
                 &state,
@@ -116,6 +118,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
                 "settings-sso",
                 data,
             )
+            .await
         });
     home.or(login_page)
         .unify()
@@ -132,7 +135,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .boxed()
 }
 
-fn admin_shell(
+async fn admin_shell(
     state: &AppState,
     request: &BrowserRequest,
     path: &str,
@@ -140,7 +143,7 @@ fn admin_shell(
     name: &str,
     data: String,
 ) -> Response {
-    let session = match require_page(state, request, Permission::ServerAdmin, path) {
+    let session = match require_page(state, request, Permission::ServerAdmin, path).await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -156,8 +159,8 @@ fn admin_shell(
     .respond(StatusCode::OK)
 }
 
-fn home(request: BrowserRequest, state: AppState) -> Response {
-    let session = match require_page(&state, &request, Permission::SignedIn, "/") {
+async fn home(request: BrowserRequest, state: AppState) -> Response {
+    let session = match require_page(&state, &request, Permission::SignedIn, "/").await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -204,8 +207,8 @@ fn home(request: BrowserRequest, state: AppState) -> Response {
     .respond(StatusCode::OK)
 }
 
-fn login_page(query: LoginQuery, request: BrowserRequest, state: AppState) -> Response {
-    let session = match page_session(&state, &request) {
+async fn login_page(query: LoginQuery, request: BrowserRequest, state: AppState) -> Response {
+    let session = match page_session(&state, &request).await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -329,7 +332,7 @@ async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -
 }
 
 async fn logout(request: BrowserRequest, form: CsrfForm, state: AppState) -> Response {
-    let session = match page_session(&state, &request) {
+    let session = match page_session(&state, &request).await {
         Ok(session) => session,
         Err(response) => return *response,
     };
@@ -358,7 +361,8 @@ async fn logout(request: BrowserRequest, form: CsrfForm, state: AppState) -> Res
         Audit::success(AuditKind::Logout)
             .actor(&session.user.username)
             .ip(request.remote)
-            .record(&state.store);
+            .record(&state.store)
+            .await;
     }
     see_other("/login", &[clear_cookie(&state, SESSION_COOKIE)])
 }

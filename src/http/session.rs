@@ -115,7 +115,7 @@ pub(crate) fn tokens_equal(expected: &str, presented: &str) -> bool {
 /// The live session named by the `Cookie` header, with its enabled user.
 ///
 /// Fails when the store cannot be read.
-pub(crate) fn session_from_cookies(
+pub(crate) async fn session_from_cookies(
     state: &AppState,
     cookie_header: Option<&str>,
 ) -> Result<Option<Session>, StoreError> {
@@ -126,10 +126,14 @@ pub(crate) fn session_from_cookies(
         return Ok(None);
     }
     let hash = sha256(id.as_bytes());
-    let Some(record) = state.store.session(&hash, crate::clock::unix_secs())? else {
+    let Some(record) = state
+        .store
+        .session(&hash, crate::clock::unix_secs())
+        .await?
+    else {
         return Ok(None);
     };
-    let user = state.store.user(&record.username)?;
+    let user = state.store.user(&record.username).await?;
     Ok(user
         .filter(|u| !u.disabled)
         .map(|user| Session { hash, record, user }))
@@ -151,7 +155,8 @@ pub(crate) async fn start_session(state: &AppState, username: &str) -> Result<St
     };
     state
         .store
-        .create_session(&sha256(id.as_bytes()), &record)?;
+        .create_session(&sha256(id.as_bytes()), &record)
+        .await?;
     state.store.flush().await?;
     Ok(set_cookie(state, SESSION_COOKIE, &id, Some(lifetime)))
 }
@@ -164,7 +169,7 @@ pub(crate) async fn end_session(
     cookie_header: Option<&str>,
 ) -> Result<(), StoreError> {
     if let Some(id) = request_cookie(state, cookie_header, SESSION_COOKIE) {
-        state.store.delete_session(&sha256(id.as_bytes()))?;
+        state.store.delete_session(&sha256(id.as_bytes())).await?;
         state.store.flush().await?;
     }
     Ok(())
@@ -195,31 +200,33 @@ pub(crate) fn browser_request()
 }
 
 /// The signed-in browser of a page request, or the page to answer instead (a store failure).
-pub(crate) fn page_session(
+pub(crate) async fn page_session(
     state: &AppState,
     request: &BrowserRequest,
 ) -> Result<Option<Session>, Box<Response>> {
-    session_from_cookies(state, request.cookie.as_deref()).map_err(|e| {
-        let e = store_unavailable(e);
-        Box::new(error_page(
-            e.status,
-            "Temporarily unavailable",
-            &e.message,
-            "Try again in a moment.",
-            None,
-        ))
-    })
+    session_from_cookies(state, request.cookie.as_deref())
+        .await
+        .map_err(|e| {
+            let e = store_unavailable(e);
+            Box::new(error_page(
+                e.status,
+                "Temporarily unavailable",
+                &e.message,
+                "Try again in a moment.",
+                None,
+            ))
+        })
 }
 
 /// The session of a page that needs `permission`: a sign-in redirect when there is none, a 403
 /// page when the user lacks it.
-pub(crate) fn require_page(
+pub(crate) async fn require_page(
     state: &AppState,
     request: &BrowserRequest,
     permission: Permission,
     path: &str,
 ) -> Result<Session, Box<Response>> {
-    let Some(session) = page_session(state, request)? else {
+    let Some(session) = page_session(state, request).await? else {
         return Err(Box::new(see_other(
             &format!("/login?return_to={}", query_escape(path)),
             &[],

@@ -178,7 +178,7 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
         Err(response) => return response,
     };
     if config.enabled && !config.allow_local_auth && !force.force {
-        match sso_admins(&state, &config.issuer) {
+        match sso_admins(&state, &config.issuer).await {
             Ok(0) => {
                 return ApiError::new(StatusCode::CONFLICT, ErrorCode::LockoutRisk, "no server_admin has signed in with SSO at this issuer yet: with local login off, nobody could manage this server. Sign in with SSO as an admin first, or save with ?force=true").response();
             }
@@ -211,19 +211,26 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
             config.allow_local_auth,
             if force.force { " (forced)" } else { "" }
         ))
-        .record(&state.store);
+        .record(&state.store)
+        .await;
     warp::reply::json(&settings_view(&state)).into_response()
 }
 
 /// How many enabled server_admins have an SSO identity at `issuer`.
-fn sso_admins(state: &AppState, issuer: &str) -> Result<usize, ApiError> {
+async fn sso_admins(state: &AppState, issuer: &str) -> Result<usize, ApiError> {
     let linked = state
         .store
         .users_with_identity_at(issuer)
+        .await
         .map_err(store_unavailable)?;
     let mut count = 0;
     for username in linked {
-        if let Some(user) = state.store.user(&username).map_err(store_unavailable)? {
+        if let Some(user) = state
+            .store
+            .user(&username)
+            .await
+            .map_err(store_unavailable)?
+        {
             if permits(&user, Permission::ServerAdmin) {
                 count += 1;
             }
@@ -253,7 +260,8 @@ async fn remove(admin: Caller, state: AppState) -> Response {
     Audit::success(AuditKind::SettingsRemoved)
         .actor(&admin.user.username)
         .subject("oidc.json")
-        .record(&state.store);
+        .record(&state.store)
+        .await;
     warp::reply::json(&settings_view(&state)).into_response()
 }
 

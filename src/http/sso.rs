@@ -26,7 +26,6 @@ use crate::audit::{Audit, AuditKind};
 use crate::auth::credential::{random_token, sha256};
 use crate::auth::provision::{SsoRefusal, sign_in_identity};
 use crate::auth::text::displayable;
-use crate::blocking::run_blocking;
 use crate::oidc::flow::{FailureKind, binding_hash, finish_login, start_login};
 use crate::oidc::provider::{NotReady, Ready};
 use crate::state::AppState;
@@ -180,6 +179,7 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
     if let Err(e) = state
         .store
         .create_pending_login(&sha256(login.state.as_bytes()), &login.pending)
+        .await
     {
         return store_unavailable(e).response();
     }
@@ -237,10 +237,10 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     let address = limit_key(request.remote);
     let audit_failure = |reason: &str| {
         let audit = Audit::failure(AuditKind::LoginSso, reason).ip(request.remote);
-        state.audit_throttle.record(audit, &address, &state.store);
+        state.audit_throttle.record(audit, &address, &state.store)
     };
     let Some(params) = parse_callback(&raw) else {
-        audit_failure("malformed callback (duplicated parameters or oversized)");
+        audit_failure("malformed callback (duplicated parameters or oversized)").await;
         tracing::warn!("SSO callback refused: duplicated parameters or an oversized query");
         return error_page(
             StatusCode::BAD_REQUEST,
@@ -252,7 +252,11 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     };
     let now = crate::clock::unix_secs();
     let pending = match params.state.as_deref() {
-        Some(s) => match state.store.take_pending_login(&sha256(s.as_bytes()), now) {
+        Some(s) => match state
+            .store
+            .take_pending_login(&sha256(s.as_bytes()), now)
+            .await
+        {
             Ok(pending) => pending,
             Err(e) => return store_unavailable(e).response(),
         },
@@ -273,7 +277,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             Some(d) => format!("the identity provider answered `{code}`: {d}"),
             None => format!("the identity provider answered `{code}`"),
         };
-        audit_failure(&cause);
+        audit_failure(&cause).await;
         // Only for a login this server started: anyone can call the callback with `error=`,
         // and the administrator's list must not fill with made-up causes.
         let reference = pending.as_ref().map(|_| {
@@ -303,7 +307,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     }
     let Some(pending) = pending else {
         tracing::warn!("SSO callback refused: unknown, used or expired state");
-        audit_failure("unknown, used or expired state");
+        audit_failure("unknown, used or expired state").await;
         return state_error();
     };
     let binding = request_cookie(&state, request.cookie.as_deref(), BINDING_COOKIE).unwrap_or("");
@@ -311,7 +315,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         tracing::warn!(
             "SSO callback refused: the state belongs to another browser (or cookies are blocked)"
         );
-        audit_failure("state of another browser, or cookies blocked");
+        audit_failure("state of another browser, or cookies blocked").await;
         return state_error();
     }
     let live = state.reloader.live();
@@ -335,7 +339,7 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         tracing::warn!(
             "SSO callback refused: a token in the front channel (only the code flow is used)"
         );
-        audit_failure("token in the authorization response");
+        audit_failure("token in the authorization response").await;
         return failed(
             &state,
             FailureKind::Rejected,
@@ -358,12 +362,12 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             iss = params.iss.as_deref().unwrap_or(""),
             "SSO callback refused: {problem}"
         );
-        audit_failure(problem);
+        audit_failure(problem).await;
         return failed(&state, FailureKind::Rejected, problem, None);
     }
     let Some(code) = params.code.filter(|c| !c.is_empty()) else {
         tracing::warn!("SSO callback refused: no code");
-        audit_failure("no code");
+        audit_failure("no code").await;
         return failed(
             &state,
             FailureKind::Rejected,
@@ -384,23 +388,22 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         Ok(identity) => identity,
         Err(e) => {
             let cause = crate::oidc::describe(&e);
-            audit_failure(&cause);
+            audit_failure(&cause).await;
             return failed(&state, e.kind(), &cause, e.hint());
         }
     };
-    let store = state.store.clone();
-    let config_for_task = config.clone();
     let subject = identity.subject.clone();
-    let user = match run_blocking(move || sign_in_identity(&store, &config_for_task, &identity))
-        .await
-    {
+    let user = match sign_in_identity(&state.store, config, &identity).await {
         Ok(user) => user,
         Err(refusal) => {
             tracing::warn!(reason = %refusal, sub = %subject, issuer = %pending.issuer, "SSO login refused");
             let audit = Audit::failure(AuditKind::LoginSso, refusal.to_string())
                 .subject(&subject)
                 .ip(request.remote);
-            state.audit_throttle.record(audit, &address, &state.store);
+            state
+                .audit_throttle
+                .record(audit, &address, &state.store)
+                .await;
             let reference = state
                 .sso_failures
                 .record("refused", &refusal.to_string(), None);
@@ -417,7 +420,8 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
                 .actor(&user.username)
                 .reason(format!("issuer {}", pending.issuer))
                 .ip(request.remote)
-                .record(&state.store);
+                .record(&state.store)
+                .await;
             see_other(
                 &pending.return_to,
                 &[cookie, clear_cookie(&state, BINDING_COOKIE)],

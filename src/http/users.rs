@@ -20,7 +20,6 @@ use crate::auth::account::{
 };
 use crate::auth::credential::Password;
 use crate::auth::{Permission, Role};
-use crate::blocking::run_blocking;
 use crate::state::AppState;
 use crate::store::{AccessBinding, UserSource};
 use crate::vocab::ErrorCode;
@@ -63,7 +62,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
-        .map(list);
+        .then(list);
     let create = warp::path!("users")
         .and(warp::post())
         .and(admin.clone())
@@ -74,7 +73,7 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
-        .map(show);
+        .then(show);
     let patch = warp::path!("users" / String)
         .and(warp::patch())
         .and(admin.clone())
@@ -104,8 +103,8 @@ fn json_body<T: serde::de::DeserializeOwned + Send + 'static>()
     super::body::json(MAX_BODY_BYTES)
 }
 
-fn list(_admin: Caller, state: AppState) -> Response {
-    match state.store.users() {
+async fn list(_admin: Caller, state: AppState) -> Response {
+    match state.store.users().await {
         Ok(users) => {
             let users: Vec<UserView> = users.iter().map(UserView::from).collect();
             warp::reply::json(&json!({ "users": users })).into_response()
@@ -114,8 +113,8 @@ fn list(_admin: Caller, state: AppState) -> Response {
     }
 }
 
-fn show(username: String, _admin: Caller, state: AppState) -> Response {
-    match state.store.user(&username) {
+async fn show(username: String, _admin: Caller, state: AppState) -> Response {
+    match state.store.user(&username).await {
         Ok(Some(user)) => warp::reply::json(&UserView::from(&user)).into_response(),
         Ok(None) => account_error(AccountError::NoSuchUser(username)).response(),
         Err(e) => store_unavailable(e).response(),
@@ -143,7 +142,7 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
         source: UserSource::Local,
     };
     let store = state.store.clone();
-    let result = run_blocking(move || create_user(&store, new))
+    let result = create_user(&store, new)
         .await
         .map(|user| UserView::from(&user));
     match saved(&state, result).await {
@@ -153,7 +152,8 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
                 .actor(&admin.user.username)
                 .subject(&user.username)
                 .reason(format!("role {role}"))
-                .record(&state.store);
+                .record(&state.store)
+                .await;
             warp::reply::with_status(warp::reply::json(&user), StatusCode::CREATED).into_response()
         }
         Err(e) => e.response(),
@@ -181,7 +181,7 @@ async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState
     };
     let store = state.store.clone();
     let target = username.clone();
-    let result = run_blocking(move || change_user(&store, &target, change)).await;
+    let result = change_user(&store, &target, change).await;
     let result = result.map(|(user, ended)| (UserView::from(&user), ended));
     match saved(&state, result).await {
         Ok((user, ended)) => {
@@ -194,7 +194,8 @@ async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState
                 .actor(&admin.user.username)
                 .subject(&user.username)
                 .reason(reason)
-                .record(&state.store);
+                .record(&state.store)
+                .await;
             warp::reply::json(&user).into_response()
         }
         Err(e) => e.response(),
@@ -226,7 +227,7 @@ async fn put_access(
     }
     let store = state.store.clone();
     let target = username.clone();
-    let result = run_blocking(move || set_access(&store, &target, bindings))
+    let result = set_access(&store, &target, bindings)
         .await
         .map(|user| UserView::from(&user));
     match saved(&state, result).await {
@@ -237,7 +238,8 @@ async fn put_access(
                 .actor(&admin.user.username)
                 .subject(&user.username)
                 .reason(roles.join(", "))
-                .record(&state.store);
+                .record(&state.store)
+                .await;
             warp::reply::json(&user).into_response()
         }
         Err(e) => e.response(),

@@ -170,8 +170,7 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
             }
         }
         Ok(account) => {
-            let store = state.store.clone();
-            let response = run_blocking(move || apply_account_request(&store, account)).await;
+            let response = apply_account_request(&state.store, account).await;
             match (&response, state.store.flush().await) {
                 (AdminResponse::User(user), Ok(())) => {
                     tracing::info!(username = %user.username, "account changed through the admin socket");
@@ -196,7 +195,7 @@ async fn answer(stream: UnixStream, state: &AppState) -> std::io::Result<()> {
 /// Carries out an account request (create user, reset password, set role) on `store`: the one
 /// implementation behind the admin socket and the commands run while no daemon is. Blocking;
 /// the caller flushes the store before it reports success.
-pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminResponse {
+pub async fn apply_account_request(store: &Store, request: AdminRequest) -> AdminResponse {
     let (kind, mut what) = match &request {
         AdminRequest::CreateUser { role, .. } => (AuditKind::UserCreated, format!("role {role}")),
         AdminRequest::ResetPassword { .. } => (AuditKind::UserChanged, "password reset".to_owned()),
@@ -212,28 +211,33 @@ pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminRespo
             name,
             role,
             password,
-        } => create_user(
-            store,
-            NewUser {
-                username,
-                email,
-                name,
-                role,
-                password,
-                source: UserSource::Local,
-            },
-        ),
+        } => {
+            create_user(
+                store,
+                NewUser {
+                    username,
+                    email,
+                    name,
+                    role,
+                    password,
+                    source: UserSource::Local,
+                },
+            )
+            .await
+        }
         AdminRequest::ResetPassword {
             username,
             password,
             keep_keys,
-        } => reset_password(store, &username, &password, keep_keys).map(|(user, ended)| {
-            if let Some(ended) = ended.describe() {
-                what = format!("{what}; {ended}");
-            }
-            user
-        }),
-        AdminRequest::SetRole { username, role } => set_role(store, &username, role),
+        } => reset_password(store, &username, &password, keep_keys)
+            .await
+            .map(|(user, ended)| {
+                if let Some(ended) = ended.describe() {
+                    what = format!("{what}; {ended}");
+                }
+                user
+            }),
+        AdminRequest::SetRole { username, role } => set_role(store, &username, role).await,
         AdminRequest::Reload | AdminRequest::Status | AdminRequest::Backup { .. } => {
             return AdminResponse::Error {
                 message: "not an account request".into(),
@@ -246,7 +250,8 @@ pub fn apply_account_request(store: &Store, request: AdminRequest) -> AdminRespo
                 .actor("operator")
                 .subject(&user.username)
                 .reason(what)
-                .record(store);
+                .record(store)
+                .await;
             AdminResponse::User(UserView::from(&user))
         }
         Err(e) => AdminResponse::Error {

@@ -4,7 +4,6 @@
 use std::time::Duration;
 
 use super::AppState;
-use crate::blocking::run_blocking;
 use crate::shutdown::Shutdown;
 
 /// Audit events kept at most, whatever their age.
@@ -40,19 +39,19 @@ pub(crate) async fn run(state: AppState, mut shutdown: Shutdown) {
 
 /// One round: sweep expired sessions (and the other timed records), persist key uses, flush.
 pub(crate) async fn once(state: &AppState) {
-    state.audit_throttle.flush(&state.store);
-    let worker = state.clone();
-    let result = run_blocking(move || {
+    state.audit_throttle.flush(&state.store).await;
+    let worker = state;
+    let result = async {
         let now = crate::clock::unix_secs();
-        let mut swept = worker.store.sweep_expired(now)?;
+        let mut swept = worker.store.sweep_expired(now).await?;
         let cutoff = std::time::SystemTime::now()
             .checked_sub(worker.lifetimes.audit_retention)
             .map(|t| humantime::format_rfc3339_millis(t).to_string())
             .unwrap_or_default();
-        swept += worker.store.sweep_audit(&cutoff, MAX_AUDIT_EVENTS)?;
-        let uses = worker.key_usage.persist(&worker.store)?;
+        swept += worker.store.sweep_audit(&cutoff, MAX_AUDIT_EVENTS).await?;
+        let uses = worker.key_usage.persist(&worker.store).await?;
         Ok::<_, crate::store::StoreError>((swept, uses))
-    })
+    }
     .await;
     // Hands memory freed since the last round back to the system (the daemon stays small after
     // bursts of requests).

@@ -131,6 +131,9 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     })?;
     let public_url = public_url(options.public_url.as_ref(), local_addr)?;
     let audit_store = store.clone();
+    // Reloads are reported from the runtime's threads or its blocking pool; the event is written
+    // by a task of its own.
+    let runtime = tokio::runtime::Handle::current();
     reloader.observe(Box::new(move |trigger, result, status| {
         let actor = match trigger {
             Trigger::Watch => "file",
@@ -150,7 +153,8 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
             _ => Audit::success(AuditKind::SettingsReloaded)
                 .reason(format!("generation {}", status.generation)),
         };
-        audit.actor(actor).subject("oidc.json").record(&audit_store);
+        let store = audit_store.clone();
+        runtime.spawn(async move { audit.actor(actor).subject("oidc.json").record(&store).await });
     }));
     let provider = ProviderHandle::new(ProviderHttp::new(options.idp_timeout));
     let state = AppState::new(
@@ -228,12 +232,10 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
 /// prints its password once, on a stderr line of its own (never to the log).
 async fn open_store(data_dir: &std::path::Path) -> Result<Store, ServeError> {
     let dir = data_dir.join("store");
-    let (store, password) = run_blocking(move || -> Result<_, ServeError> {
-        let store = Store::open(&dir)?;
-        let password = ensure_initial_admin(&store).map_err(ServeError::InitialAdmin)?;
-        Ok((store, password))
-    })
-    .await?;
+    let store = run_blocking(move || Store::open(&dir)).await?;
+    let password = ensure_initial_admin(&store)
+        .await
+        .map_err(ServeError::InitialAdmin)?;
     if let Some(password) = password {
         store.flush().await?;
         print_initial_password(&password);

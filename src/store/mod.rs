@@ -1,34 +1,27 @@
-//! Persistent records in an embedded sled database: users, SSO identities, API keys, sessions
-//! pending SSO logins and device logins.
+//! Persistent records: users, SSO identities, API keys, sessions, pending SSO logins, device
+//! logins and the audit trail, behind one interface ([`Store`]) with two backends: the embedded
+//! sled database (the default, one daemon per data directory) and PostgreSQL (several replicas).
 //!
 //! The rest of the daemon reaches the store only through [`Store`]'s methods, which take and
-//! return domain records, never sled types, so that another backend (PostgreSQL for several
-//! replicas) can stand behind the same operations. Tree names carry a version (`users.v1`) so a
-//! later format can be migrated beside the old one. Every method that changes a record returns
-//! once the change is in the database; [`Store::flush`] makes it durable, and a handler calls it
-//! before it acknowledges the change.
-//!
-//! Blocking: sled reads are memory-speed; writes and flushes go through
-//! [`crate::blocking::run_blocking`] in the callers that run on the async runtime.
+//! return the domain records of [`records`], never a backend's types. Every method that changes
+//! a record returns once the change is in the database; [`Store::flush`] makes it durable, and
+//! a handler calls it before it acknowledges the change. The rules that decide a change without
+//! storage (a device poll) live with the records, so both backends apply them alike; the rules
+//! that need a transaction (unique emails, the last admin, one key per device code, single-use
+//! logins) are each backend's, and one contract test suite checks them on both.
 
-mod audit;
-mod devices;
-mod identities;
-mod keys;
-mod sessions;
-mod users;
+pub mod records;
+mod sled_store;
 
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
-use serde::de::DeserializeOwned;
 
-pub use audit::AuditEvent;
-pub use devices::{DeviceRecord, DeviceStatus, PollOutcome};
-pub use identities::PendingLogin;
-pub use keys::ApiKeyRecord;
-pub use sessions::SessionRecord;
-pub use users::{AccessBinding, UserRecord, UserSource};
+pub use records::{
+    AccessBinding, ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, PendingLogin, PollOutcome,
+    SessionRecord, UserRecord, UserSource,
+};
+pub use sled_store::restore_from;
 
 /// Failures of the store.
 #[derive(Debug, thiserror::Error)]
@@ -62,142 +55,6 @@ pub enum StoreError {
     CorruptKey(&'static str),
 }
 
-/// sled's page cache.
-const CACHE_BYTES: u64 = 2 * 1024 * 1024;
-
-/// The store: one sled database with a tree per record kind and index. Cloning it is one
-/// reference count.
-#[derive(Clone)]
-pub struct Store(std::sync::Arc<Trees>);
-
-impl std::ops::Deref for Store {
-    type Target = Trees;
-
-    fn deref(&self) -> &Trees {
-        &self.0
-    }
-}
-
-/// The database and its trees, shared by every clone of a [`Store`].
-pub struct Trees {
-    /// Flushed as a whole.
-    db: sled::Db,
-    /// username -> [`UserRecord`].
-    users: sled::Tree,
-    /// lower-cased email -> username; unique.
-    users_by_email: sled::Tree,
-    /// SHA-256 of the key -> [`ApiKeyRecord`].
-    api_keys: sled::Tree,
-    /// `username \0 key id` -> SHA-256 of the key; lists a user's keys.
-    api_keys_by_user: sled::Tree,
-    /// SHA-256 of the session id -> [`SessionRecord`].
-    sessions: sled::Tree,
-    /// `issuer \0 sub` -> username: linked SSO identities.
-    identities: sled::Tree,
-    /// SHA-256 of an SSO login's `state` -> [`PendingLogin`].
-    pending_logins: sled::Tree,
-    /// SHA-256 of a device code -> [`DeviceRecord`].
-    device_codes: sled::Tree,
-    /// Normalised user code -> SHA-256 of its device code; unique among live codes.
-    device_user_codes: sled::Tree,
-    /// Big-endian event id -> [`AuditEvent`].
-    audit: sled::Tree,
-    /// Moves on every change that can take a key's permissions away (a user changed, a key
-    /// revoked), so caches of authenticated keys know they are stale.
-    auth_epoch: std::sync::atomic::AtomicU64,
-    /// Held by every write and by every flush, so they never overlap. sled 0.34 deadlocks when
-    /// a transaction waits for its exclusive lock while a flush holds the shared one and waits
-    /// for IO threads that need the shared lock too (seen under concurrent user creation).
-    write_gate: std::sync::Mutex<()>,
-    /// Group commit: writes completed, and writes known durable.
-    writes: std::sync::atomic::AtomicU64,
-    flushed: std::sync::atomic::AtomicU64,
-    /// One flush at a time; callers arriving during a flush share the next one.
-    flush_turn: tokio::sync::Mutex<()>,
-}
-
-impl Store {
-    /// Opens (or creates) the store in `dir`. Blocking.
-    ///
-    /// Fails when the folder cannot be created or another process holds the store's lock.
-    pub fn open(dir: &Path) -> Result<Store, StoreError> {
-        let open = |source| StoreError::Open {
-            path: dir.to_owned(),
-            source,
-        };
-        // A small page cache: the records are small and few; the daemon should stay small.
-        // No background flusher: it takes sled's shared lock outside the write gate (see
-        // `write_gate`); the maintenance task flushes instead, and every acknowledged change
-        // is flushed before its answer.
-        let db = sled::Config::new()
-            .path(dir)
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(None)
-            .open()
-            .map_err(open)?;
-        let tree = |name: &str| db.open_tree(name).map_err(open);
-        Ok(Store(std::sync::Arc::new(Trees {
-            users: tree("users.v1")?,
-            users_by_email: tree("users_by_email.v1")?,
-            api_keys: tree("api_keys.v1")?,
-            api_keys_by_user: tree("api_keys_by_user.v1")?,
-            sessions: tree("sessions.v1")?,
-            identities: tree("identities.v1")?,
-            pending_logins: tree("pending_logins.v1")?,
-            device_codes: tree("device_codes.v1")?,
-            device_user_codes: tree("device_user_codes.v1")?,
-            audit: tree("audit.v1")?,
-            auth_epoch: Default::default(),
-            write_gate: Default::default(),
-            writes: Default::default(),
-            flushed: Default::default(),
-            flush_turn: Default::default(),
-            db,
-        })))
-    }
-
-    /// The auth epoch: changes whenever a user changes or a key is revoked.
-    pub fn auth_epoch(&self) -> u64 {
-        self.auth_epoch.load(std::sync::atomic::Ordering::Acquire)
-    }
-
-    fn bump_auth_epoch(&self) {
-        self.auth_epoch
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-    }
-
-    /// Writes every change made so far to disk; a change is durable once this returns.
-    /// Concurrent callers share flushes (group commit): a caller whose writes were covered by a
-    /// flush that started after them returns without another one.
-    ///
-    /// Fails when the disk refuses the write.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        use std::sync::atomic::Ordering;
-        let mine = self.writes.load(Ordering::Acquire);
-        let _turn = self.flush_turn.lock().await;
-        if self.flushed.load(Ordering::Acquire) >= mine {
-            return Ok(());
-        }
-        let store = self.clone();
-        crate::blocking::run_blocking(move || {
-            let _write = store.write_gate();
-            let covered = store.writes.load(Ordering::Acquire);
-            store.db.flush()?;
-            store.flushed.fetch_max(covered, Ordering::AcqRel);
-            Ok(())
-        })
-        .await
-    }
-
-    /// Enters the write gate; the write counts once the guard is dropped.
-    fn write_gate(&self) -> WriteGuard<'_> {
-        WriteGuard {
-            _guard: self.write_gate.lock().unwrap_or_else(|e| e.into_inner()),
-            writes: &self.writes,
-        }
-    }
-}
-
 /// What a store (or a backup of one) holds, for the backup and restore commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 pub struct StoreSummary {
@@ -206,143 +63,397 @@ pub struct StoreSummary {
     pub audit_events: usize,
 }
 
+/// The store: a backend behind one interface. Cloning it is one reference count.
+#[derive(Clone)]
+pub struct Store {
+    backend: Backend,
+}
+
+#[derive(Clone)]
+enum Backend {
+    Sled(sled_store::SledStore),
+}
+
 impl Store {
-    /// How many users, API keys and audit events the store holds.
-    pub fn summary(&self) -> StoreSummary {
-        StoreSummary {
-            users: self.users.len(),
-            api_keys: self.api_keys.len(),
-            audit_events: self.audit.len(),
-        }
+    /// Opens (or creates) the sled store in `dir`. Blocking.
+    ///
+    /// Fails when the folder cannot be created or another process holds the store's lock.
+    pub fn open(dir: &Path) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Sled(sled_store::SledStore::open(dir)?),
+        })
     }
 
-    /// Copies the whole store into a new sled database in `dir` (which must not exist, or be an
-    /// empty folder) and flushes it. Consistent: it runs under the write gate, so no write
-    /// happens during the copy and every write acknowledged before it is in the copy. Blocking;
-    /// writes wait for it (milliseconds for thousands of records).
+    /// Copies the whole sled store into a new sled database in `dir` (see
+    /// [`sled_store::SledStore::backup_to`]). Blocking.
     ///
     /// Fails when `dir` is not empty or cannot be written.
     pub fn backup_to(&self, dir: &Path) -> Result<StoreSummary, StoreError> {
-        let _write = self.write_gate();
-        copy_database(&self.db, dir)?;
-        Ok(self.summary())
-    }
-}
-
-/// Copies every tree of `from` into a new database at `dir`, flushed.
-fn copy_database(from: &sled::Db, dir: &Path) -> Result<(), StoreError> {
-    let not_empty = std::fs::read_dir(dir).is_ok_and(|mut entries| entries.next().is_some());
-    if not_empty {
-        return Err(StoreError::TargetNotEmpty(dir.to_owned()));
-    }
-    let open = |source| StoreError::Open {
-        path: dir.to_owned(),
-        source,
-    };
-    // The copy holds password hashes and key hashes: only its owner may read it.
-    {
-        use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
-        if !dir.exists() {
-            std::fs::DirBuilder::new()
-                .recursive(true)
-                .mode(0o700)
-                .create(dir)
-                .map_err(|e| open(sled::Error::Io(e)))?;
-        }
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
-            .map_err(|e| open(sled::Error::Io(e)))?;
-    }
-    let target = sled::Config::new().path(dir).open().map_err(open)?;
-    for name in from.tree_names() {
-        let source = from.open_tree(&name)?;
-        let copy = target.open_tree(&name)?;
-        for entry in source.iter() {
-            let (key, value) = entry?;
-            copy.insert(key, value)?;
+        match &self.backend {
+            Backend::Sled(s) => s.backup_to(dir),
         }
     }
-    target.flush()?;
-    Ok(())
-}
 
-/// Replaces the store in `store_dir` with a copy of the backup in `backup_dir`, as a whole: the
-/// backup is opened first (a folder that is no store changes nothing), copied into a new
-/// database beside the store, checked to open, and only then swapped in; the old store is kept
-/// as `<store_dir>.replaced-<unix seconds>`. Blocking. The daemon must not run (the caller checks;
-/// sled's lock on the store refuses it anyway).
-///
-/// Fails when the backup does not open as a store, or the data directory cannot be written.
-pub fn restore_from(backup_dir: &Path, store_dir: &Path) -> Result<StoreSummary, StoreError> {
-    if !backup_dir.join("conf").is_file() {
-        return Err(StoreError::NotABackup(backup_dir.to_owned()));
+    /// Appends an event (not flushed: it is written with the change it records, or within the
+    /// next flush).
+    pub async fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.record_audit(event),
+        }
     }
-    let backup = Store::open(backup_dir)?;
-    let summary = backup.summary();
-    let parent = store_dir.parent().unwrap_or(Path::new("."));
-    let name = store_dir
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "store".into());
-    let staging = parent.join(format!("{name}.restoring"));
-    if staging.exists() {
-        std::fs::remove_dir_all(&staging).map_err(|e| io_error(&staging, e))?;
+
+    /// Up to `limit` events older than `before` (newest first), those of `kind` only when given.
+    pub async fn audit_events(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        kind: Option<&str>,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.audit_events(before, limit, kind),
+        }
     }
-    copy_database(&backup.db, &staging)?;
-    drop(backup);
-    // The copy opens, with the same content.
-    let copied = Store::open(&staging)?.summary();
-    if copied != summary {
-        return Err(StoreError::NotABackup(backup_dir.to_owned()));
+
+    /// Drops events recorded before `cutoff_rfc3339` and beyond the newest `max_events`;
+    /// returns how many.
+    pub async fn sweep_audit(
+        &self,
+        cutoff_rfc3339: &str,
+        max_events: usize,
+    ) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.sweep_audit(cutoff_rfc3339, max_events),
+        }
     }
-    if store_dir.exists() {
-        let kept = parent.join(format!("{name}.replaced-{}", crate::clock::unix_secs()));
-        std::fs::rename(store_dir, &kept).map_err(|e| io_error(store_dir, e))?;
+
+    /// Stores a new device login; false (nothing written) when its user code is already used
+    /// by a live code.
+    pub async fn create_device_code(
+        &self,
+        device_hash: &[u8],
+        record: &DeviceRecord,
+    ) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.create_device_code(device_hash, record),
+        }
     }
-    std::fs::rename(&staging, store_dir).map_err(|e| io_error(store_dir, e))?;
-    std::fs::File::open(parent)
-        .and_then(|f| f.sync_all())
-        .map_err(|e| io_error(parent, e))?;
-    Ok(summary)
-}
 
-fn io_error(path: &Path, source: std::io::Error) -> StoreError {
-    StoreError::Open {
-        path: path.to_owned(),
-        source: sled::Error::Io(source),
+    /// The device login stored under `device_hash`.
+    pub async fn device_code(
+        &self,
+        device_hash: &[u8],
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.device_code(device_hash),
+        }
     }
-}
 
-/// Holds the write gate; counts a write when dropped (after the write happened).
-struct WriteGuard<'a> {
-    _guard: std::sync::MutexGuard<'a, ()>,
-    writes: &'a std::sync::atomic::AtomicU64,
-}
-
-impl Drop for WriteGuard<'_> {
-    fn drop(&mut self) {
-        self.writes
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
-        // sled frees replaced pages and full log buffers (512 KiB each) through epoch-based
-        // reclamation, deferred into a bag of the writing thread that is only handed on once
-        // it holds 64 items: a thread that writes now and then would keep megabytes alive.
-        // Handing the bag on after every write lets them go within the next collections.
-        crossbeam_epoch::pin().flush();
+    /// The live device login whose (normalised) user code is `user_code`, with its hash.
+    pub async fn device_by_user_code(
+        &self,
+        user_code: &str,
+        now_unix: u64,
+    ) -> Result<Option<(Vec<u8>, DeviceRecord)>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.device_by_user_code(user_code, now_unix),
+        }
     }
-}
 
-fn encode<T: Serialize>(record: &T) -> Result<Vec<u8>, StoreError> {
-    Ok(serde_json::to_vec(record)?)
-}
+    /// Changes a device login with `change` when `allowed` holds for it; answers the record
+    /// after the change, or `None` (nothing written) when it is gone or `allowed` refused.
+    pub async fn update_device(
+        &self,
+        device_hash: &[u8],
+        allowed: impl Fn(&DeviceRecord) -> bool + Send + Sync,
+        change: impl Fn(&mut DeviceRecord) + Send + Sync,
+    ) -> Result<Option<DeviceRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.update_device(device_hash, allowed, change),
+        }
+    }
 
-fn decode<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, StoreError> {
-    Ok(serde_json::from_slice(bytes)?)
-}
+    /// One poll of a device code at `now_ms`. When the code is approved, stores `key` (under
+    /// `key_hash`, owned by the approving user) and marks the code spent, in one transaction.
+    pub async fn poll_device(
+        &self,
+        device_hash: &[u8],
+        now_ms: u64,
+        key_hash: &[u8],
+        key: &ApiKeyRecord,
+    ) -> Result<PollOutcome, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.poll_device(device_hash, now_ms, key_hash, key),
+        }
+    }
 
-/// The error of a transaction: the aborting error, or the storage failure.
-fn unwrap_tx(e: sled::transaction::TransactionError<StoreError>) -> StoreError {
-    match e {
-        sled::transaction::TransactionError::Abort(e) => e,
-        sled::transaction::TransactionError::Storage(e) => StoreError::Io(e),
+    /// Removes device logins expired at `now_unix` and their user codes; returns how many.
+    pub async fn sweep_device_codes(&self, now_unix: u64) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.sweep_device_codes(now_unix),
+        }
+    }
+
+    /// The username linked to (issuer, sub).
+    pub async fn identity(&self, issuer: &str, sub: &str) -> Result<Option<String>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.identity(issuer, sub),
+        }
+    }
+
+    /// Users with an SSO identity at `issuer`.
+    pub async fn users_with_identity_at(
+        &self,
+        issuer: &str,
+    ) -> Result<std::collections::BTreeSet<String>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.users_with_identity_at(issuer),
+        }
+    }
+
+    /// Links (issuer, sub) to the existing user `username`. Fails with
+    /// [`StoreError::Conflict`] when the identity is already linked to someone.
+    pub async fn link_identity(
+        &self,
+        issuer: &str,
+        sub: &str,
+        username: &str,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.link_identity(issuer, sub, username),
+        }
+    }
+
+    /// Creates `user` (under the first free name among `usernames`) linked to (issuer, sub), in
+    /// one transaction. Returns the user as stored. Fails with [`StoreError::Conflict`] when the
+    /// identity is linked or the email taken meanwhile, or no candidate name is free.
+    pub async fn provision_user(
+        &self,
+        user: &UserRecord,
+        usernames: &[String],
+        issuer: &str,
+        sub: &str,
+    ) -> Result<UserRecord, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.provision_user(user, usernames, issuer, sub),
+        }
+    }
+
+    /// Stores a pending login under the SHA-256 of its `state`.
+    pub async fn create_pending_login(
+        &self,
+        state_hash: &[u8],
+        login: &PendingLogin,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.create_pending_login(state_hash, login),
+        }
+    }
+
+    /// Removes and returns the pending login of a state: a state works once. An expired one is
+    /// removed and not returned.
+    pub async fn take_pending_login(
+        &self,
+        state_hash: &[u8],
+        now_unix: u64,
+    ) -> Result<Option<PendingLogin>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.take_pending_login(state_hash, now_unix),
+        }
+    }
+
+    /// Removes pending logins expired at `now_unix`; returns how many.
+    pub async fn sweep_pending_logins(&self, now_unix: u64) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.sweep_pending_logins(now_unix),
+        }
+    }
+
+    /// Stores a new key under the SHA-256 `hash` of its secret.
+    ///
+    /// Fails with [`StoreError::Disabled`] when the owner is disabled: checked under the write
+    /// gate, so a key cannot slip in between disabling a user and revoking their keys.
+    pub async fn create_api_key(
+        &self,
+        hash: &[u8],
+        record: &ApiKeyRecord,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.create_api_key(hash, record),
+        }
+    }
+
+    /// The key whose secret hashes to `hash`.
+    pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.api_key_by_hash(hash),
+        }
+    }
+
+    /// A user's keys, ordered by id.
+    pub async fn api_keys_of(&self, username: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.api_keys_of(username),
+        }
+    }
+
+    /// A user's keys with the hash each is stored under, ordered by id.
+    pub async fn api_keys_with_hashes_of(
+        &self,
+        username: &str,
+    ) -> Result<Vec<(Vec<u8>, ApiKeyRecord)>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.api_keys_with_hashes_of(username),
+        }
+    }
+
+    /// Revokes `username`'s key `id`; false when there is no such key of that user.
+    pub async fn delete_api_key(&self, username: &str, id: &str) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.delete_api_key(username, id),
+        }
+    }
+
+    /// Revokes every key of `username`; returns how many there were.
+    pub async fn delete_api_keys_of(&self, username: &str) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.delete_api_keys_of(username),
+        }
+    }
+
+    /// Records the last use of keys (hash, unix seconds), skipping keys revoked meanwhile.
+    pub async fn record_api_key_uses(&self, uses: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.record_api_key_uses(uses),
+        }
+    }
+
+    /// The auth epoch: changes whenever a user changes or a key is revoked.
+    pub fn auth_epoch(&self) -> u64 {
+        match &self.backend {
+            Backend::Sled(s) => s.auth_epoch(),
+        }
+    }
+
+    /// Writes every change made so far to disk; a change is durable once this returns.
+    /// Concurrent callers share flushes (group commit): a caller whose writes were covered by a
+    /// flush that started after them returns without another one.
+    ///
+    /// Fails when the disk refuses the write.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.flush().await,
+        }
+    }
+
+    /// How many users, API keys and audit events the store holds.
+    pub async fn summary(&self) -> Result<StoreSummary, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => Ok(s.summary()),
+        }
+    }
+
+    /// Stores a new session under the SHA-256 `hash` of its id.
+    pub async fn create_session(
+        &self,
+        hash: &[u8],
+        session: &SessionRecord,
+    ) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.create_session(hash, session),
+        }
+    }
+
+    /// The live session whose id hashes to `hash`; an expired one is removed and not returned.
+    pub async fn session(
+        &self,
+        hash: &[u8],
+        now_unix: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.session(hash, now_unix),
+        }
+    }
+
+    /// Ends a session.
+    pub async fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.delete_session(hash),
+        }
+    }
+
+    /// Ends every session of `username` (a disabled user, a password reset).
+    pub async fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.delete_sessions_of(username),
+        }
+    }
+
+    /// Removes every record kind's expired records at `now_unix`; returns how many.
+    pub async fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.sweep_expired(now_unix),
+        }
+    }
+
+    /// Removes sessions expired at `now_unix`; returns how many.
+    pub async fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.sweep_expired_sessions(now_unix),
+        }
+    }
+
+    /// Creates a user. Fails with [`StoreError::Conflict`] when the username or the email
+    /// (case-insensitively) is taken.
+    pub async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.create_user(user),
+        }
+    }
+
+    /// The user named `username`.
+    pub async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.user(username),
+        }
+    }
+
+    /// The user whose email is `email`, compared case-insensitively.
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.user_by_email(email),
+        }
+    }
+
+    /// Every user, ordered by username.
+    pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.users(),
+        }
+    }
+
+    /// How many users exist.
+    pub async fn user_count(&self) -> Result<usize, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => Ok(s.user_count()),
+        }
+    }
+
+    /// Changes a user with `change` and stores it, keeping the email index consistent. Returns
+    /// the changed user, `None` when there is no such user.
+    ///
+    /// The store keeps one rule itself: a change that would leave no enabled server_admin fails
+    /// with [`StoreError::LastAdmin`]. The check and the write happen under the write gate that
+    /// every write takes, so two concurrent demotions of the last two admins cannot both pass.
+    ///
+    /// Fails with [`StoreError::Conflict`] when the new email is taken.
+    pub async fn update_user(
+        &self,
+        username: &str,
+        change: impl Fn(&mut UserRecord) + Send + Sync,
+    ) -> Result<Option<UserRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.update_user(username, change),
+        }
     }
 }
 
@@ -351,51 +462,4 @@ pub(crate) fn test_store() -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&dir.path().join("store")).unwrap();
     (dir, store)
-}
-
-#[cfg(test)]
-mod backup_tests {
-    use super::*;
-
-    #[test]
-    fn a_backup_restores_as_a_whole_and_keeps_the_old_store() {
-        let (dir, store) = test_store();
-        store
-            .create_user(&users::tests::user("ann", "ann@example.com"))
-            .unwrap();
-        let backup = dir.path().join("backup");
-        assert_eq!(store.backup_to(&backup).unwrap().users, 1);
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&backup).unwrap().permissions().mode();
-        assert_eq!(mode & 0o777, 0o700, "only its owner reads a backup");
-        assert!(matches!(
-            store.backup_to(&backup),
-            Err(StoreError::TargetNotEmpty(_))
-        ));
-        store
-            .create_user(&users::tests::user("bob", "bob@example.com"))
-            .unwrap();
-        drop(store);
-        let store_dir = dir.path().join("store");
-        let restored = restore_from(&backup, &store_dir).unwrap();
-        assert_eq!(restored.users, 1);
-        let store = Store::open(&store_dir).unwrap();
-        assert!(store.user("ann").unwrap().is_some());
-        assert!(store.user("bob").unwrap().is_none(), "replaced, not merged");
-        let kept = std::fs::read_dir(dir.path())
-            .unwrap()
-            .filter_map(Result::ok)
-            .any(|e| {
-                e.file_name()
-                    .to_string_lossy()
-                    .starts_with("store.replaced-")
-            });
-        assert!(kept, "the old store is kept aside");
-        let nothing = dir.path().join("nothing");
-        std::fs::create_dir(&nothing).unwrap();
-        assert!(matches!(
-            restore_from(&nothing, &store_dir),
-            Err(StoreError::NotABackup(_))
-        ));
-    }
 }

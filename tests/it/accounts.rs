@@ -37,7 +37,7 @@ async fn first_start_prints_the_admin_password_once_and_stores_only_its_hash() {
     daemon.wait_exit();
 
     let store = Store::open(&daemon.setup.data.join("store")).unwrap();
-    let admin = store.user("admin").unwrap().unwrap();
+    let admin = store.user("admin").await.unwrap().unwrap();
     assert_eq!(admin.access, [AccessBinding::for_role(Role::ServerAdmin)]);
     let hash = admin.password_hash.unwrap();
     assert!(!hash.contains(&password));
@@ -89,6 +89,7 @@ async fn create_user_through_the_running_daemon_survives_kill_9() {
     let store = Store::open(&daemon.setup.data.join("store")).unwrap();
     let john = store
         .user("johndoe")
+        .await
         .unwrap()
         .expect("acknowledged user survives kill -9");
     assert_eq!(john.name, "John Doe");
@@ -96,8 +97,8 @@ async fn create_user_through_the_running_daemon_survives_kill_9() {
     assert_eq!(john.access, [AccessBinding::for_role(Role::Developer)]);
 }
 
-#[test]
-fn create_user_without_a_daemon_writes_the_store_directly() {
+#[tokio::test]
+async fn create_user_without_a_daemon_writes_the_store_directly() {
     let setup = Setup::git();
     let args = [
         "--username=ops",
@@ -113,7 +114,7 @@ fn create_user_without_a_daemon_writes_the_store_directly() {
         "{stdout}"
     );
     let store = Store::open(&setup.data.join("store")).unwrap();
-    let ops = store.user("ops").unwrap().unwrap();
+    let ops = store.user("ops").await.unwrap().unwrap();
     assert_eq!(ops.access, [AccessBinding::for_role(Role::ServerAdmin)]);
     assert!(verify_password(
         &Password::new("long enough password"),
@@ -347,8 +348,8 @@ async fn recovery_commands_work_with_the_daemon_running() {
     assert!(err.contains("unknown role `boss`"), "{err}");
 }
 
-#[test]
-fn recovery_commands_work_with_the_daemon_stopped() {
+#[tokio::test]
+async fn recovery_commands_work_with_the_daemon_stopped() {
     let setup = Setup::git();
     let data = setup.data.clone();
     let (code, _, err) = admin_command("create-user", &data, &JOHN, None);
@@ -368,7 +369,7 @@ fn recovery_commands_work_with_the_daemon_stopped() {
     );
     assert_eq!(code, 0, "{err}");
     let store = Store::open(&data.join("store")).unwrap();
-    let user = store.user("johndoe").unwrap().unwrap();
+    let user = store.user("johndoe").await.unwrap().unwrap();
     assert!(verify_password(
         &Password::new(password),
         user.password_hash.as_deref().unwrap()

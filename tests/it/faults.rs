@@ -77,12 +77,13 @@ async fn kill_9_during_a_burst_of_writes_loses_no_acknowledged_user_or_key() {
     let users = acknowledged_users.lock().unwrap().clone();
     for name in &users {
         assert!(
-            store.user(name).unwrap().is_some(),
+            store.user(name).await.unwrap().is_some(),
             "acknowledged user {name} survived"
         );
     }
     let stored: Vec<String> = store
         .api_keys_of("admin")
+        .await
         .unwrap()
         .into_iter()
         .map(|k| k.id)
@@ -349,7 +350,7 @@ async fn a_full_data_folder_answers_503_and_keeps_every_acknowledged_write() {
     assert!(status.success());
     let store = coderflow::store::Store::open(&copy.join("store")).expect("the store opens");
     for name in &acknowledged {
-        assert!(store.user(name).unwrap().is_some(), "{name} survived");
+        assert!(store.user(name).await.unwrap().is_some(), "{name} survived");
     }
 }
 

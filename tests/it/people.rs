@@ -454,8 +454,8 @@ async fn changes_acknowledged_by_the_api_survive_kill_9() {
     let setup = std::mem::replace(&mut daemon.setup, Setup::missing());
     drop(daemon);
     let store = coderflow::store::Store::open(&setup.data.join("store")).unwrap();
-    let user = store.user("durable").unwrap().expect("user survived");
+    let user = store.user("durable").await.unwrap().expect("user survived");
     assert_eq!(user.access[0].role, coderflow::auth::Role::Developer);
-    let keys = store.api_keys_of("admin").unwrap();
+    let keys = store.api_keys_of("admin").await.unwrap();
     assert!(keys.iter().any(|k| k.id == key["id"].as_str().unwrap()));
 }

@@ -1,27 +1,9 @@
 //! API keys, stored by the SHA-256 of the key; the key itself is never stored.
 
-use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, decode, encode, unwrap_tx};
-
-/// An API key as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ApiKeyRecord {
-    /// Public identifier, used to list and revoke.
-    pub id: String,
-    /// The owner; the key carries exactly this user's permissions.
-    pub username: String,
-    /// A name the owner chose (or the device flow's client and time).
-    pub name: String,
-    /// The key's first characters, to recognise it in a list.
-    pub prefix: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// Unix seconds of the last use, written in batches.
-    pub last_used_unix: Option<u64>,
-}
+use super::{ApiKeyRecord, SledStore, StoreError, decode, encode, unwrap_tx};
 
 pub(super) fn owner_key(username: &str, id: &str) -> Vec<u8> {
     let mut key = Vec::with_capacity(username.len() + 1 + id.len());
@@ -31,12 +13,16 @@ pub(super) fn owner_key(username: &str, id: &str) -> Vec<u8> {
     key
 }
 
-impl Store {
+impl SledStore {
     /// Stores a new key under the SHA-256 `hash` of its secret.
     ///
     /// Fails with [`StoreError::Disabled`] when the owner is disabled: checked under the write
     /// gate, so a key cannot slip in between disabling a user and revoking their keys.
-    pub fn create_api_key(&self, hash: &[u8], record: &ApiKeyRecord) -> Result<(), StoreError> {
+    pub(crate) fn create_api_key(
+        &self,
+        hash: &[u8],
+        record: &ApiKeyRecord,
+    ) -> Result<(), StoreError> {
         let _write = self.write_gate();
         if self.user(&record.username)?.is_some_and(|u| u.disabled) {
             return Err(StoreError::Disabled(record.username.clone()));
@@ -52,7 +38,7 @@ impl Store {
     }
 
     /// The key whose secret hashes to `hash`.
-    pub fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
+    pub(crate) fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
         self.api_keys
             .get(hash)?
             .map(|bytes| decode(&bytes))
@@ -60,7 +46,7 @@ impl Store {
     }
 
     /// A user's keys, ordered by id.
-    pub fn api_keys_of(&self, username: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
+    pub(crate) fn api_keys_of(&self, username: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
         Ok(self
             .api_keys_with_hashes_of(username)?
             .into_iter()
@@ -69,7 +55,7 @@ impl Store {
     }
 
     /// A user's keys with the hash each is stored under, ordered by id.
-    pub fn api_keys_with_hashes_of(
+    pub(crate) fn api_keys_with_hashes_of(
         &self,
         username: &str,
     ) -> Result<Vec<(Vec<u8>, ApiKeyRecord)>, StoreError> {
@@ -86,7 +72,7 @@ impl Store {
     }
 
     /// Revokes `username`'s key `id`; false when there is no such key of that user.
-    pub fn delete_api_key(&self, username: &str, id: &str) -> Result<bool, StoreError> {
+    pub(crate) fn delete_api_key(&self, username: &str, id: &str) -> Result<bool, StoreError> {
         let _write = self.write_gate();
         let result = (&self.api_keys, &self.api_keys_by_user)
             .transaction(|(keys, owners)| {
@@ -102,7 +88,7 @@ impl Store {
     }
 
     /// Revokes every key of `username`; returns how many there were.
-    pub fn delete_api_keys_of(&self, username: &str) -> Result<usize, StoreError> {
+    pub(crate) fn delete_api_keys_of(&self, username: &str) -> Result<usize, StoreError> {
         let mut revoked = 0;
         for key in self.api_keys_of(username)? {
             if self.delete_api_key(username, &key.id)? {
@@ -113,7 +99,7 @@ impl Store {
     }
 
     /// Records the last use of keys (hash, unix seconds), skipping keys revoked meanwhile.
-    pub fn record_api_key_uses(&self, uses: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
+    pub(crate) fn record_api_key_uses(&self, uses: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
         let _write = self.write_gate();
         for (hash, unix) in uses {
             self.api_keys.fetch_and_update(hash, |old| {
@@ -129,7 +115,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_store;
+    use crate::store::sled_store::test_store;
 
     fn key(id: &str, username: &str) -> ApiKeyRecord {
         ApiKeyRecord {
@@ -165,7 +151,7 @@ mod tests {
     #[test]
     fn all_keys_of_a_user_are_revoked_and_a_disabled_user_gets_none() {
         let (_dir, store) = test_store();
-        let ann = crate::store::users::tests::user("ann", "ann@example.com");
+        let ann = crate::store::sled_store::users::tests::user("ann", "ann@example.com");
         store.create_user(&ann).unwrap();
         store.create_api_key(b"h1", &key("k1", "ann")).unwrap();
         store.create_api_key(b"h2", &key("k2", "ann")).unwrap();

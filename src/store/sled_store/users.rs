@@ -1,68 +1,9 @@
 //! Users and their access bindings, with a unique index on the lower-cased email.
 
-use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
-use super::{Store, StoreError, decode, encode, unwrap_tx};
-use crate::vocab::{Role, UserView, UserViewRef};
-
-pub use crate::vocab::{AccessBinding, UserSource};
-
-/// A user as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct UserRecord {
-    pub username: String,
-    pub email: String,
-    pub name: String,
-    pub source: UserSource,
-    pub disabled: bool,
-    /// RFC 3339.
-    pub created_at: String,
-    pub access: Vec<AccessBinding>,
-    /// Argon2id PHC string; `None` for SSO-only users.
-    pub password_hash: Option<String>,
-}
-
-impl UserRecord {
-    /// Whether this user is an enabled server_admin (bound at server scope): the role that must
-    /// never be left without a holder.
-    pub fn is_enabled_server_admin(&self) -> bool {
-        !self.disabled
-            && self
-                .access
-                .iter()
-                .any(|b| b.role == Role::ServerAdmin && b.scope == Role::ServerAdmin.scope())
-    }
-}
-
-impl<'a> From<&'a UserRecord> for UserViewRef<'a> {
-    fn from(u: &'a UserRecord) -> Self {
-        UserViewRef {
-            username: &u.username,
-            email: &u.email,
-            name: &u.name,
-            source: u.source,
-            disabled: u.disabled,
-            created_at: &u.created_at,
-            access: &u.access,
-        }
-    }
-}
-
-impl From<&UserRecord> for UserView {
-    fn from(u: &UserRecord) -> Self {
-        UserView {
-            username: u.username.clone(),
-            email: u.email.clone(),
-            name: u.name.clone(),
-            source: u.source,
-            disabled: u.disabled,
-            created_at: u.created_at.clone(),
-            access: u.access.clone(),
-        }
-    }
-}
+use super::{SledStore, StoreError, UserRecord, decode, encode, unwrap_tx};
 
 pub(super) fn email_key(email: &str) -> Vec<u8> {
     email.trim().to_lowercase().into_bytes()
@@ -72,10 +13,10 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-impl Store {
+impl SledStore {
     /// Creates a user. Fails with [`StoreError::Conflict`] when the username or the email
     /// (case-insensitively) is taken.
-    pub fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
+    pub(crate) fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         let _write = self.write_gate();
         let bytes = encode(user)?;
         (&self.users, &self.users_by_email)
@@ -94,7 +35,7 @@ impl Store {
     }
 
     /// The user named `username`.
-    pub fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub(crate) fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         self.users
             .get(username.as_bytes())?
             .map(|bytes| decode(&bytes))
@@ -102,7 +43,7 @@ impl Store {
     }
 
     /// The user whose email is `email`, compared case-insensitively.
-    pub fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
+    pub(crate) fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         match self.users_by_email.get(email_key(email))? {
             Some(username) => self.user(&String::from_utf8_lossy(&username)),
             None => Ok(None),
@@ -110,7 +51,7 @@ impl Store {
     }
 
     /// Every user, ordered by username.
-    pub fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
+    pub(crate) fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
         self.users
             .iter()
             .values()
@@ -119,7 +60,7 @@ impl Store {
     }
 
     /// How many users exist.
-    pub fn user_count(&self) -> usize {
+    pub(crate) fn user_count(&self) -> usize {
         self.users.len()
     }
 
@@ -131,7 +72,7 @@ impl Store {
     /// every write takes, so two concurrent demotions of the last two admins cannot both pass.
     ///
     /// Fails with [`StoreError::Conflict`] when the new email is taken.
-    pub fn update_user(
+    pub(crate) fn update_user(
         &self,
         username: &str,
         change: impl Fn(&mut UserRecord),
@@ -174,7 +115,7 @@ impl Store {
     }
 }
 
-impl Store {
+impl SledStore {
     /// Whether a user other than `username` is an enabled server_admin. Call under the write
     /// gate for an answer that stays true until the gate is released.
     fn another_enabled_admin(&self, username: &str) -> Result<bool, StoreError> {
@@ -191,7 +132,8 @@ impl Store {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::store::test_store;
+    use crate::store::sled_store::test_store;
+    use crate::vocab::{AccessBinding, Role, UserSource};
 
     pub(crate) fn user(username: &str, email: &str) -> UserRecord {
         UserRecord {

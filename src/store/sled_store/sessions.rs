@@ -1,31 +1,25 @@
 //! Browser sessions, stored by the SHA-256 of the session id; expired ones are swept.
 
-use serde::{Deserialize, Serialize};
+use super::{SessionRecord, SledStore, StoreError, decode, encode};
 
-use super::{Store, StoreError, decode, encode};
-
-/// A browser session as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SessionRecord {
-    pub username: String,
-    /// Unix seconds.
-    pub created_unix: u64,
-    /// Unix seconds after which the session is gone.
-    pub expires_unix: u64,
-    /// The form token that proves a POST came from our own page.
-    pub csrf_token: String,
-}
-
-impl Store {
+impl SledStore {
     /// Stores a new session under the SHA-256 `hash` of its id.
-    pub fn create_session(&self, hash: &[u8], session: &SessionRecord) -> Result<(), StoreError> {
+    pub(crate) fn create_session(
+        &self,
+        hash: &[u8],
+        session: &SessionRecord,
+    ) -> Result<(), StoreError> {
         let _write = self.write_gate();
         self.sessions.insert(hash, encode(session)?)?;
         Ok(())
     }
 
     /// The live session whose id hashes to `hash`; an expired one is removed and not returned.
-    pub fn session(&self, hash: &[u8], now_unix: u64) -> Result<Option<SessionRecord>, StoreError> {
+    pub(crate) fn session(
+        &self,
+        hash: &[u8],
+        now_unix: u64,
+    ) -> Result<Option<SessionRecord>, StoreError> {
         let Some(bytes) = self.sessions.get(hash)? else {
             return Ok(None);
         };
@@ -39,26 +33,26 @@ impl Store {
     }
 
     /// Ends a session.
-    pub fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
+    pub(crate) fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
         let _write = self.write_gate();
         self.sessions.remove(hash)?;
         Ok(())
     }
 
     /// Ends every session of `username` (a disabled user, a password reset).
-    pub fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
+    pub(crate) fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
         self.remove_sessions(|s| s.username == username)
     }
 
     /// Removes every record kind's expired records at `now_unix`; returns how many.
-    pub fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
+    pub(crate) fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
         Ok(self.sweep_expired_sessions(now_unix)?
             + self.sweep_pending_logins(now_unix)?
             + self.sweep_device_codes(now_unix)?)
     }
 
     /// Removes sessions expired at `now_unix`; returns how many.
-    pub fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
+    pub(crate) fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
         self.remove_sessions(|s| s.expires_unix <= now_unix)
     }
 
@@ -83,7 +77,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_store;
+    use crate::store::sled_store::test_store;
 
     fn session(username: &str, expires_unix: u64) -> SessionRecord {
         SessionRecord {

@@ -5,7 +5,7 @@ use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::users::email_key;
-use super::{Store, StoreError, UserRecord, decode, encode, unwrap_tx};
+use super::{PendingLogin, SledStore, StoreError, UserRecord, decode, encode, unwrap_tx};
 
 /// The identities tree's key: `issuer \0 sub`.
 fn identity_key(issuer: &str, sub: &str) -> Vec<u8> {
@@ -20,9 +20,9 @@ fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-impl Store {
+impl SledStore {
     /// The username linked to (issuer, sub).
-    pub fn identity(&self, issuer: &str, sub: &str) -> Result<Option<String>, StoreError> {
+    pub(crate) fn identity(&self, issuer: &str, sub: &str) -> Result<Option<String>, StoreError> {
         Ok(self
             .identities
             .get(identity_key(issuer, sub))?
@@ -30,7 +30,7 @@ impl Store {
     }
 
     /// Users with an SSO identity at `issuer`.
-    pub fn users_with_identity_at(
+    pub(crate) fn users_with_identity_at(
         &self,
         issuer: &str,
     ) -> Result<std::collections::BTreeSet<String>, StoreError> {
@@ -46,7 +46,12 @@ impl Store {
 
     /// Links (issuer, sub) to the existing user `username`. Fails with
     /// [`StoreError::Conflict`] when the identity is already linked to someone.
-    pub fn link_identity(&self, issuer: &str, sub: &str, username: &str) -> Result<(), StoreError> {
+    pub(crate) fn link_identity(
+        &self,
+        issuer: &str,
+        sub: &str,
+        username: &str,
+    ) -> Result<(), StoreError> {
         let _write = self.write_gate();
         let key = identity_key(issuer, sub);
         (&self.identities, &self.users)
@@ -66,7 +71,7 @@ impl Store {
     /// Creates `user` (under the first free name among `usernames`) linked to (issuer, sub), in
     /// one transaction. Returns the user as stored. Fails with [`StoreError::Conflict`] when the
     /// identity is linked or the email taken meanwhile, or no candidate name is free.
-    pub fn provision_user(
+    pub(crate) fn provision_user(
         &self,
         user: &UserRecord,
         usernames: &[String],
@@ -104,28 +109,9 @@ impl Store {
     }
 }
 
-/// A login in progress, kept server-side from `/auth/oidc/login` to the callback.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct PendingLogin {
-    /// SHA-256 (base64url) of the browser-binding cookie the login started with.
-    pub binding_hash: String,
-    /// The nonce the ID token must carry.
-    pub nonce: String,
-    /// The PKCE verifier whose S256 challenge was sent.
-    pub pkce_verifier: String,
-    /// Where the browser goes after signing in (already checked to be a local path).
-    pub return_to: String,
-    /// The issuer and client the login started with; a callback under another configuration
-    /// is refused.
-    pub issuer: String,
-    pub client_id: String,
-    /// Unix seconds after which the login is void.
-    pub expires_unix: u64,
-}
-
-impl Store {
+impl SledStore {
     /// Stores a pending login under the SHA-256 of its `state`.
-    pub fn create_pending_login(
+    pub(crate) fn create_pending_login(
         &self,
         state_hash: &[u8],
         login: &PendingLogin,
@@ -137,7 +123,7 @@ impl Store {
 
     /// Removes and returns the pending login of a state: a state works once. An expired one is
     /// removed and not returned.
-    pub fn take_pending_login(
+    pub(crate) fn take_pending_login(
         &self,
         state_hash: &[u8],
         now_unix: u64,
@@ -171,7 +157,8 @@ impl Store {
 mod tests {
     use super::*;
     use crate::auth::Role;
-    use crate::store::{AccessBinding, UserSource, test_store};
+    use crate::store::sled_store::test_store;
+    use crate::store::{AccessBinding, UserSource};
 
     fn sso_user(email: &str) -> UserRecord {
         UserRecord {

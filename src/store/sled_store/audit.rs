@@ -2,37 +2,12 @@
 //! order of arrival, with retention. Events never hold a secret: callers pass names, ids and
 //! reasons, never passwords, keys, codes or tokens.
 
-use serde::{Deserialize, Serialize};
+use super::{AuditEvent, SledStore, StoreError, decode, encode};
 
-use super::{Store, StoreError, decode, encode};
-
-/// One audited event.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct AuditEvent {
-    /// Increasing; pages of the trail are read backwards from an id.
-    #[serde(default)]
-    pub id: u64,
-    /// RFC 3339.
-    pub at: String,
-    /// What happened, e.g. `login.local`, `api_key.revoked` (see `crate::audit::AuditKind`).
-    pub kind: String,
-    /// `success` or `failure`.
-    pub outcome: String,
-    /// Who did it: a username, `file` for a change of `oidc.json` on disk, or `operator` for the
-    /// admin socket.
-    pub actor: Option<String>,
-    /// What it was done to: a username, an API key id, `oidc.json`.
-    pub subject: Option<String>,
-    /// Why it failed, or what changed.
-    pub reason: Option<String>,
-    /// The client's IP address.
-    pub ip: Option<String>,
-}
-
-impl Store {
+impl SledStore {
     /// Appends an event (not flushed: it is written with the change it records, or within the
     /// next flush).
-    pub fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
+    pub(crate) fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
         let _write = self.write_gate();
         // Consecutive ids let the sweep know the count from the first and last keys alone.
         let id = match self.audit.last()? {
@@ -54,7 +29,7 @@ impl Store {
     }
 
     /// Up to `limit` events older than `before` (newest first), those of `kind` only when given.
-    pub fn audit_events(
+    pub(crate) fn audit_events(
         &self,
         before: Option<u64>,
         limit: usize,
@@ -77,7 +52,7 @@ impl Store {
 
     /// Drops events recorded before `cutoff_rfc3339` and beyond the newest `max_events`;
     /// returns how many.
-    pub fn sweep_audit(
+    pub(crate) fn sweep_audit(
         &self,
         cutoff_rfc3339: &str,
         max_events: usize,
@@ -128,7 +103,7 @@ fn event_id(key: &[u8]) -> Result<u64, StoreError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_store;
+    use crate::store::sled_store::test_store;
 
     fn event(kind: &str, at: &str) -> AuditEvent {
         AuditEvent {

@@ -2,75 +2,24 @@
 //! for the browser, and the transitions pending -> approved|denied -> issued, each in one
 //! transaction so concurrent polls yield at most one API key.
 
-use serde::{Deserialize, Serialize};
 use sled::Transactional;
 use sled::transaction::ConflictableTransactionError;
 
 use super::keys::owner_key;
-use super::{ApiKeyRecord, Store, StoreError, decode, encode, unwrap_tx};
-
-/// Where a device login stands.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "state", rename_all = "snake_case")]
-pub enum DeviceStatus {
-    /// Waiting for a signed-in browser to approve or deny.
-    Pending,
-    /// Approved by `username`; the next poll gets a key.
-    Approved { username: String },
-    /// Denied: final.
-    Denied,
-    /// The key was handed out: the code is spent.
-    Issued,
-}
-
-/// A device login as stored.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeviceRecord {
-    /// The normalised user code (8 letters, no dash).
-    pub user_code: String,
-    /// What the client called itself ("coder CLI", "VS Code").
-    pub client_name: String,
-    /// IP address and user agent of the code request, shown on the confirm page.
-    pub requester_ip: String,
-    pub requester_agent: String,
-    /// RFC 3339.
-    pub created_at: String,
-    /// Unix seconds after which the code is void.
-    pub expires_unix: u64,
-    /// Seconds a client must wait between polls; grows by 5 with each `slow_down`.
-    pub interval_secs: u64,
-    /// Unix milliseconds of the last poll (0: never polled).
-    pub last_poll_ms: u64,
-    /// The session (SHA-256, base64url) that opened the code first; only it may decide.
-    pub claimed_by: Option<String>,
-    pub status: DeviceStatus,
-}
-
-/// What a poll found.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum PollOutcome {
-    /// No such device code, or already spent.
-    Invalid,
-    Expired,
-    /// Polled too fast: the new interval.
-    SlowDown(u64),
-    Pending,
-    Denied,
-    /// Approved: this poll created the key (and only this one).
-    Issued(ApiKeyRecord),
-}
-
-/// How long an expired device login is kept to answer `expired_token`.
-const EXPIRED_KEPT_SECS: u64 = 600;
+use super::{
+    ApiKeyRecord, DeviceRecord, DeviceStatus, PollOutcome, PollStep, SledStore, StoreError, decode,
+    encode, unwrap_tx,
+};
+use crate::store::records::EXPIRED_KEPT_SECS;
 
 fn abort(e: StoreError) -> ConflictableTransactionError<StoreError> {
     ConflictableTransactionError::Abort(e)
 }
 
-impl Store {
+impl SledStore {
     /// Stores a new device login; false (nothing written) when its user code is already used
     /// by a live code.
-    pub fn create_device_code(
+    pub(crate) fn create_device_code(
         &self,
         device_hash: &[u8],
         record: &DeviceRecord,
@@ -90,7 +39,10 @@ impl Store {
     }
 
     /// The device login stored under `device_hash`.
-    pub fn device_code(&self, device_hash: &[u8]) -> Result<Option<DeviceRecord>, StoreError> {
+    pub(crate) fn device_code(
+        &self,
+        device_hash: &[u8],
+    ) -> Result<Option<DeviceRecord>, StoreError> {
         self.device_codes
             .get(device_hash)?
             .map(|bytes| decode(&bytes))
@@ -98,7 +50,7 @@ impl Store {
     }
 
     /// The live device login whose (normalised) user code is `user_code`, with its hash.
-    pub fn device_by_user_code(
+    pub(crate) fn device_by_user_code(
         &self,
         user_code: &str,
         now_unix: u64,
@@ -115,7 +67,7 @@ impl Store {
 
     /// Changes a device login with `change` when `allowed` holds for it; answers the record
     /// after the change, or `None` (nothing written) when it is gone or `allowed` refused.
-    pub fn update_device(
+    pub(crate) fn update_device(
         &self,
         device_hash: &[u8],
         allowed: impl Fn(&DeviceRecord) -> bool,
@@ -140,7 +92,7 @@ impl Store {
 
     /// One poll of a device code at `now_ms`. When the code is approved, stores `key` (under
     /// `key_hash`, owned by the approving user) and marks the code spent, in one transaction.
-    pub fn poll_device(
+    pub(crate) fn poll_device(
         &self,
         device_hash: &[u8],
         now_ms: u64,
@@ -162,36 +114,15 @@ impl Store {
                     return Ok(PollOutcome::Invalid);
                 };
                 let mut record: DeviceRecord = decode(&bytes).map_err(abort)?;
-                if record.expires_unix * 1000 <= now_ms {
-                    return Ok(PollOutcome::Expired);
-                }
-                if record.status == DeviceStatus::Issued {
-                    return Ok(PollOutcome::Invalid);
-                }
-                let too_fast = record.last_poll_ms > 0
-                    && now_ms < record.last_poll_ms + record.interval_secs * 1000;
-                record.last_poll_ms = now_ms;
-                let outcome = if too_fast {
-                    record.interval_secs += 5;
-                    PollOutcome::SlowDown(record.interval_secs)
-                } else {
-                    match &record.status {
-                        DeviceStatus::Pending => PollOutcome::Pending,
-                        DeviceStatus::Denied => PollOutcome::Denied,
-                        DeviceStatus::Issued => PollOutcome::Invalid,
-                        // A user disabled since approving gets nothing.
-                        DeviceStatus::Approved { .. } if !approver_enabled => {
-                            record.status = DeviceStatus::Denied;
-                            PollOutcome::Denied
-                        }
-                        DeviceStatus::Approved { username } => {
-                            let mut key = key.clone();
-                            key.username.clone_from(username);
-                            keys.insert(key_hash, encode(&key).map_err(abort)?)?;
-                            owners.insert(owner_key(&key.username, &key.id), key_hash)?;
-                            record.status = DeviceStatus::Issued;
-                            PollOutcome::Issued(key)
-                        }
+                let outcome = match record.poll(now_ms, approver_enabled) {
+                    PollStep::Keep(outcome) => return Ok(outcome),
+                    PollStep::Store(outcome) => outcome,
+                    PollStep::Issue { username } => {
+                        let mut key = key.clone();
+                        key.username = username;
+                        keys.insert(key_hash, encode(&key).map_err(abort)?)?;
+                        owners.insert(owner_key(&key.username, &key.id), key_hash)?;
+                        PollOutcome::Issued(key)
                     }
                 };
                 codes.insert(device_hash, encode(&record).map_err(abort)?)?;
@@ -228,7 +159,7 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::test_store;
+    use crate::store::sled_store::test_store;
 
     fn record(user_code: &str) -> DeviceRecord {
         DeviceRecord {
