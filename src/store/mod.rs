@@ -10,6 +10,7 @@
 //! that need a transaction (unique emails, the last admin, one key per device code, single-use
 //! logins) are each backend's, and one contract test suite checks them on both.
 
+pub mod pg;
 pub mod records;
 mod sled_store;
 
@@ -17,6 +18,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
+pub use pg::DatabaseUrl;
+pub use pg::migrate::Migrated;
 pub use records::{
     AccessBinding, ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, PendingLogin, PollOutcome,
     SessionRecord, UserRecord, UserSource,
@@ -53,6 +56,23 @@ pub enum StoreError {
     Corrupt(#[from] serde_json::Error),
     #[error("a stored key of {0} cannot be read")]
     CorruptKey(&'static str),
+    /// The database refused or failed (PostgreSQL).
+    #[error("the database failed")]
+    Postgres(#[from] tokio_postgres::Error),
+    /// No connection to the database within the wait (PostgreSQL).
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
+    /// `--database-url` cannot be used; the message never holds the password.
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    /// The database was migrated by a newer binary.
+    #[error(
+        "the database schema is version {found}, newer than this binary's {supported}: run a binary at least as new as the one that migrated it"
+    )]
+    NewerSchema { found: i32, supported: i32 },
+    /// An operation only the other backend has.
+    #[error("{0}")]
+    Unsupported(&'static str),
 }
 
 /// What a store (or a backup of one) holds, for the backup and restore commands.
@@ -72,6 +92,7 @@ pub struct Store {
 #[derive(Clone)]
 enum Backend {
     Sled(sled_store::SledStore),
+    Postgres(pg::PgStore),
 }
 
 impl Store {
@@ -84,6 +105,40 @@ impl Store {
         })
     }
 
+    /// Connects to the PostgreSQL database at `url`, migrating its schema, and listens for
+    /// other replicas' changes. Needs a Tokio runtime.
+    ///
+    /// Fails when the database cannot be reached or migrated, or its schema is newer than this
+    /// binary's.
+    pub async fn connect(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(pg::PgStore::connect(url).await?),
+        })
+    }
+
+    /// [`Store::connect`] for a command that runs a few operations and exits: no listener.
+    ///
+    /// Fails as [`Store::connect`] does.
+    pub async fn connect_once(url: &DatabaseUrl) -> Result<Store, StoreError> {
+        Ok(Store {
+            backend: Backend::Postgres(pg::PgStore::connect_without_listening(url).await?),
+        })
+    }
+
+    /// Whether the store can serve requests now: always for sled; for PostgreSQL, when the
+    /// database answers and other replicas' changes reach this one.
+    pub async fn ready(&self) -> bool {
+        match &self.backend {
+            Backend::Sled(_) => true,
+            Backend::Postgres(p) => p.ready().await,
+        }
+    }
+
+    /// Whether records live in a database shared by several replicas.
+    pub fn is_shared(&self) -> bool {
+        matches!(self.backend, Backend::Postgres(_))
+    }
+
     /// Copies the whole sled store into a new sled database in `dir` (see
     /// [`sled_store::SledStore::backup_to`]). Blocking.
     ///
@@ -91,6 +146,9 @@ impl Store {
     pub fn backup_to(&self, dir: &Path) -> Result<StoreSummary, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.backup_to(dir),
+            Backend::Postgres(_) => Err(StoreError::Unsupported(
+                "back up a PostgreSQL store with pg_dump",
+            )),
         }
     }
 
@@ -99,6 +157,7 @@ impl Store {
     pub async fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.record_audit(event),
+            Backend::Postgres(p) => p.record_audit(event).await,
         }
     }
 
@@ -111,6 +170,7 @@ impl Store {
     ) -> Result<Vec<AuditEvent>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.audit_events(before, limit, kind),
+            Backend::Postgres(p) => p.audit_events(before, limit, kind).await,
         }
     }
 
@@ -123,6 +183,7 @@ impl Store {
     ) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.sweep_audit(cutoff_rfc3339, max_events),
+            Backend::Postgres(p) => p.sweep_audit(cutoff_rfc3339, max_events).await,
         }
     }
 
@@ -135,6 +196,7 @@ impl Store {
     ) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.create_device_code(device_hash, record),
+            Backend::Postgres(p) => p.create_device_code(device_hash, record).await,
         }
     }
 
@@ -145,6 +207,7 @@ impl Store {
     ) -> Result<Option<DeviceRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.device_code(device_hash),
+            Backend::Postgres(p) => p.device_code(device_hash).await,
         }
     }
 
@@ -156,6 +219,7 @@ impl Store {
     ) -> Result<Option<(Vec<u8>, DeviceRecord)>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.device_by_user_code(user_code, now_unix),
+            Backend::Postgres(p) => p.device_by_user_code(user_code, now_unix).await,
         }
     }
 
@@ -169,6 +233,7 @@ impl Store {
     ) -> Result<Option<DeviceRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.update_device(device_hash, allowed, change),
+            Backend::Postgres(p) => p.update_device(device_hash, allowed, change).await,
         }
     }
 
@@ -183,6 +248,7 @@ impl Store {
     ) -> Result<PollOutcome, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.poll_device(device_hash, now_ms, key_hash, key),
+            Backend::Postgres(p) => p.poll_device(device_hash, now_ms, key_hash, key).await,
         }
     }
 
@@ -190,6 +256,7 @@ impl Store {
     pub async fn sweep_device_codes(&self, now_unix: u64) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.sweep_device_codes(now_unix),
+            Backend::Postgres(p) => p.sweep_device_codes(now_unix).await,
         }
     }
 
@@ -197,6 +264,7 @@ impl Store {
     pub async fn identity(&self, issuer: &str, sub: &str) -> Result<Option<String>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.identity(issuer, sub),
+            Backend::Postgres(p) => p.identity(issuer, sub).await,
         }
     }
 
@@ -207,6 +275,7 @@ impl Store {
     ) -> Result<std::collections::BTreeSet<String>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.users_with_identity_at(issuer),
+            Backend::Postgres(p) => p.users_with_identity_at(issuer).await,
         }
     }
 
@@ -220,6 +289,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.link_identity(issuer, sub, username),
+            Backend::Postgres(p) => p.link_identity(issuer, sub, username).await,
         }
     }
 
@@ -235,6 +305,7 @@ impl Store {
     ) -> Result<UserRecord, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.provision_user(user, usernames, issuer, sub),
+            Backend::Postgres(p) => p.provision_user(user, usernames, issuer, sub).await,
         }
     }
 
@@ -246,6 +317,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.create_pending_login(state_hash, login),
+            Backend::Postgres(p) => p.create_pending_login(state_hash, login).await,
         }
     }
 
@@ -258,6 +330,7 @@ impl Store {
     ) -> Result<Option<PendingLogin>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.take_pending_login(state_hash, now_unix),
+            Backend::Postgres(p) => p.take_pending_login(state_hash, now_unix).await,
         }
     }
 
@@ -265,6 +338,7 @@ impl Store {
     pub async fn sweep_pending_logins(&self, now_unix: u64) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.sweep_pending_logins(now_unix),
+            Backend::Postgres(p) => p.sweep_pending_logins(now_unix).await,
         }
     }
 
@@ -279,6 +353,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.create_api_key(hash, record),
+            Backend::Postgres(p) => p.create_api_key(hash, record).await,
         }
     }
 
@@ -286,6 +361,7 @@ impl Store {
     pub async fn api_key_by_hash(&self, hash: &[u8]) -> Result<Option<ApiKeyRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.api_key_by_hash(hash),
+            Backend::Postgres(p) => p.api_key_by_hash(hash).await,
         }
     }
 
@@ -293,6 +369,7 @@ impl Store {
     pub async fn api_keys_of(&self, username: &str) -> Result<Vec<ApiKeyRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.api_keys_of(username),
+            Backend::Postgres(p) => p.api_keys_of(username).await,
         }
     }
 
@@ -303,6 +380,7 @@ impl Store {
     ) -> Result<Vec<(Vec<u8>, ApiKeyRecord)>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.api_keys_with_hashes_of(username),
+            Backend::Postgres(p) => p.api_keys_with_hashes_of(username).await,
         }
     }
 
@@ -310,6 +388,7 @@ impl Store {
     pub async fn delete_api_key(&self, username: &str, id: &str) -> Result<bool, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.delete_api_key(username, id),
+            Backend::Postgres(p) => p.delete_api_key(username, id).await,
         }
     }
 
@@ -317,6 +396,7 @@ impl Store {
     pub async fn delete_api_keys_of(&self, username: &str) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.delete_api_keys_of(username),
+            Backend::Postgres(p) => p.delete_api_keys_of(username).await,
         }
     }
 
@@ -324,6 +404,7 @@ impl Store {
     pub async fn record_api_key_uses(&self, uses: &[(Vec<u8>, u64)]) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.record_api_key_uses(uses),
+            Backend::Postgres(p) => p.record_api_key_uses(uses).await,
         }
     }
 
@@ -331,6 +412,7 @@ impl Store {
     pub fn auth_epoch(&self) -> u64 {
         match &self.backend {
             Backend::Sled(s) => s.auth_epoch(),
+            Backend::Postgres(p) => p.auth_epoch(),
         }
     }
 
@@ -342,6 +424,7 @@ impl Store {
     pub async fn flush(&self) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.flush().await,
+            Backend::Postgres(p) => p.flush().await,
         }
     }
 
@@ -349,6 +432,7 @@ impl Store {
     pub async fn summary(&self) -> Result<StoreSummary, StoreError> {
         match &self.backend {
             Backend::Sled(s) => Ok(s.summary()),
+            Backend::Postgres(p) => p.summary().await,
         }
     }
 
@@ -360,6 +444,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.create_session(hash, session),
+            Backend::Postgres(p) => p.create_session(hash, session).await,
         }
     }
 
@@ -371,6 +456,7 @@ impl Store {
     ) -> Result<Option<SessionRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.session(hash, now_unix),
+            Backend::Postgres(p) => p.session(hash, now_unix).await,
         }
     }
 
@@ -378,6 +464,7 @@ impl Store {
     pub async fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.delete_session(hash),
+            Backend::Postgres(p) => p.delete_session(hash).await,
         }
     }
 
@@ -385,6 +472,7 @@ impl Store {
     pub async fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.delete_sessions_of(username),
+            Backend::Postgres(p) => p.delete_sessions_of(username).await,
         }
     }
 
@@ -392,6 +480,7 @@ impl Store {
     pub async fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.sweep_expired(now_unix),
+            Backend::Postgres(p) => p.sweep_expired(now_unix).await,
         }
     }
 
@@ -399,6 +488,7 @@ impl Store {
     pub async fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.sweep_expired_sessions(now_unix),
+            Backend::Postgres(p) => p.sweep_expired_sessions(now_unix).await,
         }
     }
 
@@ -407,6 +497,7 @@ impl Store {
     pub async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.create_user(user),
+            Backend::Postgres(p) => p.create_user(user).await,
         }
     }
 
@@ -414,6 +505,7 @@ impl Store {
     pub async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.user(username),
+            Backend::Postgres(p) => p.user(username).await,
         }
     }
 
@@ -421,6 +513,7 @@ impl Store {
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.user_by_email(email),
+            Backend::Postgres(p) => p.user_by_email(email).await,
         }
     }
 
@@ -428,6 +521,7 @@ impl Store {
     pub async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.users(),
+            Backend::Postgres(p) => p.users().await,
         }
     }
 
@@ -435,6 +529,7 @@ impl Store {
     pub async fn user_count(&self) -> Result<usize, StoreError> {
         match &self.backend {
             Backend::Sled(s) => Ok(s.user_count()),
+            Backend::Postgres(p) => p.user_count().await,
         }
     }
 
@@ -453,6 +548,7 @@ impl Store {
     ) -> Result<Option<UserRecord>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.update_user(username, change),
+            Backend::Postgres(p) => p.update_user(username, change).await,
         }
     }
 }

@@ -30,4 +30,5 @@ mod sessions;
 mod settings;
 mod sso;
 mod startup;
+mod store_contract;
 mod support;

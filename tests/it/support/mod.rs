@@ -15,6 +15,7 @@ use tempfile::TempDir;
 pub mod browser;
 pub mod hostile;
 pub mod idp;
+pub mod postgres;
 
 /// The daemon binary under test.
 pub const BIN: &str = env!("CARGO_BIN_EXE_coder-server");
