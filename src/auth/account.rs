@@ -120,7 +120,7 @@ pub(crate) async fn ensure_initial_admin(store: &Store) -> Result<Option<Passwor
         return Ok(None);
     }
     let password = generate_password();
-    create_user(
+    let created = create_user(
         store,
         NewUser {
             username: INITIAL_ADMIN.into(),
@@ -138,8 +138,13 @@ pub(crate) async fn ensure_initial_admin(store: &Store) -> Result<Option<Passwor
             source: UserSource::Local,
         },
     )
-    .await?;
-    Ok(Some(password))
+    .await;
+    match created {
+        Ok(_) => Ok(Some(password)),
+        // Another replica starting on the same empty database made it first.
+        Err(AccountError::UsernameTaken(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// A change to a user (`PATCH /api/users/{username}`); `None` leaves a field alone.

@@ -37,6 +37,8 @@ pub struct CreateUserArgs {
     /// The daemon's data directory.
     #[arg(long, env = "CODERFLOW_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub database: super::database::DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -55,6 +57,8 @@ pub struct ResetPasswordArgs {
     /// The daemon's data directory.
     #[arg(long, env = "CODERFLOW_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub database: super::database::DatabaseArgs,
 }
 
 #[derive(Debug, Args)]
@@ -69,6 +73,8 @@ pub struct SetRoleArgs {
     /// The daemon's data directory.
     #[arg(long, env = "CODERFLOW_DATA_DIR", default_value = "data")]
     pub data_dir: PathBuf,
+    #[command(flatten)]
+    pub database: super::database::DatabaseArgs,
 }
 
 /// `create-user`: creates the user and prints it.
@@ -78,6 +84,7 @@ pub(crate) fn create_user(args: CreateUserArgs) -> anyhow::Result<ExitCode> {
     let password = args.password_stdin.then(read_password).transpose()?;
     let user = apply(
         &args.data_dir,
+        &args.database,
         AdminRequest::CreateUser {
             username: args.username,
             email: args.email,
@@ -110,6 +117,7 @@ pub(crate) fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode
     };
     let user = apply(
         &args.data_dir,
+        &args.database,
         AdminRequest::ResetPassword {
             username: args.username,
             password: password.clone(),
@@ -137,6 +145,7 @@ pub(crate) fn reset_password(args: ResetPasswordArgs) -> anyhow::Result<ExitCode
 pub(crate) fn set_role(args: SetRoleArgs) -> anyhow::Result<ExitCode> {
     let user = apply(
         &args.data_dir,
+        &args.database,
         AdminRequest::SetRole {
             username: args.username,
             role: args.role,
@@ -157,8 +166,36 @@ fn read_password() -> anyhow::Result<Password> {
 
 /// Sends `request` to the running daemon; when none runs, carries it out on the store here
 /// and flushes it.
-fn apply(data_dir: &Path, request: AdminRequest) -> anyhow::Result<UserView> {
+fn apply(
+    data_dir: &Path,
+    database: &super::database::DatabaseArgs,
+    request: AdminRequest,
+) -> anyhow::Result<UserView> {
     let runtime = super::small_runtime()?;
+    let response = if let Some(url) = database.url()? {
+        // The database is shared: the change is made there, and every replica sees it.
+        runtime.block_on(async {
+            let store = Store::connect_once(&url)
+                .await
+                .with_context(|| format!("cannot connect to {url}"))?;
+            Ok::<_, anyhow::Error>(apply_account_request(&store, request).await)
+        })?
+    } else {
+        apply_on_data_dir(&runtime, data_dir, request)?
+    };
+    match response {
+        AdminResponse::User(user) => Ok(user),
+        AdminResponse::Error { message } => anyhow::bail!("{message}"),
+        other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+/// Sends `request` to the daemon running on `data_dir`, or applies it to its sled store.
+fn apply_on_data_dir(
+    runtime: &tokio::runtime::Runtime,
+    data_dir: &Path,
+    request: AdminRequest,
+) -> anyhow::Result<AdminResponse> {
     let response = match runtime.block_on(admin_request(data_dir, &request)) {
         Ok(response) => response,
         Err(AdminError::NotRunning { .. }) => {
@@ -171,9 +208,5 @@ fn apply(data_dir: &Path, request: AdminRequest) -> anyhow::Result<UserView> {
         }
         Err(e) => return Err(e.into()),
     };
-    match response {
-        AdminResponse::User(user) => Ok(user),
-        AdminResponse::Error { message } => anyhow::bail!("{message}"),
-        other => anyhow::bail!("unexpected answer from the daemon: {other:?}"),
-    }
+    Ok(response)
 }

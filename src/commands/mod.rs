@@ -8,6 +8,7 @@
 
 pub(crate) mod account;
 pub(crate) mod backup;
+pub(crate) mod database;
 pub(crate) mod reload;
 pub(crate) mod schema;
 pub(crate) mod serve;
@@ -47,6 +48,10 @@ pub enum ServerCommand {
     Backup(backup::BackupArgs),
     /// Replace the store with a backup (the daemon must be stopped).
     Restore(backup::RestoreArgs),
+    /// Apply the PostgreSQL schema migrations without serving.
+    MigrateDb(database::MigrateDbArgs),
+    /// Copy a sled store (daemon stopped) into an empty PostgreSQL database.
+    MigrateStore(database::MigrateStoreArgs),
 }
 
 impl ServerCli {
@@ -88,6 +93,8 @@ impl ServerCli {
             Some(ServerCommand::SetRole(args)) => account::set_role(args),
             Some(ServerCommand::Backup(args)) => backup::backup(args),
             Some(ServerCommand::Restore(args)) => backup::restore(args),
+            Some(ServerCommand::MigrateDb(args)) => database::migrate_db(args),
+            Some(ServerCommand::MigrateStore(args)) => database::migrate_store(args),
         }
     }
 }

@@ -70,6 +70,8 @@ pub struct ServeArgs {
     /// client; without it the header is ignored.
     #[arg(long, env = "CODERFLOW_TRUSTED_PROXIES", value_name = "CIDR[,CIDR...]", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
+    #[command(flatten)]
+    pub database: super::database::DatabaseArgs,
 }
 
 fn parse_trusted_proxies(s: &str) -> Result<TrustedProxies, String> {
@@ -99,6 +101,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             max_connections: usize::try_from(args.max_connections).unwrap_or(usize::MAX),
         },
         trusted_proxies: args.trusted_proxies.unwrap_or_default(),
+        database_url: args.database.url()?,
     };
     // Blocking work is Argon2, git and file I/O: a few threads are plenty on any machine, and
     // each one costs memory.

@@ -21,7 +21,19 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
     let readyz = warp::path!("readyz")
         .and(warp::get())
         .and(with_state.clone())
-        .map(|state: AppState| {
+        .then(|state: AppState| async move {
+            // The process answers /healthz; it is ready when its store is (PostgreSQL reachable).
+            if !state.store.ready().await {
+                let body = serde_json::json!({
+                    "status": "unavailable",
+                    "reason": "the store (database) is unreachable",
+                });
+                return warp::reply::with_status(
+                    warp::reply::json(&body),
+                    warp::http::StatusCode::SERVICE_UNAVAILABLE,
+                )
+                .into_response();
+            }
             let live = state.reloader.live();
             warp::reply::json(&serde_json::json!({
                 "status": "ready",

@@ -52,6 +52,8 @@ pub struct ServeOptions {
     pub connections: listen::ConnectionLimits,
     /// Proxies whose `X-Forwarded-For` names the client (`--trusted-proxies`).
     pub trusted_proxies: crate::http::client::TrustedProxies,
+    /// PostgreSQL shared by every replica; `None`: sled in `<data_dir>/store`.
+    pub database_url: Option<crate::store::DatabaseUrl>,
 }
 
 /// Why the daemon could not start or run.
@@ -112,7 +114,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     // The socket first: a live one means another daemon owns this data directory (and its
     // store's lock), which deserves that message rather than a lock error.
     let admin_listener = admin::bind_admin_socket(&options.data_dir).await?;
-    let store = match open_store(&options.data_dir).await {
+    let store = match open_store(&options.data_dir, options.database_url.as_ref()).await {
         Ok(store) => store,
         Err(e) => {
             let _ = std::fs::remove_file(&socket_path);
@@ -228,11 +230,25 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Opens the store in `<data-dir>/store`; on a store without users, creates the first admin and
-/// prints its password once, on a stderr line of its own (never to the log).
-async fn open_store(data_dir: &std::path::Path) -> Result<Store, ServeError> {
-    let dir = data_dir.join("store");
-    let store = run_blocking(move || Store::open(&dir)).await?;
+/// Opens the store: PostgreSQL at `database_url`, else sled in `<data-dir>/store`. On a store
+/// without users, creates the first admin and prints its password once, on a stderr line of its
+/// own (never to the log); of replicas starting together on an empty database, only the one that
+/// created it does.
+async fn open_store(
+    data_dir: &std::path::Path,
+    database_url: Option<&crate::store::DatabaseUrl>,
+) -> Result<Store, ServeError> {
+    let store = match database_url {
+        Some(url) => {
+            let store = Store::connect(url).await?;
+            tracing::info!(database = %url, "store: PostgreSQL");
+            store
+        }
+        None => {
+            let dir = data_dir.join("store");
+            run_blocking(move || Store::open(&dir)).await?
+        }
+    };
     let password = ensure_initial_admin(&store)
         .await
         .map_err(ServeError::InitialAdmin)?;

@@ -70,6 +70,9 @@ pub enum StoreError {
         "the database schema is version {found}, newer than this binary's {supported}: run a binary at least as new as the one that migrated it"
     )]
     NewerSchema { found: i32, supported: i32 },
+    /// `migrate-store` copies into an empty database only.
+    #[error("the database already holds {0}: migrate-store copies into an empty database only")]
+    TargetNotEmptyDatabase(String),
     /// An operation only the other backend has.
     #[error("{0}")]
     Unsupported(&'static str),
@@ -81,6 +84,16 @@ pub struct StoreSummary {
     pub users: usize,
     pub api_keys: usize,
     pub audit_events: usize,
+}
+
+/// What `migrate-store` copies: users (with their access), SSO identities (issuer, sub,
+/// username), API keys by their hashes (so keys keep working), audit events.
+#[derive(Debug, Default)]
+pub struct StoreExport {
+    pub users: Vec<UserRecord>,
+    pub identities: Vec<(String, String, String)>,
+    pub api_keys: Vec<(Vec<u8>, ApiKeyRecord)>,
+    pub audit: Vec<AuditEvent>,
 }
 
 /// The store: a backend behind one interface. Cloning it is one reference count.
@@ -131,6 +144,39 @@ impl Store {
         match &self.backend {
             Backend::Sled(_) => true,
             Backend::Postgres(p) => p.ready().await,
+        }
+    }
+
+    /// Applies the embedded schema migrations to the PostgreSQL database at `url`, without
+    /// serving (`coder-server migrate-db`).
+    ///
+    /// Fails as [`Store::connect`] does.
+    pub async fn migrate_db(url: &DatabaseUrl) -> Result<Migrated, StoreError> {
+        pg::PgStore::migrate_only(url).await
+    }
+
+    /// What `migrate-store` copies out of this (sled) store. Blocking.
+    ///
+    /// Fails on a PostgreSQL store, or when a record cannot be read.
+    pub fn export(&self) -> Result<StoreExport, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.export(),
+            Backend::Postgres(_) => Err(StoreError::Unsupported(
+                "migrate-store copies from a sled store",
+            )),
+        }
+    }
+
+    /// Copies `export` into this (PostgreSQL) store, in one transaction: all or nothing.
+    ///
+    /// Fails with [`StoreError::TargetNotEmptyDatabase`] when the database already holds users,
+    /// keys or audit events, and on a sled store.
+    pub async fn import(&self, export: &StoreExport) -> Result<StoreSummary, StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Err(StoreError::Unsupported(
+                "migrate-store copies into a PostgreSQL database",
+            )),
+            Backend::Postgres(p) => p.import(export).await,
         }
     }
 

@@ -25,6 +25,7 @@ mod idp;
 mod people;
 mod providers;
 mod reload;
+mod replicas;
 mod security;
 mod sessions;
 mod settings;

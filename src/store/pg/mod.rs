@@ -91,6 +91,16 @@ impl PgStore {
         Ok(store)
     }
 
+    /// Migrates the schema of `url`'s database and disconnects.
+    pub(crate) async fn migrate_only(url: &DatabaseUrl) -> Result<migrate::Migrated, StoreError> {
+        let (mut client, connection) = url.config().connect(url.tls()?).await?;
+        let driver = tokio::spawn(connection);
+        let migrated = migrate::migrate(&mut client).await;
+        drop(client);
+        let _ = driver.await;
+        migrated
+    }
+
     /// A pooled connection.
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.inner.pool.get().await.map_err(|e| match e {

@@ -22,7 +22,7 @@ use crate::store::records::{
     ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, EXPIRED_KEPT_SECS, PendingLogin,
     PollOutcome, PollStep, SessionRecord, UserRecord,
 };
-use crate::store::{StoreError, StoreSummary};
+use crate::store::{StoreError, StoreExport, StoreSummary};
 
 /// The advisory lock key of changes that may remove a server_admin ("cfsso-ad").
 const ADMIN_LOCK: i64 = 0x6366_7373_6f2d_6164;
@@ -724,6 +724,76 @@ impl PgStore {
         })
     }
 }
+
+impl PgStore {
+    /// See [`crate::store::Store::import`].
+    pub(crate) async fn import(&self, export: &StoreExport) -> Result<StoreSummary, StoreError> {
+        let mut client = self.client().await?;
+        let tx = client.transaction().await?;
+        // No second copy can run alongside: the advisory lock of migrations.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])
+            .await?;
+        let held = tx
+            .query_one(
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
+                        (SELECT count(*) FROM audit)",
+                &[],
+            )
+            .await?;
+        let (users, keys, events): (i64, i64, i64) = (held.get(0), held.get(1), held.get(2));
+        if users + keys + events > 0 {
+            return Err(StoreError::TargetNotEmptyDatabase(format!(
+                "{users} users, {keys} API keys and {events} audit events"
+            )));
+        }
+        for user in &export.users {
+            tx.execute(
+                "INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)",
+                &[
+                    &user.username,
+                    &email_key(&user.email),
+                    &user.is_enabled_server_admin(),
+                    &Json(user),
+                ],
+            )
+            .await
+            .map_err(conflict)?;
+        }
+        for (issuer, sub, username) in &export.identities {
+            tx.execute(
+                "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+                &[issuer, sub, username],
+            )
+            .await
+            .map_err(conflict)?;
+        }
+        for (hash, key) in &export.api_keys {
+            insert_key(&tx, hash, key).await?;
+        }
+        for event in &export.audit {
+            tx.execute(
+                "INSERT INTO audit (id, at, kind, record) VALUES ($1, $2, $3, $4)",
+                &[&int(event.id), &event.at, &event.kind, &Json(event)],
+            )
+            .await?;
+        }
+        // New events follow the copied ones.
+        tx.execute(
+            "SELECT setval(pg_get_serial_sequence('audit', 'id'), greatest((SELECT max(id) FROM audit), 1))",
+            &[],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(StoreSummary {
+            users: export.users.len(),
+            api_keys: export.api_keys.len(),
+            audit_events: export.audit.len(),
+        })
+    }
+}
+
+/// The advisory lock key of `migrate-store` ("cfsso-im").
+const IMPORT_LOCK: i64 = 0x6366_7373_6f2d_696d;
 
 /// Inserts `record` under `hash` in `tx`.
 async fn insert_key(

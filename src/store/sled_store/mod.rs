@@ -13,6 +13,7 @@
 
 mod audit;
 mod devices;
+mod export;
 mod identities;
 mod keys;
 mod sessions;
