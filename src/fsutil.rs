@@ -59,6 +59,25 @@ fn create_temp(dir: &Path, name: &str, mode: u32) -> std::io::Result<(std::fs::F
     Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
+/// Whether this process may create and remove files in the folder `dir` (`access(2)` with
+/// `W_OK`: false on a read-only mount, such as a Kubernetes ConfigMap, or an immutable folder).
+pub(crate) fn is_writable_dir(dir: &Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(path) = std::ffi::CString::new(dir.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `path` is a valid NUL-terminated string that outlives the call.
+    unsafe { libc::access(path.as_ptr(), libc::W_OK) == 0 }
+}
+
+/// Whether a failed write failed because the place is read-only to us (not a full disk).
+pub(crate) fn is_read_only_error(e: &std::io::Error) -> bool {
+    matches!(
+        e.kind(),
+        std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+    ) || e.raw_os_error() == Some(libc::EPERM)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

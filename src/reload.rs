@@ -46,6 +46,19 @@ pub struct LiveConfig {
     pub generation: u64,
     /// The validated file, or `None` when the file does not exist.
     pub oidc: Option<OidcConfig>,
+    /// SHA-256 (hex) of the file's bytes; empty when there is no file. Replicas compare it.
+    pub sha256: String,
+}
+
+/// SHA-256 (hex) of `content`; empty for no file.
+fn content_sha256(content: Option<&[u8]>) -> String {
+    use sha2::Digest;
+    content.map_or_else(String::new, |bytes| {
+        sha2::Sha256::digest(bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    })
 }
 
 impl LiveConfig {
@@ -221,6 +234,7 @@ impl Reloader {
             root,
             live: ArcSwap::from_pointee(LiveConfig {
                 generation: 1,
+                sha256: content_sha256(content.as_deref()),
                 oidc,
             }),
             status: ArcSwap::from_pointee(status),
@@ -307,6 +321,7 @@ impl Reloader {
             }
             Ok(content) => {
                 let root = self.root.clone();
+                let sha256 = content_sha256(content.as_deref());
                 let bytes = content.clone();
                 let parsed = run_blocking(move || {
                     bytes
@@ -321,7 +336,7 @@ impl Reloader {
                         if oidc.is_some() {
                             warn_if_readable_by_others(&path);
                         }
-                        self.apply(&path, oidc, git, trigger)
+                        self.apply(&path, oidc, sha256, git, trigger)
                     }
                     Err(problems) => self.reject(&path, problems, git, trigger),
                 }
@@ -345,12 +360,17 @@ impl Reloader {
         &self,
         path: &Path,
         oidc: Option<OidcConfig>,
+        sha256: String,
         git: GitState,
         trigger: Trigger,
     ) -> ReloadResult {
         let generation = self.live.load().generation + 1;
         log_applied(path, generation, oidc.as_ref(), trigger);
-        self.live.store(Arc::new(LiveConfig { generation, oidc }));
+        self.live.store(Arc::new(LiveConfig {
+            generation,
+            oidc,
+            sha256,
+        }));
         self.changes.send_replace(generation);
         self.status.store(Arc::new(ReloadStatus {
             ok: true,

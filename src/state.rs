@@ -10,7 +10,10 @@ use crate::auth::key_usage::KeyUsage;
 use crate::auth::ratelimit::RateLimits;
 use crate::oidc::ProviderHandle;
 use crate::reload::{ReloadOutcome, ReloadStatus, Reloader, Trigger};
-use crate::store::Store;
+use crate::store::{ReplicaRecord, Store, StoreError};
+
+/// How often each replica records itself in the store (`crate::server`'s heartbeat).
+pub(crate) const REPLICA_HEARTBEAT: Duration = Duration::from_secs(10);
 
 /// How long the login flows' records live (`serve`'s tuning flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -77,6 +80,8 @@ pub struct SharedState {
     pub audit_throttle: Arc<crate::audit::AuditThrottle>,
     /// The last SSO login failures with their causes, for the settings page.
     pub sso_failures: Arc<crate::oidc::failures::RecentFailures>,
+    /// This process among the replicas of one store: the host name and a random suffix.
+    pub replica_id: Arc<str>,
 }
 
 impl AppState {
@@ -103,6 +108,7 @@ impl AppState {
             key_cache: Arc::new(KeyCache::default()),
             audit_throttle: Arc::default(),
             sso_failures: Arc::default(),
+            replica_id: new_replica_id().into(),
         }))
     }
 
@@ -121,8 +127,29 @@ impl AppState {
         outcome
     }
 
+    /// The replicas seen within three heartbeats, by id (with sled: this daemon).
+    ///
+    /// Fails when the store cannot be read.
+    pub async fn replicas(&self) -> Result<Vec<ReplicaRecord>, StoreError> {
+        let since = crate::clock::unix_secs().saturating_sub(3 * REPLICA_HEARTBEAT.as_secs());
+        self.store.replicas(since).await
+    }
+
     /// The redirect URI to register at the identity provider.
     pub fn redirect_uri(&self) -> String {
         format!("{}/auth/oidc/callback", self.public_url)
     }
+}
+
+/// A replica id: the host name (a pod's name in Kubernetes) and six random hex digits.
+fn new_replica_id() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "coder-server".to_owned());
+    let mut suffix = [0u8; 3];
+    rand::fill(&mut suffix[..]);
+    let suffix: String = suffix.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{host}-{suffix}")
 }

@@ -1,6 +1,9 @@
 //! Fixed-window rate limits kept in memory: login attempts per username and per IP, device
 //! code requests and wrong user-code entries.
 //!
+//! With PostgreSQL, password failures count in the store instead, shared by every replica
+//! ([`RateLimits::password_refused`]); the other limits stay per replica.
+//!
 //! A limiter never blocks and never does I/O. Its memory is bounded: expired windows are dropped
 //! when the table grows past [`MAX_KEYS`], and when every window is live the ones with the
 //! fewest hits go first, so flooding the table with new keys never resets a key that has been
@@ -15,6 +18,8 @@
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
+
+use crate::store::{Store, StoreError};
 
 /// Keys a limiter remembers before it prunes.
 const MAX_KEYS: usize = 100_000;
@@ -49,6 +54,16 @@ impl RateLimiter {
     /// Counts a hit for `key`; refused when the limit was already reached in this window.
     pub fn hit(&self, key: &str) -> Result<(), RetryAfter> {
         self.hit_at(key, Instant::now())
+    }
+
+    /// The hits allowed per window.
+    pub fn limit(&self) -> u32 {
+        self.limit
+    }
+
+    /// The window's length.
+    pub fn window(&self) -> Duration {
+        self.window
     }
 
     /// Forgets `key` (a successful login clears its failures).
@@ -119,6 +134,57 @@ pub struct RateLimits {
 }
 
 impl RateLimits {
+    /// Whether `key` (a [`RateLimits::login_failure_key`]) may try a password: `Some` wait when
+    /// it failed [`RateLimits::login_failures_per_user`]'s limit in the window. Kept in memory
+    /// with one daemon; in the store when replicas share it, so spreading guesses over replicas
+    /// gains nothing.
+    ///
+    /// Fails when the shared store cannot be read.
+    pub async fn password_refused(
+        &self,
+        store: &Store,
+        key: &str,
+    ) -> Result<Option<RetryAfter>, StoreError> {
+        let limiter = &self.login_failures_per_user;
+        if !store.is_shared() {
+            return Ok(limiter.check(key).err());
+        }
+        let now = crate::clock::unix_secs();
+        Ok(store
+            .password_failures(key, now)
+            .await?
+            .filter(|w| w.failures >= limiter.limit())
+            .map(|w| RetryAfter(Duration::from_secs(w.ends_unix.saturating_sub(now)))))
+    }
+
+    /// Counts a failed password of `key`.
+    ///
+    /// Fails when the shared store cannot be written.
+    pub async fn password_failed(&self, store: &Store, key: &str) -> Result<(), StoreError> {
+        let limiter = &self.login_failures_per_user;
+        if !store.is_shared() {
+            let _ = limiter.hit(key);
+            return Ok(());
+        }
+        let now = crate::clock::unix_secs();
+        store
+            .record_password_failure(key, now, limiter.window().as_secs())
+            .await?;
+        Ok(())
+    }
+
+    /// Forgets the failures of `key` (its password was right).
+    ///
+    /// Fails when the shared store cannot be written.
+    pub async fn password_succeeded(&self, store: &Store, key: &str) -> Result<(), StoreError> {
+        if store.is_shared() {
+            store.clear_password_failures(key).await
+        } else {
+            self.login_failures_per_user.reset(key);
+            Ok(())
+        }
+    }
+
     /// The key of password failures of `username` from `address` (a
     /// [`crate::http::client::limit_key`]).
     pub fn login_failure_key(username: &str, address: &str) -> String {

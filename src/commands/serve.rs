@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// client; without it the header is ignored.
     #[arg(long, env = "CODERFLOW_TRUSTED_PROXIES", value_name = "CIDR[,CIDR...]", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
+    /// Check oidc.json every SECONDS instead of relying on file events (inotify): for setup
+    /// repositories on network filesystems, where changes made on another machine raise no event.
+    #[arg(long, env = "CODERFLOW_WATCH_POLL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
+    pub watch_poll: Option<u64>,
     #[command(flatten)]
     pub database: super::database::DatabaseArgs,
 }
@@ -102,6 +106,7 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         },
         trusted_proxies: args.trusted_proxies.unwrap_or_default(),
         database_url: args.database.url()?,
+        watch_poll: args.watch_poll.map(Duration::from_secs),
     };
     // Blocking work is Argon2, git and file I/O: a few threads are plenty on any machine, and
     // each one costs memory.

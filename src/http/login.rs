@@ -61,11 +61,14 @@ pub(crate) async fn check_password(
     }
     let limits = &state.limits;
     let failure_key = RateLimits::login_failure_key(&named, &address);
-    let limited = limits
-        .logins_per_ip
-        .hit(&address)
-        .and_then(|()| limits.login_failures_per_user.check(&failure_key));
-    if let Err(retry) = limited {
+    let limited = match limits.logins_per_ip.hit(&address) {
+        Err(retry) => Some(retry),
+        Ok(()) => limits
+            .password_refused(&state.store, &failure_key)
+            .await
+            .map_err(store_unavailable)?,
+    };
+    if let Some(retry) = limited {
         record_failure("rate limited").await;
         return Err(ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
@@ -88,7 +91,9 @@ pub(crate) async fn check_password(
     let matches = run_blocking(move || verify_password(&password, &hash)).await;
     match user {
         Some(user) if matches && user.password_hash.is_some() && !user.disabled => {
-            limits.login_failures_per_user.reset(&failure_key);
+            if let Err(e) = limits.password_succeeded(&state.store, &failure_key).await {
+                tracing::warn!(error = %e, "clearing password failures failed");
+            }
             Audit::success(AuditKind::LoginLocal)
                 .actor(&named)
                 .ip(remote)
@@ -97,7 +102,10 @@ pub(crate) async fn check_password(
             Ok(user)
         }
         _ => {
-            let _ = limits.login_failures_per_user.hit(&failure_key);
+            limits
+                .password_failed(&state.store, &failure_key)
+                .await
+                .map_err(store_unavailable)?;
             record_failure("wrong username or password").await;
             Err(ApiError::new(
                 StatusCode::UNAUTHORIZED,

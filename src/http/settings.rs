@@ -46,8 +46,8 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .and(warp::get())
         .and(admin.clone())
         .and(with_state.clone())
-        .map(|_: Caller, state: AppState| {
-            warp::reply::json(&settings_view(&state)).into_response()
+        .then(|_: Caller, state: AppState| async move {
+            warp::reply::json(&settings_view(&state).await).into_response()
         });
     let put = warp::path!("settings" / "sso")
         .and(warp::put())
@@ -98,10 +98,53 @@ fn config_view(config: &OidcConfig) -> Value {
     })
 }
 
+/// Whether the settings can be saved here: the setup repository's folder is writable (a
+/// ConfigMap mount or a checkout kept by a git sidecar is not: the file is changed in git).
+fn setup_repo_writable(state: &AppState) -> bool {
+    crate::fsutil::is_writable_dir(state.reloader.root())
+}
+
+/// 409 `setup_repo_read_only`.
+fn read_only() -> Response {
+    ApiError::new(
+        StatusCode::CONFLICT,
+        ErrorCode::SetupRepoReadOnly,
+        "the setup repository is read-only on this server (a mounted ConfigMap or Secret, or a checkout kept current from git): change oidc.json in the setup repository's git instead; every replica picks it up",
+    )
+    .response()
+}
+
 /// `GET /api/settings/sso`'s answer.
-fn settings_view(state: &AppState) -> Value {
+async fn settings_view(state: &AppState) -> Value {
     let live = state.reloader.live();
+    let replicas = match state.replicas().await {
+        Ok(replicas) => replicas,
+        Err(e) => {
+            tracing::warn!(error = %e, "listing the replicas failed");
+            Vec::new()
+        }
+    };
+    let replicas: Vec<Value> = replicas
+        .iter()
+        .map(|r| {
+            json!({
+                "id": r.id,
+                "version": r.version,
+                "listen": r.listen,
+                "config_generation": r.config_generation,
+                "config_sha256": r.config_sha256,
+                "last_seen": humantime::format_rfc3339_seconds(
+                    std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.last_seen)
+                ).to_string(),
+                "this": r.id == *state.replica_id,
+                "same_config": r.config_sha256 == live.sha256,
+            })
+        })
+        .collect();
     json!({
+        "setup_repo_writable": setup_repo_writable(state),
+        "replicas": replicas,
+        "config_sha256": live.sha256,
         "config": live.oidc.as_ref().map(config_view),
         "client_secret_set": live.oidc.as_ref().is_some_and(|c| !c.client_secret.expose().is_empty()),
         "redirect_uri": state.redirect_uri(),
@@ -173,6 +216,9 @@ async fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfi
 }
 
 async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) -> Response {
+    if !setup_repo_writable(&state) {
+        return read_only();
+    }
     let (body, config) = match complete(&state, body).await {
         Ok(done) => done,
         Err(response) => return response,
@@ -192,6 +238,9 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
     let written = run_blocking(move || write_atomic(&path, &bytes, 0o600)).await;
     if let Err(e) = written {
         tracing::error!(error = %e, "cannot write oidc.json");
+        if crate::fsutil::is_read_only_error(&e) {
+            return read_only();
+        }
         return ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::WriteFailed,
@@ -213,7 +262,7 @@ async fn save(admin: Caller, force: ForceQuery, body: Value, state: AppState) ->
         ))
         .record(&state.store)
         .await;
-    warp::reply::json(&settings_view(&state)).into_response()
+    warp::reply::json(&settings_view(&state).await).into_response()
 }
 
 /// How many enabled server_admins have an SSO identity at `issuer`.
@@ -240,6 +289,9 @@ async fn sso_admins(state: &AppState, issuer: &str) -> Result<usize, ApiError> {
 }
 
 async fn remove(admin: Caller, state: AppState) -> Response {
+    if !setup_repo_writable(&state) {
+        return read_only();
+    }
     let path = state.reloader.oidc_path();
     let removed = run_blocking(move || match std::fs::remove_file(&path) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
@@ -248,6 +300,9 @@ async fn remove(admin: Caller, state: AppState) -> Response {
     .await;
     if let Err(e) = removed {
         tracing::error!(error = %e, "cannot remove oidc.json");
+        if crate::fsutil::is_read_only_error(&e) {
+            return read_only();
+        }
         return ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::WriteFailed,
@@ -262,7 +317,7 @@ async fn remove(admin: Caller, state: AppState) -> Response {
         .subject("oidc.json")
         .record(&state.store)
         .await;
-    warp::reply::json(&settings_view(&state)).into_response()
+    warp::reply::json(&settings_view(&state).await).into_response()
 }
 
 async fn reload_from_file(admin: Caller, state: AppState) -> Response {

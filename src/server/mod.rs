@@ -5,6 +5,7 @@
 //! always has a good configuration.
 
 pub mod admin;
+mod heartbeat;
 pub(crate) mod listen;
 pub(crate) mod maintenance;
 
@@ -25,7 +26,7 @@ use crate::oidc::provider::run_provider;
 use crate::reload::{ReloadResult, Reloader, StartupError, Trigger, run_watch_reloads};
 use crate::setup::SetupError;
 use crate::setup::template::create_setup_repo;
-use crate::setup::watcher::{keep_watching, watch_setup_repo};
+use crate::setup::watcher::FolderWatch;
 use crate::shutdown::{Shutdown, ShutdownTrigger, shutdown_channel};
 pub use crate::state::{AppState, Lifetimes, SharedState};
 use crate::store::{Store, StoreError};
@@ -54,6 +55,8 @@ pub struct ServeOptions {
     pub trusted_proxies: crate::http::client::TrustedProxies,
     /// PostgreSQL shared by every replica; `None`: sled in `<data_dir>/store`.
     pub database_url: Option<crate::store::DatabaseUrl>,
+    /// Poll `oidc.json` this often instead of watching for file events (`--watch-poll`).
+    pub watch_poll: Option<Duration>,
 }
 
 /// Why the daemon could not start or run.
@@ -103,7 +106,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
     // Watch before the first load, so a save during start-up is not missed: its event waits in
     // the channel, and the first watch reload finds the bytes changed (or not).
     let (watch_tx, watch_rx) = tokio::sync::mpsc::unbounded_channel();
-    let watcher = watch_setup_repo(&setup_repo, watch_tx.clone())?;
+    let watcher = FolderWatch::start(&setup_repo, watch_tx.clone(), options.watch_poll)?;
     let root = setup_repo.clone();
     let reloader = run_blocking(move || Reloader::load_initial(root))
         .await
@@ -175,13 +178,14 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         shutdown.clone(),
     ));
     let provider_task = tokio::spawn(run_provider(provider, reloader.clone(), shutdown.clone()));
-    let rewatch_task = tokio::spawn(keep_watching(
-        setup_repo.clone(),
-        watch_tx,
-        watcher,
+    let rewatch_task = tokio::spawn(watcher.run(setup_repo.clone(), watch_tx, shutdown.clone()));
+    let maintenance_task = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
+    heartbeat::beat(&state, &local_addr.to_string()).await;
+    let heartbeat_task = tokio::spawn(heartbeat::run(
+        state.clone(),
+        local_addr.to_string(),
         shutdown.clone(),
     ));
-    let maintenance_task = tokio::spawn(maintenance::run(state.clone(), shutdown.clone()));
     let admin_task = tokio::spawn(admin::serve_admin_socket(
         admin_listener,
         socket_path,
@@ -221,6 +225,7 @@ pub async fn serve(options: ServeOptions) -> Result<(), ServeError> {
         admin_task,
         signals,
         maintenance_task,
+        heartbeat_task,
         provider_task,
         rewatch_task,
     ] {

@@ -27,6 +27,42 @@ pub enum WatchSignal {
     Settled,
 }
 
+/// How the setup repository is followed: file events, or polling (`--watch-poll`).
+pub(crate) enum FolderWatch {
+    Events(SetupWatcher),
+    Poll(Duration),
+}
+
+impl FolderWatch {
+    /// Starts following `root`: polling every `poll` when given, else watching its events
+    /// (started here, so that nothing written from now on is missed).
+    ///
+    /// Fails when the folder cannot be watched.
+    pub(crate) fn start(
+        root: &Path,
+        signal: mpsc::UnboundedSender<WatchSignal>,
+        poll: Option<Duration>,
+    ) -> Result<FolderWatch, super::SetupError> {
+        match poll {
+            Some(period) => Ok(FolderWatch::Poll(period)),
+            None => watch_setup_repo(root, signal).map(FolderWatch::Events),
+        }
+    }
+
+    /// Follows the folder until shutdown ([`keep_watching`] or [`poll_setup_repo`]).
+    pub(crate) async fn run(
+        self,
+        root: PathBuf,
+        signal: mpsc::UnboundedSender<WatchSignal>,
+        shutdown: Shutdown,
+    ) {
+        match self {
+            FolderWatch::Events(watcher) => keep_watching(root, signal, watcher, shutdown).await,
+            FolderWatch::Poll(period) => poll_setup_repo(root, signal, period, shutdown).await,
+        }
+    }
+}
+
 /// A running folder watch; dropping it stops the watch.
 pub(crate) struct SetupWatcher {
     /// Kept alive for as long as the folder is watched.
@@ -155,6 +191,46 @@ pub(crate) async fn keep_watching(
         }
         let _ = signal.send(WatchSignal::Settled);
     }
+}
+
+/// Polls `<root>/oidc.json` every `period` instead of watching it (`--watch-poll`): on a network
+/// filesystem inotify never hears of a change made on another machine. Any change of what the
+/// file reads as (its bytes, its appearing or disappearing, or an error reading it) signals a
+/// reload; the folder may be removed and created again in between.
+pub(crate) async fn poll_setup_repo(
+    root: PathBuf,
+    signal: mpsc::UnboundedSender<WatchSignal>,
+    period: Duration,
+    mut shutdown: Shutdown,
+) {
+    tracing::info!(setup_repo = %root.display(), every = ?period, "checking oidc.json by polling (--watch-poll)");
+    let path = root.join(OIDC_FILE);
+    let read = move || {
+        let path = path.clone();
+        crate::blocking::run_blocking(move || fingerprint(&path))
+    };
+    let mut seen = read().await;
+    // The first load read the file before this task started: check once more now.
+    let _ = signal.send(WatchSignal::Settled);
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(period) => {}
+            _ = shutdown.wait() => return,
+        }
+        let now = read().await;
+        if now != seen {
+            seen = now;
+            let _ = signal.send(WatchSignal::Settled);
+        }
+    }
+}
+
+/// What a poll compares: the SHA-256 of the file's bytes, or why it could not be read.
+fn fingerprint(path: &Path) -> Result<[u8; 32], std::io::ErrorKind> {
+    use sha2::Digest;
+    std::fs::read(path)
+        .map(|bytes| sha2::Sha256::digest(&bytes).into())
+        .map_err(|e| e.kind())
 }
 
 #[cfg(test)]

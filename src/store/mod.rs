@@ -21,8 +21,8 @@ use serde::Serialize;
 pub use pg::DatabaseUrl;
 pub use pg::migrate::Migrated;
 pub use records::{
-    AccessBinding, ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, PendingLogin, PollOutcome,
-    SessionRecord, UserRecord, UserSource,
+    AccessBinding, ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, FailureWindow,
+    PendingLogin, PollOutcome, ReplicaRecord, SessionRecord, UserRecord, UserSource,
 };
 pub use sled_store::restore_from;
 
@@ -77,6 +77,9 @@ pub enum StoreError {
     #[error("{0}")]
     Unsupported(&'static str),
 }
+
+/// Why sled has no shared failure counters.
+const SHARED_COUNTERS: &str = "failed-password counters are kept in the store with PostgreSQL only";
 
 /// What a store (or a backup of one) holds, for the backup and restore commands.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
@@ -451,6 +454,67 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.record_api_key_uses(uses),
             Backend::Postgres(p) => p.record_api_key_uses(uses).await,
+        }
+    }
+
+    // Replicas.
+
+    /// Records a replica's heartbeat (inserted or replaced by its id).
+    pub async fn record_replica(&self, replica: &ReplicaRecord) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.record_replica(replica),
+            Backend::Postgres(p) => p.record_replica(replica).await,
+        }
+    }
+
+    /// The replicas whose last heartbeat is at or after `seen_since` (unix seconds), by id.
+    pub async fn replicas(&self, seen_since: u64) -> Result<Vec<ReplicaRecord>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.replicas(seen_since),
+            Backend::Postgres(p) => p.replicas(seen_since).await,
+        }
+    }
+
+    // Failed password logins (PostgreSQL: one daemon keeps them in memory, see
+    // `crate::auth::ratelimit`).
+
+    /// The failures of `key` in its live window at `now_unix`, if any.
+    ///
+    /// Fails with [`StoreError::Unsupported`] on sled.
+    pub async fn password_failures(
+        &self,
+        key: &str,
+        now_unix: u64,
+    ) -> Result<Option<FailureWindow>, StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Err(StoreError::Unsupported(SHARED_COUNTERS)),
+            Backend::Postgres(p) => p.password_failures(key, now_unix).await,
+        }
+    }
+
+    /// Counts a failure of `key`: in its live window, or in a new one of `window_secs` from
+    /// `now_unix`. Concurrent failures on several replicas each count once.
+    ///
+    /// Fails with [`StoreError::Unsupported`] on sled.
+    pub async fn record_password_failure(
+        &self,
+        key: &str,
+        now_unix: u64,
+        window_secs: u64,
+    ) -> Result<FailureWindow, StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Err(StoreError::Unsupported(SHARED_COUNTERS)),
+            Backend::Postgres(p) => p.record_password_failure(key, now_unix, window_secs).await,
+        }
+    }
+
+    /// Forgets the failures of `key` (a successful login).
+    ///
+    /// Fails with [`StoreError::Unsupported`] on sled.
+    pub async fn clear_password_failures(&self, key: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Err(StoreError::Unsupported(SHARED_COUNTERS)),
+            Backend::Postgres(p) => p.clear_password_failures(key).await,
         }
     }
 

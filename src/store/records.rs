@@ -7,6 +7,36 @@ use crate::vocab::{Role, UserView, UserViewRef};
 
 pub use crate::vocab::{AccessBinding, UserSource};
 
+/// How long a replica that stopped sending heartbeats stays listed before it is swept.
+pub const REPLICA_KEPT_SECS: u64 = 3600;
+
+/// A replica's heartbeat: who it is and which configuration it runs (several replicas on one
+/// database compare `config_sha256`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplicaRecord {
+    /// Unique per process: the host name and a random suffix.
+    pub id: String,
+    /// The binary's version.
+    pub version: String,
+    /// The address it listens on.
+    pub listen: String,
+    /// The generation of its live configuration (counts its reloads).
+    pub config_generation: u64,
+    /// SHA-256 (hex) of the bytes of the `oidc.json` it runs; empty without one.
+    pub config_sha256: String,
+    /// Unix seconds of its last heartbeat.
+    pub last_seen: u64,
+}
+
+/// Failed password logins of one key (username and client address) in the current window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureWindow {
+    /// Failures counted in this window.
+    pub failures: u32,
+    /// Unix seconds when the window ends (and the count starts again).
+    pub ends_unix: u64,
+}
+
 /// A user as stored.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserRecord {

@@ -1,7 +1,9 @@
 // The real `coder-server serve` for the end-to-end suites (tests/browser, tests/interop): started
 // with a setup repository and a data directory under a temporary folder the caller made, on
 // 127.0.0.1 (port 0 or a given one). Resolves once the daemon printed both the bound address
-// (`listening on http://127.0.0.1:PORT`) and the first-start admin password; stops it again.
+// (`listening on http://127.0.0.1:PORT`) and the first-start admin password (or only the address,
+// with `waitForPassword: false`: a replica joining a database that already has its admin); stops
+// it again.
 //
 // Plain ES module with no npm dependency, imported by relative path from both suites.
 //
@@ -19,7 +21,7 @@ const DAEMON_ENV = ['CODERFLOW_SETUP_REPO', 'CODERFLOW_DATA_DIR', 'CODERFLOW_LIS
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
 const LISTEN_RE = /listening on[^\n]*?(http:\/\/127\.0\.0\.1:\d+)/;
 const ADDRESS_RE = /http:\/\/127\.0\.0\.1:\d+/;
-const PASSWORD_RE = /initial admin password \(user "admin"\): (\S+)/;
+export const PASSWORD_RE = /initial admin password \(user "admin"\): (\S+)/;
 
 /** Fails with a hint when a binary under test is missing. */
 export function requireBinary(file, name, envVar) {
@@ -30,14 +32,25 @@ export function requireBinary(file, name, envVar) {
 
 /**
  * Starts `coder-server serve --setup-repo <tmp>/setup --data-dir <tmp>/data --listen <listen>
- * ...args`. Both output streams go to `logFile` (when given) and to `output`.
- * Resolves with { url, password, setupDir, dataDir, child, output, exited, logTail(), stop() };
- * rejects (and kills the daemon) when it exits first or `timeoutMs` runs out.
+ * ...args` (`setupDir`, `dataDir`: other folders, e.g. one setup repository shared by replicas
+ * with a data directory each). Both output streams go to `logFile` (when given) and to `output`.
+ * Resolves with { url, password, setupDir, dataDir, child, output, exited, logTail(), stop() }
+ * once the address and (unless `waitForPassword` is false) the admin password were printed;
+ * `password` is null while none was printed. Rejects (and kills the daemon) when it exits first
+ * or `timeoutMs` runs out.
  */
-export async function spawnDaemon({ tmp, listen = '127.0.0.1:0', args = [], env = {}, logFile = null, timeoutMs = 60_000 }) {
+export async function spawnDaemon({
+  tmp,
+  listen = '127.0.0.1:0',
+  args = [],
+  env = {},
+  logFile = null,
+  timeoutMs = 60_000,
+  setupDir = path.join(tmp, 'setup'),
+  dataDir = path.join(tmp, 'data'),
+  waitForPassword = true,
+}) {
   requireBinary(SERVER_BIN, 'coder-server', 'CODER_SERVER_BIN');
-  const setupDir = path.join(tmp, 'setup');
-  const dataDir = path.join(tmp, 'data');
   const childEnv = { ...process.env };
   for (const key of DAEMON_ENV) delete childEnv[key];
   const child = spawn(
@@ -76,7 +89,7 @@ export async function spawnDaemon({ tmp, listen = '127.0.0.1:0', args = [], env 
           if (m) password = m[1];
         }
       }
-      if (url && password) settle.resolve();
+      if (url && (password || !waitForPassword)) settle.resolve();
     });
   }
   child.once('exit', (code, signal) => {
@@ -85,7 +98,8 @@ export async function spawnDaemon({ tmp, listen = '127.0.0.1:0', args = [], env 
   });
   child.once('error', (err) => settle.reject(err));
   const timer = setTimeout(() => {
-    settle.reject(new Error(`coder-server did not report its address and admin password within ${timeoutMs} ms; output:\n${tail()}`));
+    const what = waitForPassword ? 'its address and admin password' : 'its address';
+    settle.reject(new Error(`coder-server did not report ${what} within ${timeoutMs} ms; output:\n${tail()}`));
   }, timeoutMs);
   try {
     await ready;
@@ -98,7 +112,10 @@ export async function spawnDaemon({ tmp, listen = '127.0.0.1:0', args = [], env 
 
   return {
     url,
-    password,
+    /** The first-start admin password, once printed (null when this daemon printed none). */
+    get password() {
+      return password;
+    },
     setupDir,
     dataDir,
     child,

@@ -15,6 +15,8 @@ mod audit;
 mod backup;
 mod cli;
 mod cli_trust;
+mod database;
+mod deploy;
 mod device;
 mod docs;
 mod faults;

@@ -417,3 +417,26 @@ async fn client_secret_never_reaches_a_response_or_the_log() {
     assert!(seen.contains("Secretive"));
     assert!(!seen.contains("test-secret-do-not-log"), "{seen}");
 }
+
+/// `--watch-poll`: no file events at all; a save, an in-place write of the same length, a
+/// ConfigMap-style link swap and a deletion are each live within a poll or two.
+#[tokio::test]
+async fn watch_poll_follows_the_file_without_file_events() {
+    let setup = Setup::plain();
+    setup.write_oidc(&oidc_json("Polled"));
+    let daemon = setup.start_with(&["--watch-poll", "1"]);
+    assert!(daemon.logs().contains("by polling"), "{}", daemon.logs());
+    assert_eq!(daemon.public_config().await["display_name"], "Polled");
+    save_atomic(&daemon.setup.oidc_path(), &oidc_json("Polled2"));
+    daemon.wait_for_display_name("Polled2").await;
+    // The same length, written in place: only the bytes tell.
+    std::fs::write(daemon.setup.oidc_path(), oidc_json("Polled3")).unwrap();
+    daemon.wait_for_display_name("Polled3").await;
+    std::fs::remove_file(daemon.setup.oidc_path()).unwrap();
+    eventually("SSO off after the file is gone", || async {
+        (daemon.public_config().await["sso_enabled"] == false).then_some(())
+    })
+    .await;
+    let status = daemon.status().await;
+    assert_eq!(status.generation, 4, "one reload per change");
+}

@@ -104,10 +104,13 @@ async fn three_replicas_starting_at_once_migrate_once_and_share_everything() {
         .to_owned();
     assert_eq!(
         postgres::shared()
-            .psql(&db, "SELECT count(*) FROM coderflow_schema")
+            .psql(
+                &db,
+                "SELECT count(*) || ':' || max(version) FROM coderflow_schema"
+            )
             .unwrap(),
-        "1",
-        "one migration applied once"
+        "2:2",
+        "each migration applied once"
     );
     assert_eq!(
         postgres::shared()
@@ -134,6 +137,98 @@ async fn three_replicas_starting_at_once_migrate_once_and_share_everything() {
         let me = daemon.get_json_as("/api/me", &dora).await;
         assert_eq!(me["username"], "dora");
     }
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Failed passwords count in the database: ten spread over two replicas lock the username
+/// out (from that address) on both; the settings API of each lists both replicas with the hash
+/// of the configuration each runs, and a reload on one shows there within a heartbeat.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn password_failures_count_across_replicas_and_settings_list_every_replica() {
+    let url = postgres::shared().fresh_database();
+    let oidc: Value = serde_json::from_str(&crate::support::oidc_json("Replica SSO")).unwrap();
+    let replicas = vec![replica(&url, Some(&oidc), &[]), replica(&url, None, &[])];
+    let password = the_admin_password(&replicas);
+    let key = replicas[0].login("admin", &password).await;
+    replicas[0]
+        .create_user(&key, "dora", "developer", Some("dora-password-1"))
+        .await;
+
+    for attempt in 0..10 {
+        let answer = replicas[attempt % 2]
+            .login_response("dora", "wrong-password")
+            .await;
+        assert_eq!(answer.status(), 401, "failure {attempt}");
+    }
+    for daemon in &replicas {
+        let answer = daemon.login_response("dora", "dora-password-1").await;
+        assert_eq!(answer.status(), 429, "locked out on every replica");
+        let body: Value = answer.json().await.unwrap();
+        assert_eq!(body["error"], "rate_limited");
+    }
+    // Another username is untouched.
+    assert_eq!(
+        replicas[1]
+            .login_response("admin", &password)
+            .await
+            .status(),
+        200
+    );
+
+    let settings = |daemon: &Daemon| {
+        let key = key.clone();
+        let url = daemon.url("/api/settings/sso");
+        async move {
+            let answer = reqwest::Client::new()
+                .get(url)
+                .bearer_auth(key)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            answer.json::<Value>().await.unwrap()
+        }
+    };
+    let file_sha = sha256_hex(&std::fs::read(replicas[0].setup.oidc_path()).unwrap());
+    let view = settings(&replicas[0]).await;
+    assert_eq!(view["config_sha256"], file_sha.as_str());
+    let listed = view["replicas"].as_array().unwrap();
+    assert_eq!(listed.len(), 2, "{view}");
+    let this: Vec<&Value> = listed.iter().filter(|r| r["this"] == true).collect();
+    assert_eq!(this.len(), 1);
+    assert_eq!(this[0]["config_sha256"], file_sha.as_str());
+    assert_eq!(this[0]["version"], env!("CARGO_PKG_VERSION"));
+    assert!(this[0]["last_seen"].as_str().unwrap().ends_with('Z'));
+    let other = listed.iter().find(|r| r["this"] == false).unwrap();
+    assert_eq!(
+        other["config_sha256"], "",
+        "the other replica runs no oidc.json"
+    );
+    assert_eq!(other["same_config"], false);
+    assert_ne!(other["id"], this[0]["id"]);
+
+    // The second replica gets the same file: the first one sees it within a heartbeat.
+    replicas[1]
+        .setup
+        .write_oidc(&std::fs::read_to_string(replicas[0].setup.oidc_path()).unwrap());
+    within(
+        "the reloaded replica's heartbeat",
+        Duration::from_secs(5),
+        || async {
+            let view = settings(&replicas[0]).await;
+            view["replicas"]
+                .as_array()
+                .is_some_and(|r| r.len() == 2 && r.iter().all(|r| r["same_config"] == true))
+        },
+    )
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -370,3 +370,80 @@ async fn test_connection_reports_each_check() {
     .await;
     assert_eq!(status, 422, "nothing saved to test");
 }
+
+/// Makes a folder read-only for this process until dropped: immutable when running as root
+/// (root ignores mode bits), mode 0555 otherwise.
+struct ReadOnly(std::path::PathBuf);
+
+impl ReadOnly {
+    fn set(dir: &std::path::Path) -> ReadOnly {
+        let root = unsafe { libc::geteuid() } == 0;
+        let done = if root {
+            std::process::Command::new("chattr")
+                .arg("+i")
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success())
+        } else {
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o555)).is_ok()
+        };
+        assert!(done, "cannot make {} read-only", dir.display());
+        assert!(
+            std::fs::write(dir.join("probe"), "x").is_err(),
+            "the folder is read-only"
+        );
+        ReadOnly(dir.to_owned())
+    }
+}
+
+impl Drop for ReadOnly {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+        let _ = std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755));
+    }
+}
+
+#[tokio::test]
+async fn a_read_only_setup_repository_answers_409_and_changes_nothing() {
+    let setup = Setup::git();
+    setup.write_oidc(&crate::support::oidc_json("Mounted"));
+    let daemon = setup.start();
+    let admin = daemon.admin_key().await;
+    let (_, body, _) = call(&daemon, &admin, Method::GET, "/api/settings/sso", None).await;
+    assert_eq!(body["setup_repo_writable"], true);
+    let before = std::fs::read(daemon.setup.oidc_path()).unwrap();
+    let guard = ReadOnly::set(&daemon.setup.repo);
+
+    let (_, body, _) = call(&daemon, &admin, Method::GET, "/api/settings/sso", None).await;
+    assert_eq!(body["setup_repo_writable"], false);
+    for method in [Method::PUT, Method::DELETE] {
+        let payload = (method == Method::PUT).then(|| form("http://127.0.0.1:9/"));
+        let (status, body, text) = call(
+            &daemon,
+            &admin,
+            method.clone(),
+            "/api/settings/sso",
+            payload,
+        )
+        .await;
+        assert_eq!(status, 409, "{method}: {text}");
+        assert_eq!(body["error"], "setup_repo_read_only");
+        assert!(body["message"].as_str().unwrap().contains("git"), "{text}");
+    }
+    assert_eq!(std::fs::read(daemon.setup.oidc_path()).unwrap(), before);
+    assert_eq!(daemon.public_config().await["display_name"], "Mounted");
+
+    drop(guard);
+    let (status, _, text) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(form("http://127.0.0.1:9/")),
+    )
+    .await;
+    assert_eq!(status, 200, "writable again: {text}");
+}

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use coderflow::auth::Role;
 use coderflow::store::{
     AccessBinding, ApiKeyRecord, AuditEvent, DatabaseUrl, DeviceRecord, DeviceStatus, PendingLogin,
-    PollOutcome, SessionRecord, Store, StoreError, UserRecord, UserSource,
+    PollOutcome, ReplicaRecord, SessionRecord, Store, StoreError, UserRecord, UserSource,
 };
 
 use crate::support::postgres;
@@ -77,6 +77,7 @@ contract!(
     a_device_code_approved_by_a_since_disabled_user_gives_no_key,
     the_audit_trail_pages_filters_and_sweeps,
     the_auth_epoch_moves_when_access_may_end,
+    replicas_record_heartbeats_listed_by_recency_and_swept,
 );
 
 fn user(username: &str, email: &str, role: Role) -> UserRecord {
@@ -828,6 +829,127 @@ async fn the_auth_epoch_moves_when_access_may_end(store: Store) {
         .await
         .unwrap();
     assert!(store.auth_epoch() > revoked);
+}
+
+fn replica(id: &str, sha: &str, last_seen: u64) -> ReplicaRecord {
+    ReplicaRecord {
+        id: id.into(),
+        version: "1.2.3".into(),
+        listen: "127.0.0.1:8080".into(),
+        config_generation: 3,
+        config_sha256: sha.into(),
+        last_seen,
+    }
+}
+
+async fn replicas_record_heartbeats_listed_by_recency_and_swept(store: Store) {
+    let now = 1_900_000_000;
+    store
+        .record_replica(&replica("b", "bb", now))
+        .await
+        .unwrap();
+    store
+        .record_replica(&replica("a", "aa", now - 100))
+        .await
+        .unwrap();
+    // A heartbeat replaces the replica's record.
+    store
+        .record_replica(&replica("a", "a2", now - 5))
+        .await
+        .unwrap();
+    let listed = store.replicas(now - 30).await.unwrap();
+    assert_eq!(
+        listed,
+        vec![replica("a", "a2", now - 5), replica("b", "bb", now)]
+    );
+    assert_eq!(
+        store.replicas(now - 1).await.unwrap(),
+        vec![replica("b", "bb", now)]
+    );
+    // One gone for longer than an hour is swept with the other expired records.
+    store
+        .record_replica(&replica("gone", "", now - 3601))
+        .await
+        .unwrap();
+    assert_eq!(store.replicas(0).await.unwrap().len(), 3);
+    store.sweep_expired(now).await.unwrap();
+    let ids: Vec<String> = store
+        .replicas(0)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+/// Password failures count in the database with PostgreSQL: concurrently from several
+/// connections each failure counts once, a window ends, a success clears, old windows are swept.
+/// Keys hold a NUL (`username NUL address`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_counts_password_failures_for_every_replica() {
+    let backend = pg().await;
+    let store = backend.store;
+    let key = "ann\u{0}127.0.0.1";
+    let now = 1_900_000_000;
+    assert_eq!(store.password_failures(key, now).await.unwrap(), None);
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let store = store.clone();
+        tasks.push(tokio::spawn(async move {
+            store.record_password_failure(key, now, 900).await.unwrap()
+        }));
+    }
+    let mut counts = Vec::new();
+    for task in tasks {
+        counts.push(task.await.unwrap().failures);
+    }
+    counts.sort_unstable();
+    assert_eq!(
+        counts,
+        (1..=20).collect::<Vec<u32>>(),
+        "each failure counted once"
+    );
+    let window = store
+        .password_failures(key, now + 10)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((window.failures, window.ends_unix), (20, now + 900));
+    // Another address of the same user is another key.
+    assert_eq!(
+        store.password_failures("ann\0::1", now).await.unwrap(),
+        None
+    );
+    // The window ends: nothing counted, and the next failure starts a new window.
+    assert_eq!(store.password_failures(key, now + 900).await.unwrap(), None);
+    let next = store
+        .record_password_failure(key, now + 901, 900)
+        .await
+        .unwrap();
+    assert_eq!((next.failures, next.ends_unix), (1, now + 1801));
+    store.clear_password_failures(key).await.unwrap();
+    assert_eq!(store.password_failures(key, now + 902).await.unwrap(), None);
+    store
+        .record_password_failure("bob\0h", now, 60)
+        .await
+        .unwrap();
+    assert!(store.sweep_expired(now + 60).await.unwrap() >= 1);
+    assert_eq!(
+        store.password_failures("bob\0h", now).await.unwrap(),
+        None,
+        "swept"
+    );
+}
+
+#[tokio::test]
+async fn sled_keeps_password_failures_in_memory_not_in_the_store() {
+    let backend = sled().await;
+    assert!(matches!(
+        backend.store.password_failures("ann", 1).await,
+        Err(StoreError::Unsupported(_))
+    ));
+    assert!(!backend.store.is_shared());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

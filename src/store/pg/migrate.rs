@@ -5,7 +5,10 @@
 use super::StoreError;
 
 /// The migrations, in order; the schema version is the number of the last one applied.
-const MIGRATIONS: &[(i32, &str)] = &[(1, include_str!("migrations/0001_initial.sql"))];
+const MIGRATIONS: &[(i32, &str)] = &[
+    (1, include_str!("migrations/0001_initial.sql")),
+    (2, include_str!("migrations/0002_replicas.sql")),
+];
 
 /// The schema version this binary runs on.
 pub(crate) const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;

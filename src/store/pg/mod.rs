@@ -13,6 +13,7 @@
 //!   missed a change; after a reconnect it moves once (the full check).
 //! - A commit is durable: [`PgStore::flush`] has nothing left to do.
 
+mod cluster;
 pub(crate) mod listen;
 pub(crate) mod migrate;
 mod ops;

@@ -20,7 +20,7 @@ use tokio_postgres::types::Json;
 use super::{AUTH_CHANNEL, PgStore};
 use crate::store::records::{
     ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, EXPIRED_KEPT_SECS, PendingLogin,
-    PollOutcome, PollStep, SessionRecord, UserRecord,
+    PollOutcome, PollStep, REPLICA_KEPT_SECS, SessionRecord, UserRecord,
 };
 use crate::store::{StoreError, StoreExport, StoreSummary};
 
@@ -28,7 +28,7 @@ use crate::store::{StoreError, StoreExport, StoreSummary};
 const ADMIN_LOCK: i64 = 0x6366_7373_6f2d_6164;
 
 /// Unix seconds as the database keeps them.
-fn int(value: u64) -> i64 {
+pub(super) fn int(value: u64) -> i64 {
     i64::try_from(value).unwrap_or(i64::MAX)
 }
 
@@ -492,7 +492,11 @@ impl PgStore {
     pub(crate) async fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
         Ok(self.sweep_expired_sessions(now_unix).await?
             + self.sweep_pending_logins(now_unix).await?
-            + self.sweep_device_codes(now_unix).await?)
+            + self.sweep_device_codes(now_unix).await?
+            + self
+                .sweep_replicas(now_unix.saturating_sub(REPLICA_KEPT_SECS))
+                .await?
+            + self.sweep_password_failures(now_unix).await?)
     }
 
     pub(crate) async fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {

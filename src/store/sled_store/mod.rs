@@ -16,6 +16,7 @@ mod devices;
 mod export;
 mod identities;
 mod keys;
+mod replicas;
 mod sessions;
 pub(super) mod users;
 
@@ -70,6 +71,8 @@ pub(super) struct Trees {
     device_user_codes: sled::Tree,
     /// Big-endian event id -> [`AuditEvent`].
     audit: sled::Tree,
+    /// Replica id -> [`super::records::ReplicaRecord`] (heartbeats).
+    replicas: sled::Tree,
     /// Moves on every change that can take a key's permissions away (a user changed, a key
     /// revoked), so caches of authenticated keys know they are stale.
     auth_epoch: std::sync::atomic::AtomicU64,
@@ -115,6 +118,7 @@ impl SledStore {
             device_codes: tree("device_codes.v1")?,
             device_user_codes: tree("device_user_codes.v1")?,
             audit: tree("audit.v1")?,
+            replicas: tree("replicas.v1")?,
             auth_epoch: Default::default(),
             write_gate: Default::default(),
             writes: Default::default(),

@@ -1,6 +1,7 @@
 //! Browser sessions, stored by the SHA-256 of the session id; expired ones are swept.
 
 use super::{SessionRecord, SledStore, StoreError, decode, encode};
+use crate::store::records::REPLICA_KEPT_SECS;
 
 impl SledStore {
     /// Stores a new session under the SHA-256 `hash` of its id.
@@ -48,7 +49,8 @@ impl SledStore {
     pub(crate) fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
         Ok(self.sweep_expired_sessions(now_unix)?
             + self.sweep_pending_logins(now_unix)?
-            + self.sweep_device_codes(now_unix)?)
+            + self.sweep_device_codes(now_unix)?
+            + self.sweep_replicas(now_unix.saturating_sub(REPLICA_KEPT_SECS))?)
     }
 
     /// Removes sessions expired at `now_unix`; returns how many.

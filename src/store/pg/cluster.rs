@@ -1,0 +1,120 @@
+//! What replicas share beyond the records: heartbeats (which configuration each one runs) and
+//! the failed-password counters per username and address, so a password guesser gains nothing
+//! by spreading attempts over replicas.
+
+use tokio_postgres::types::Json;
+
+use super::PgStore;
+use super::ops::int;
+use crate::store::StoreError;
+use crate::store::records::{FailureWindow, ReplicaRecord};
+
+impl PgStore {
+    pub(crate) async fn record_replica(&self, replica: &ReplicaRecord) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "INSERT INTO replicas (id, last_seen_unix, record) VALUES ($1, $2, $3)
+                 ON CONFLICT (id) DO UPDATE SET last_seen_unix = $2, record = $3",
+                &[&replica.id, &int(replica.last_seen), &Json(replica)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn replicas(&self, seen_since: u64) -> Result<Vec<ReplicaRecord>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                "SELECT record FROM replicas WHERE last_seen_unix >= $1 ORDER BY id",
+                &[&int(seen_since)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| r.get::<_, Json<ReplicaRecord>>(0).0)
+            .collect())
+    }
+
+    pub(crate) async fn sweep_replicas(&self, seen_before: u64) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let removed = client
+            .execute(
+                "DELETE FROM replicas WHERE last_seen_unix < $1",
+                &[&int(seen_before)],
+            )
+            .await?;
+        Ok(removed as usize)
+    }
+
+    pub(crate) async fn password_failures(
+        &self,
+        key: &str,
+        now_unix: u64,
+    ) -> Result<Option<FailureWindow>, StoreError> {
+        let client = self.client().await?;
+        let row = client
+            .query_opt(
+                "SELECT failures, window_end_unix FROM password_failures
+                 WHERE key = $1 AND window_end_unix > $2",
+                &[&key.as_bytes(), &int(now_unix)],
+            )
+            .await?;
+        Ok(row.map(window))
+    }
+
+    pub(crate) async fn record_password_failure(
+        &self,
+        key: &str,
+        now_unix: u64,
+        window_secs: u64,
+    ) -> Result<FailureWindow, StoreError> {
+        let client = self.client().await?;
+        // One statement: concurrent failures on several replicas each count once.
+        let row = client
+            .query_one(
+                "INSERT INTO password_failures AS f (key, window_end_unix, failures)
+                 VALUES ($1, $2::bigint + $3::bigint, 1)
+                 ON CONFLICT (key) DO UPDATE SET
+                   failures = CASE WHEN f.window_end_unix <= $2 THEN 1 ELSE f.failures + 1 END,
+                   window_end_unix = CASE WHEN f.window_end_unix <= $2
+                                          THEN $2::bigint + $3::bigint
+                                          ELSE f.window_end_unix END
+                 RETURNING failures, window_end_unix",
+                &[&key.as_bytes(), &int(now_unix), &int(window_secs)],
+            )
+            .await?;
+        Ok(window(row))
+    }
+
+    pub(crate) async fn clear_password_failures(&self, key: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                "DELETE FROM password_failures WHERE key = $1",
+                &[&key.as_bytes()],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn sweep_password_failures(&self, now_unix: u64) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let removed = client
+            .execute(
+                "DELETE FROM password_failures WHERE window_end_unix <= $1",
+                &[&int(now_unix)],
+            )
+            .await?;
+        Ok(removed as usize)
+    }
+}
+
+fn window(row: tokio_postgres::Row) -> FailureWindow {
+    let failures: i32 = row.get(0);
+    let ends: i64 = row.get(1);
+    FailureWindow {
+        failures: u32::try_from(failures).unwrap_or(0),
+        ends_unix: u64::try_from(ends).unwrap_or(0),
+    }
+}
