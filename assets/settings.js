@@ -10,6 +10,22 @@
 //   #reload-from-file    button "Reload from file" (POST /api/settings/sso/reload)
 //   #banner-file-error   .banner.banner-error when status.error (message, line/column, pointer)
 //   #banner-git-tracked  .banner.banner-warning when status.git.tracked
+//   #banner-read-only    .banner.banner-warning when the answer's setup_repo_writable is false (or
+//                        a save/removal answered 409 setup_repo_read_only): the setup repository
+//                        is read-only on this server, oidc.json is changed in its git. Then
+//                        #sso-form[data-read-only="true"], every input/select of the form and the
+//                        Show button are disabled, #save and #remove-sso are disabled; tabs,
+//                        #test-connection, #reload-from-file and #discard keep working
+//   #banner-replicas-differ  .banner.banner-warning when a replica has same_config: false; names
+//                        them in #replicas-differ-list (li[data-replica-id=ID] > code)
+//   #replicas            section "Replicas" (heading #replicas-title), shown only when the answer's
+//                        replicas has more than one entry: #replicas-list (ul) of
+//                        li.replica[data-replica-id=ID][data-this="true|false"]
+//                        [data-same-config="true|false"], each with .replica-id, .replica-this
+//                        badge "This replica" (this one only), .replica-version,
+//                        time.replica-last-seen[datetime], .replica-hash (first 12 hex
+//                        characters of its oidc.json's SHA-256, or "no oidc.json") and, when it
+//                        differs, a .replica-differs badge
 //   #redirect-uri        read-only input holding the redirect URI; #copy-redirect-uri its Copy button
 //   #sso-tabs            [role=tablist]; tabs #tab-connection "Connection",
 //                        #tab-provisioning "User Provisioning"; panels #panel-connection,
@@ -47,8 +63,10 @@
 //                        #recent-failures-empty "No failed sign-ins since the server started."
 //
 // Behaviour: polls GET /api/settings/sso every 3 s while the page is visible and refreshes the
-// status, banners and recent sign-in failures; when the form is not dirty it also refreshes the
-// form, so an edit of oidc.json on disk shows up.
+// status, banners, replicas and recent sign-in failures; when the form is not dirty it also
+// refreshes the form, so an edit of oidc.json on disk shows up. Read-only mode follows the
+// answers' setup_repo_writable; once a save or removal was answered 409 setup_repo_read_only it
+// stays on until the page is loaded again.
 (function () {
   'use strict';
 
@@ -178,6 +196,8 @@
     tabs: null,
     formSignature: null, // configSignature() of the answer the form was last filled from
     serverChangedWhileDirty: false,
+    readOnly: false, // the setup repository cannot be written: the form is disabled
+    writeRefused: false, // a save or removal was answered 409 setup_repo_read_only
   };
 
   const app = document.getElementById('app');
@@ -457,6 +477,19 @@
       ),
     );
 
+    // Shown only with more than one replica (renderReplicas).
+    const replicas = el(
+      'section',
+      { class: 'card stack-tight', id: 'replicas', 'aria-labelledby': 'replicas-title', hidden: true },
+      el('h2', { id: 'replicas-title' }, 'Replicas'),
+      el(
+        'p',
+        { class: 'hint', id: 'replicas-note' },
+        'The servers sharing this database, seen in the last 30 seconds. Each one reads oidc.json from its own setup repository; the hash tells whether their files are the same.',
+      ),
+      el('div', { id: 'replicas-body' }),
+    );
+
     const failures = el(
       'section',
       { class: 'card stack-tight', id: 'recent-failures', 'aria-labelledby': 'recent-failures-title' },
@@ -478,6 +511,7 @@
       ),
       el('div', { id: 'load-error', hidden: true }),
       status,
+      replicas,
       form,
       failures,
       removeDialog,
@@ -569,7 +603,7 @@
     updateSecretPlaceholder(data);
     updateLocalWarning();
     updateLinkWarning();
-    $('remove-sso').disabled = !has;
+    $('remove-sso').disabled = !has || state.readOnly;
     clearFieldErrors();
     state.baseline = serialiseForm();
     state.formSignature = configSignature(data);
@@ -769,8 +803,93 @@
     setValue('redirect-uri', redirect);
     $('copy-redirect-uri').setAttribute('data-copy', redirect);
 
-    renderBanners(status);
+    applyReadOnly(data);
+    renderBanners(status, data);
+    renderReplicas(data);
     renderFailures(data);
+  }
+
+  // Read-only mode: the setup repository cannot be written on this server (a mounted ConfigMap,
+  // a checkout kept by git-sync), so nothing here can be saved or removed. Test Connection and
+  // Reload from file change nothing and stay; Discard stays for edits made before a refusal.
+  function applyReadOnly(data) {
+    // An answer without the field (should one ever come) counts as writable.
+    const readOnly = state.writeRefused || Boolean(data && data.setup_repo_writable === false);
+    state.readOnly = readOnly;
+    const form = $('sso-form');
+    form.dataset.readOnly = readOnly ? 'true' : 'false';
+    for (const node of form.querySelectorAll('input, select, textarea')) {
+      if (node.disabled !== readOnly) node.disabled = readOnly;
+    }
+    $('toggle-secret').disabled = readOnly;
+    $('save').disabled = readOnly;
+    $('remove-sso').disabled = readOnly || !(data && data.config);
+  }
+
+  // The replicas whose oidc.json differs from this one's (same_config is relative to this replica).
+  function differingReplicas(data) {
+    const replicas = data && Array.isArray(data.replicas) ? data.replicas : [];
+    return replicas.filter((r) => r && typeof r === 'object' && r.same_config === false && !r.this);
+  }
+
+  function shortHash(hash) {
+    const text = hash === null || hash === undefined ? '' : String(hash);
+    return text ? text.slice(0, 12) : '';
+  }
+
+  // Replica ids and versions come from the database: text nodes only.
+  function renderReplicas(data) {
+    if (!data || !Array.isArray(data.replicas)) return;
+    const replicas = data.replicas.filter((r) => r && typeof r === 'object');
+    const section = $('replicas');
+    const body = $('replicas-body');
+    const signature = JSON.stringify(replicas);
+    if (body.dataset.signature === signature) return;
+    body.dataset.signature = signature;
+    // One replica (always so with the built-in store): nothing to compare, nothing shown.
+    if (replicas.length <= 1) {
+      section.hidden = true;
+      body.replaceChildren();
+      return;
+    }
+    section.hidden = false;
+    body.replaceChildren(
+      el('ul', { class: 'checks replicas', id: 'replicas-list', 'aria-labelledby': 'replicas-title' }, replicas.map(replicaItem)),
+    );
+  }
+
+  function replicaItem(replica) {
+    const text = (value) => (value === null || value === undefined ? '' : String(value));
+    const id = text(replica.id);
+    const mine = replica.this === true;
+    const differs = replica.same_config === false && !mine;
+    const seen = text(replica.last_seen);
+    const hash = shortHash(replica.config_sha256);
+    return el(
+      'li',
+      { class: 'check replica' + (differs ? ' replica-is-different' : ''), dataset: { replicaId: id, this: mine ? 'true' : 'false', sameConfig: differs ? 'false' : 'true' } },
+      el(
+        'div',
+        { class: 'check-body' },
+        el(
+          'div',
+          { class: 'user-line' },
+          el('code', { class: 'replica-id break' }, id || '(unnamed)'),
+          mine ? el('span', { class: 'badge badge-sso replica-this' }, 'This replica') : null,
+          differs ? el('span', { class: 'badge badge-warning replica-differs' }, 'Different oidc.json') : null,
+        ),
+        el(
+          'div',
+          { class: 'user-line muted small replica-facts' },
+          el('span', { class: 'replica-version' }, 'Version ' + (text(replica.version) || 'unknown')),
+          replica.listen ? el('span', { class: 'replica-listen break' }, '· ' + text(replica.listen)) : null,
+          el('span', {}, '· last seen ', el('time', { class: 'replica-last-seen', datetime: seen || null }, seen ? CF.formatTime(seen) : 'unknown')),
+          hash
+            ? el('span', {}, '· oidc.json ', el('code', { class: 'replica-hash', title: 'SHA-256 ' + text(replica.config_sha256) }, hash))
+            : el('span', {}, '· ', el('span', { class: 'replica-hash' }, 'no oidc.json')),
+        ),
+      ),
+    );
   }
 
   // The server's text (cause, hint) only ever goes into text nodes: a cause can quote what an
@@ -819,9 +938,46 @@
     );
   }
 
-  function renderBanners(status) {
+  function renderBanners(status, data) {
     const box = $('sso-banners');
     const nodes = [];
+    if (state.readOnly) {
+      nodes.push(
+        el(
+          'div',
+          { class: 'banner banner-warning', id: 'banner-read-only', role: 'alert' },
+          el('h3', { class: 'banner-title' }, 'The setup repository is read-only on this server'),
+          el(
+            'p',
+            {},
+            'This server cannot write to its setup repository (for example a mounted Kubernetes ConfigMap or Secret, or a checkout kept current from git), so SSO settings cannot be saved or removed here. Change oidc.json in the setup repository\'s git instead: every replica picks it up.',
+          ),
+          el('p', { class: 'muted' }, 'Test Connection and Reload from file still work.'),
+        ),
+      );
+    }
+    const differing = differingReplicas(data);
+    if (differing.length) {
+      const one = differing.length === 1;
+      nodes.push(
+        el(
+          'div',
+          { class: 'banner banner-warning', id: 'banner-replicas-differ', role: 'alert' },
+          el('h3', { class: 'banner-title' }, one ? 'A replica runs a different oidc.json' : differing.length + ' replicas run a different oidc.json'),
+          el('p', {}, (one ? 'One replica runs' : 'These replicas run') + ' an oidc.json that differs from the one on this replica (the server answering this page):'),
+          el(
+            'ul',
+            { class: 'error-details', id: 'replicas-differ-list' },
+            differing.map((r) => el('li', { dataset: { replicaId: String(r.id || '') } }, el('code', { class: 'break' }, String(r.id || '(unnamed)')))),
+          ),
+          el(
+            'p',
+            {},
+            'Sign-ins can behave differently depending on which replica answers. Check that every replica\'s setup repository has the same oidc.json (the same commit of the setup repository\'s git).',
+          ),
+        ),
+      );
+    }
     const error = status.error;
     if (error) {
       const where = [];
@@ -862,7 +1018,12 @@
       );
     }
     // Keep the nodes when nothing changed, so screen readers do not re-announce every poll.
-    const signature = JSON.stringify([error || null, Boolean(status.git && status.git.tracked)]);
+    const signature = JSON.stringify([
+      error || null,
+      Boolean(status.git && status.git.tracked),
+      state.readOnly,
+      differing.map((r) => String(r.id || '')),
+    ]);
     if (box.dataset.signature !== signature) {
       box.dataset.signature = signature;
       box.replaceChildren(...nodes);
@@ -943,7 +1104,7 @@
   }
 
   async function save(force) {
-    if (state.busy) return;
+    if (state.busy || state.readOnly) return;
     clearFieldErrors();
     const payload = formPayload();
     const problems = localProblems(payload);
@@ -963,6 +1124,7 @@
       }
     } catch (err) {
       setBusy(false, button);
+      if (refusedAsReadOnly(err)) return;
       if (err.status === 409 && err.code === 'lockout_risk') {
         openLockoutDialog(err.message);
       } else if (err.status === 422 || err.code === 'invalid_config') {
@@ -993,8 +1155,21 @@
       CF.toast('SSO removed. Local login is allowed.', 'success');
     } catch (err) {
       setBusy(false, button);
+      if (refusedAsReadOnly(err)) return;
       CF.showError($('form-error'), err);
     }
+  }
+
+  // 409 setup_repo_read_only (the page thought the setup repository writable): its message goes
+  // where save errors go, and the page turns read-only until it is loaded again.
+  function refusedAsReadOnly(err) {
+    if (!err || err.status !== 409 || err.code !== 'setup_repo_read_only') return false;
+    state.writeRefused = true;
+    if (state.data) renderStatus(state.data);
+    else applyReadOnly(null);
+    CF.showError($('form-error'), err);
+    $('form-error').scrollIntoView({ block: 'nearest' });
+    return true;
   }
 
   async function reloadFromFile() {

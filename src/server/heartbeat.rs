@@ -1,6 +1,6 @@
 //! The replica's heartbeat: every [`PERIOD`] and after every reload, this daemon records in the
 //! store who it is and which configuration it runs, so the settings page of any replica can
-//! show the replicas whose `oidc.json` differs from its own.
+//! show the replicas whose `oidc.json` differs from its own. At shutdown it removes itself.
 
 use std::time::Duration;
 
@@ -24,7 +24,13 @@ pub(crate) async fn run(state: AppState, listen: String, mut shutdown: Shutdown)
                     return;
                 }
             }
-            _ = shutdown.wait() => return,
+            _ = shutdown.wait() => {
+                // A stopped replica is not listed until it would have been swept.
+                if let Err(e) = state.store.remove_replica(&state.replica_id).await {
+                    tracing::debug!(error = %e, "removing the replica's heartbeat failed");
+                }
+                return;
+            }
         }
         beat(&state, &listen).await;
     }

@@ -467,6 +467,14 @@ impl Store {
         }
     }
 
+    /// Removes a replica's heartbeat (it stops).
+    pub async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.remove_replica(id),
+            Backend::Postgres(p) => p.remove_replica(id).await,
+        }
+    }
+
     /// The replicas whose last heartbeat is at or after `seen_since` (unix seconds), by id.
     pub async fn replicas(&self, seen_since: u64) -> Result<Vec<ReplicaRecord>, StoreError> {
         match &self.backend {

@@ -229,6 +229,13 @@ async fn password_failures_count_across_replicas_and_settings_list_every_replica
         },
     )
     .await;
+
+    // A replica that stops takes itself off the list.
+    let mut replicas = replicas;
+    replicas[1].signal("TERM");
+    replicas[1].wait_exit();
+    let view = settings(&replicas[0]).await;
+    assert_eq!(view["replicas"].as_array().unwrap().len(), 1, "{view}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

@@ -14,9 +14,26 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO replicas (id, last_seen_unix, record) VALUES ($1, $2, $3)
+                &client
+                    .prepare_cached(
+                        "INSERT INTO replicas (id, last_seen_unix, record) VALUES ($1, $2, $3)
                  ON CONFLICT (id) DO UPDATE SET last_seen_unix = $2, record = $3",
+                    )
+                    .await?,
                 &[&replica.id, &int(replica.last_seen), &Json(replica)],
+            )
+            .await?;
+        Ok(())
+    }
+
+    pub(crate) async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        let client = self.client().await?;
+        client
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM replicas WHERE id = $1")
+                    .await?,
+                &[&id],
             )
             .await?;
         Ok(())
@@ -26,7 +43,11 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT record FROM replicas WHERE last_seen_unix >= $1 ORDER BY id",
+                &client
+                    .prepare_cached(
+                        "SELECT record FROM replicas WHERE last_seen_unix >= $1 ORDER BY id",
+                    )
+                    .await?,
                 &[&int(seen_since)],
             )
             .await?;
@@ -40,7 +61,9 @@ impl PgStore {
         let client = self.client().await?;
         let removed = client
             .execute(
-                "DELETE FROM replicas WHERE last_seen_unix < $1",
+                &client
+                    .prepare_cached("DELETE FROM replicas WHERE last_seen_unix < $1")
+                    .await?,
                 &[&int(seen_before)],
             )
             .await?;
@@ -55,8 +78,12 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT failures, window_end_unix FROM password_failures
+                &client
+                    .prepare_cached(
+                        "SELECT failures, window_end_unix FROM password_failures
                  WHERE key = $1 AND window_end_unix > $2",
+                    )
+                    .await?,
                 &[&key.as_bytes(), &int(now_unix)],
             )
             .await?;
@@ -73,7 +100,9 @@ impl PgStore {
         // One statement: concurrent failures on several replicas each count once.
         let row = client
             .query_one(
-                "INSERT INTO password_failures AS f (key, window_end_unix, failures)
+                &client
+                    .prepare_cached(
+                        "INSERT INTO password_failures AS f (key, window_end_unix, failures)
                  VALUES ($1, $2::bigint + $3::bigint, 1)
                  ON CONFLICT (key) DO UPDATE SET
                    failures = CASE WHEN f.window_end_unix <= $2 THEN 1 ELSE f.failures + 1 END,
@@ -81,6 +110,8 @@ impl PgStore {
                                           THEN $2::bigint + $3::bigint
                                           ELSE f.window_end_unix END
                  RETURNING failures, window_end_unix",
+                    )
+                    .await?,
                 &[&key.as_bytes(), &int(now_unix), &int(window_secs)],
             )
             .await?;
@@ -91,7 +122,9 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "DELETE FROM password_failures WHERE key = $1",
+                &client
+                    .prepare_cached("DELETE FROM password_failures WHERE key = $1")
+                    .await?,
                 &[&key.as_bytes()],
             )
             .await?;
@@ -102,7 +135,9 @@ impl PgStore {
         let client = self.client().await?;
         let removed = client
             .execute(
-                "DELETE FROM password_failures WHERE window_end_unix <= $1",
+                &client
+                    .prepare_cached("DELETE FROM password_failures WHERE window_end_unix <= $1")
+                    .await?,
                 &[&int(now_unix)],
             )
             .await?;

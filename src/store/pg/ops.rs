@@ -62,7 +62,7 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)",
+                &client.prepare_cached("INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)").await?,
                 &[
                     &user.username,
                     &email_key(&user.email),
@@ -78,7 +78,12 @@ impl PgStore {
     pub(crate) async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
         let client = self.client().await?;
         let row = client
-            .query_opt("SELECT record FROM users WHERE username = $1", &[&username])
+            .query_opt(
+                &client
+                    .prepare_cached("SELECT record FROM users WHERE username = $1")
+                    .await?,
+                &[&username],
+            )
             .await?;
         Ok(row.map(|r| r.get::<_, Json<UserRecord>>(0).0))
     }
@@ -90,7 +95,9 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT record FROM users WHERE email_key = $1",
+                &client
+                    .prepare_cached("SELECT record FROM users WHERE email_key = $1")
+                    .await?,
                 &[&email_key(email)],
             )
             .await?;
@@ -101,7 +108,9 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT record FROM users ORDER BY username COLLATE \"C\"",
+                &client
+                    .prepare_cached("SELECT record FROM users ORDER BY username COLLATE \"C\"")
+                    .await?,
                 &[],
             )
             .await?;
@@ -114,7 +123,10 @@ impl PgStore {
     pub(crate) async fn user_count(&self) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let count: i64 = client
-            .query_one("SELECT count(*) FROM users", &[])
+            .query_one(
+                &client.prepare_cached("SELECT count(*) FROM users").await?,
+                &[],
+            )
             .await?
             .get(0);
         Ok(usize::try_from(count).unwrap_or(0))
@@ -130,7 +142,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
-                "SELECT record FROM users WHERE username = $1 FOR UPDATE",
+                &tx.prepare_cached("SELECT record FROM users WHERE username = $1 FOR UPDATE")
+                    .await?,
                 &[&username],
             )
             .await?
@@ -142,11 +155,18 @@ impl PgStore {
         change(&mut new);
         new.username.clone_from(&old.username);
         if old.is_enabled_server_admin() && !new.is_enabled_server_admin() {
-            tx.execute("SELECT pg_advisory_xact_lock($1)", &[&ADMIN_LOCK])
-                .await?;
+            tx.execute(
+                &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                    .await?,
+                &[&ADMIN_LOCK],
+            )
+            .await?;
             let others: i64 = tx
                 .query_one(
-                    "SELECT count(*) FROM users WHERE enabled_admin AND username <> $1",
+                    &tx.prepare_cached(
+                        "SELECT count(*) FROM users WHERE enabled_admin AND username <> $1",
+                    )
+                    .await?,
                     &[&username],
                 )
                 .await?
@@ -156,7 +176,7 @@ impl PgStore {
             }
         }
         tx.execute(
-            "UPDATE users SET email_key = $2, enabled_admin = $3, record = $4 WHERE username = $1",
+            &tx.prepare_cached("UPDATE users SET email_key = $2, enabled_admin = $3, record = $4 WHERE username = $1").await?,
             &[
                 &username,
                 &email_key(&new.email),
@@ -183,7 +203,11 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT username FROM identities WHERE issuer = $1 AND sub = $2",
+                &client
+                    .prepare_cached(
+                        "SELECT username FROM identities WHERE issuer = $1 AND sub = $2",
+                    )
+                    .await?,
                 &[&issuer, &sub],
             )
             .await?;
@@ -197,7 +221,9 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT username FROM identities WHERE issuer = $1",
+                &client
+                    .prepare_cached("SELECT username FROM identities WHERE issuer = $1")
+                    .await?,
                 &[&issuer],
             )
             .await?;
@@ -213,7 +239,11 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+                &client
+                    .prepare_cached(
+                        "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+                    )
+                    .await?,
                 &[&issuer, &sub, &username],
             )
             .await
@@ -232,7 +262,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let taken: BTreeSet<String> = tx
             .query(
-                "SELECT username FROM users WHERE username = ANY($1)",
+                &tx.prepare_cached("SELECT username FROM users WHERE username = ANY($1)")
+                    .await?,
                 &[&usernames],
             )
             .await?
@@ -247,7 +278,8 @@ impl PgStore {
         // The identity first: a concurrent first login of the same person is told so.
         let linked = tx
             .query_opt(
-                "SELECT 1 FROM identities WHERE issuer = $1 AND sub = $2",
+                &tx.prepare_cached("SELECT 1 FROM identities WHERE issuer = $1 AND sub = $2")
+                    .await?,
                 &[&issuer, &sub],
             )
             .await?;
@@ -255,7 +287,7 @@ impl PgStore {
             return Err(StoreError::Conflict("identity"));
         }
         tx.execute(
-            "INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)",
+            &tx.prepare_cached("INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)").await?,
             &[
                 &record.username,
                 &email_key(&record.email),
@@ -266,7 +298,10 @@ impl PgStore {
         .await
         .map_err(conflict)?;
         tx.execute(
-            "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+            &tx.prepare_cached(
+                "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+            )
+            .await?,
             &[&issuer, &sub, &record.username],
         )
         .await
@@ -283,7 +318,7 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO pending_logins (state_hash, expires_unix, record) VALUES ($1, $2, $3)",
+                &client.prepare_cached("INSERT INTO pending_logins (state_hash, expires_unix, record) VALUES ($1, $2, $3)").await?,
                 &[&state_hash, &int(login.expires_unix), &Json(login)],
             )
             .await?;
@@ -298,7 +333,11 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "DELETE FROM pending_logins WHERE state_hash = $1 RETURNING record",
+                &client
+                    .prepare_cached(
+                        "DELETE FROM pending_logins WHERE state_hash = $1 RETURNING record",
+                    )
+                    .await?,
                 &[&state_hash],
             )
             .await?;
@@ -311,7 +350,9 @@ impl PgStore {
         let client = self.client().await?;
         let removed = client
             .execute(
-                "DELETE FROM pending_logins WHERE expires_unix <= $1",
+                &client
+                    .prepare_cached("DELETE FROM pending_logins WHERE expires_unix <= $1")
+                    .await?,
                 &[&int(now_unix)],
             )
             .await?;
@@ -329,7 +370,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let owner = tx
             .query_opt(
-                "SELECT record FROM users WHERE username = $1 FOR SHARE",
+                &tx.prepare_cached("SELECT record FROM users WHERE username = $1 FOR SHARE")
+                    .await?,
                 &[&record.username],
             )
             .await?;
@@ -348,7 +390,9 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT record, last_used_unix FROM api_keys WHERE hash = $1",
+                &client
+                    .prepare_cached("SELECT record, last_used_unix FROM api_keys WHERE hash = $1")
+                    .await?,
                 &[&hash],
             )
             .await?;
@@ -374,8 +418,12 @@ impl PgStore {
         let client = self.client().await?;
         let rows = client
             .query(
-                "SELECT hash, record, last_used_unix FROM api_keys WHERE username = $1
+                &client
+                    .prepare_cached(
+                        "SELECT hash, record, last_used_unix FROM api_keys WHERE username = $1
                  ORDER BY id COLLATE \"C\"",
+                    )
+                    .await?,
                 &[&username],
             )
             .await?;
@@ -392,7 +440,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let removed = tx
             .execute(
-                "DELETE FROM api_keys WHERE username = $1 AND id = $2",
+                &tx.prepare_cached("DELETE FROM api_keys WHERE username = $1 AND id = $2")
+                    .await?,
                 &[&username, &id],
             )
             .await?;
@@ -409,7 +458,11 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         let removed = tx
-            .execute("DELETE FROM api_keys WHERE username = $1", &[&username])
+            .execute(
+                &tx.prepare_cached("DELETE FROM api_keys WHERE username = $1")
+                    .await?,
+                &[&username],
+            )
             .await?;
         if removed > 0 {
             notify(&tx).await?;
@@ -431,10 +484,14 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "UPDATE api_keys AS k
+                &client
+                    .prepare_cached(
+                        "UPDATE api_keys AS k
                  SET last_used_unix = greatest(coalesce(k.last_used_unix, 0), u.unix)
                  FROM unnest($1::bytea[], $2::bigint[]) AS u(hash, unix)
                  WHERE k.hash = u.hash",
+                    )
+                    .await?,
                 &[&hashes, &times],
             )
             .await?;
@@ -451,7 +508,7 @@ impl PgStore {
         let client = self.client().await?;
         client
             .execute(
-                "INSERT INTO sessions (hash, username, expires_unix, record) VALUES ($1, $2, $3, $4)",
+                &client.prepare_cached("INSERT INTO sessions (hash, username, expires_unix, record) VALUES ($1, $2, $3, $4)").await?,
                 &[&hash, &session.username, &int(session.expires_unix), &Json(session)],
             )
             .await?;
@@ -466,7 +523,11 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT record FROM sessions WHERE hash = $1 AND expires_unix > $2",
+                &client
+                    .prepare_cached(
+                        "SELECT record FROM sessions WHERE hash = $1 AND expires_unix > $2",
+                    )
+                    .await?,
                 &[&hash, &int(now_unix)],
             )
             .await?;
@@ -476,7 +537,12 @@ impl PgStore {
     pub(crate) async fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
         let client = self.client().await?;
         client
-            .execute("DELETE FROM sessions WHERE hash = $1", &[&hash])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM sessions WHERE hash = $1")
+                    .await?,
+                &[&hash],
+            )
             .await?;
         Ok(())
     }
@@ -484,7 +550,12 @@ impl PgStore {
     pub(crate) async fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let removed = client
-            .execute("DELETE FROM sessions WHERE username = $1", &[&username])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM sessions WHERE username = $1")
+                    .await?,
+                &[&username],
+            )
             .await?;
         Ok(removed as usize)
     }
@@ -503,7 +574,9 @@ impl PgStore {
         let client = self.client().await?;
         let removed = client
             .execute(
-                "DELETE FROM sessions WHERE expires_unix <= $1",
+                &client
+                    .prepare_cached("DELETE FROM sessions WHERE expires_unix <= $1")
+                    .await?,
                 &[&int(now_unix)],
             )
             .await?;
@@ -520,8 +593,12 @@ impl PgStore {
         let client = self.client().await?;
         let inserted = client
             .execute(
-                "INSERT INTO device_codes (hash, user_code, expires_unix, record)
+                &client
+                    .prepare_cached(
+                        "INSERT INTO device_codes (hash, user_code, expires_unix, record)
                  VALUES ($1, $2, $3, $4) ON CONFLICT (user_code) DO NOTHING",
+                    )
+                    .await?,
                 &[
                     &device_hash,
                     &record.user_code,
@@ -540,7 +617,9 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT record FROM device_codes WHERE hash = $1",
+                &client
+                    .prepare_cached("SELECT record FROM device_codes WHERE hash = $1")
+                    .await?,
                 &[&device_hash],
             )
             .await?;
@@ -555,7 +634,7 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_opt(
-                "SELECT hash, record FROM device_codes WHERE user_code = $1 AND expires_unix > $2",
+                &client.prepare_cached("SELECT hash, record FROM device_codes WHERE user_code = $1 AND expires_unix > $2").await?,
                 &[&user_code, &int(now_unix)],
             )
             .await?;
@@ -572,7 +651,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
-                "SELECT record FROM device_codes WHERE hash = $1 FOR UPDATE",
+                &tx.prepare_cached("SELECT record FROM device_codes WHERE hash = $1 FOR UPDATE")
+                    .await?,
                 &[&device_hash],
             )
             .await?
@@ -585,7 +665,8 @@ impl PgStore {
         }
         change(&mut record);
         tx.execute(
-            "UPDATE device_codes SET record = $2 WHERE hash = $1",
+            &tx.prepare_cached("UPDATE device_codes SET record = $2 WHERE hash = $1")
+                .await?,
             &[&device_hash, &Json(&record)],
         )
         .await?;
@@ -604,7 +685,8 @@ impl PgStore {
         let tx = client.transaction().await?;
         let Some(row) = tx
             .query_opt(
-                "SELECT record FROM device_codes WHERE hash = $1 FOR UPDATE",
+                &tx.prepare_cached("SELECT record FROM device_codes WHERE hash = $1 FOR UPDATE")
+                    .await?,
                 &[&device_hash],
             )
             .await?
@@ -615,7 +697,8 @@ impl PgStore {
         let approver_enabled = match &record.status {
             DeviceStatus::Approved { username } => tx
                 .query_opt(
-                    "SELECT record FROM users WHERE username = $1 FOR SHARE",
+                    &tx.prepare_cached("SELECT record FROM users WHERE username = $1 FOR SHARE")
+                        .await?,
                     &[username],
                 )
                 .await?
@@ -633,7 +716,8 @@ impl PgStore {
             }
         };
         tx.execute(
-            "UPDATE device_codes SET record = $2 WHERE hash = $1",
+            &tx.prepare_cached("UPDATE device_codes SET record = $2 WHERE hash = $1")
+                .await?,
             &[&device_hash, &Json(&record)],
         )
         .await?;
@@ -645,7 +729,9 @@ impl PgStore {
         let client = self.client().await?;
         let removed = client
             .execute(
-                "DELETE FROM device_codes WHERE expires_unix + $2 <= $1",
+                &client
+                    .prepare_cached("DELETE FROM device_codes WHERE expires_unix + $2 <= $1")
+                    .await?,
                 &[&int(now_unix), &int(EXPIRED_KEPT_SECS)],
             )
             .await?;
@@ -658,7 +744,11 @@ impl PgStore {
         let client = self.client().await?;
         let id: i64 = client
             .query_one(
-                "INSERT INTO audit (at, kind, record) VALUES ($1, $2, $3) RETURNING id",
+                &client
+                    .prepare_cached(
+                        "INSERT INTO audit (at, kind, record) VALUES ($1, $2, $3) RETURNING id",
+                    )
+                    .await?,
                 &[&event.at, &event.kind, &Json(event)],
             )
             .await?
@@ -677,9 +767,13 @@ impl PgStore {
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
         let rows = client
             .query(
-                "SELECT id, record FROM audit
+                &client
+                    .prepare_cached(
+                        "SELECT id, record FROM audit
                  WHERE id < $1 AND ($2::text IS NULL OR kind = $2 OR starts_with(kind, $2 || '.'))
                  ORDER BY id DESC LIMIT $3",
+                    )
+                    .await?,
                 &[&before, &kind, &limit],
             )
             .await?;
@@ -700,11 +794,16 @@ impl PgStore {
     ) -> Result<usize, StoreError> {
         let client = self.client().await?;
         let old = client
-            .execute("DELETE FROM audit WHERE at < $1", &[&cutoff_rfc3339])
+            .execute(
+                &client
+                    .prepare_cached("DELETE FROM audit WHERE at < $1")
+                    .await?,
+                &[&cutoff_rfc3339],
+            )
             .await?;
         let excess = client
             .execute(
-                "DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id DESC OFFSET $1)",
+                &client.prepare_cached("DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id DESC OFFSET $1)").await?,
                 &[&i64::try_from(max_events).unwrap_or(i64::MAX)],
             )
             .await?;
@@ -715,8 +814,12 @@ impl PgStore {
         let client = self.client().await?;
         let row = client
             .query_one(
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
+                &client
+                    .prepare_cached(
+                        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
                         (SELECT count(*) FROM audit)",
+                    )
+                    .await?,
                 &[],
             )
             .await?;
@@ -735,12 +838,19 @@ impl PgStore {
         let mut client = self.client().await?;
         let tx = client.transaction().await?;
         // No second copy can run alongside: the advisory lock of migrations.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK])
-            .await?;
+        tx.execute(
+            &tx.prepare_cached("SELECT pg_advisory_xact_lock($1)")
+                .await?,
+            &[&IMPORT_LOCK],
+        )
+        .await?;
         let held = tx
             .query_one(
-                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
+                &tx.prepare_cached(
+                    "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
                         (SELECT count(*) FROM audit)",
+                )
+                .await?,
                 &[],
             )
             .await?;
@@ -752,7 +862,7 @@ impl PgStore {
         }
         for user in &export.users {
             tx.execute(
-                "INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)",
+                &tx.prepare_cached("INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)").await?,
                 &[
                     &user.username,
                     &email_key(&user.email),
@@ -765,7 +875,10 @@ impl PgStore {
         }
         for (issuer, sub, username) in &export.identities {
             tx.execute(
-                "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+                &tx.prepare_cached(
+                    "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+                )
+                .await?,
                 &[issuer, sub, username],
             )
             .await
@@ -776,14 +889,17 @@ impl PgStore {
         }
         for event in &export.audit {
             tx.execute(
-                "INSERT INTO audit (id, at, kind, record) VALUES ($1, $2, $3, $4)",
+                &tx.prepare_cached(
+                    "INSERT INTO audit (id, at, kind, record) VALUES ($1, $2, $3, $4)",
+                )
+                .await?,
                 &[&int(event.id), &event.at, &event.kind, &Json(event)],
             )
             .await?;
         }
         // New events follow the copied ones.
         tx.execute(
-            "SELECT setval(pg_get_serial_sequence('audit', 'id'), greatest((SELECT max(id) FROM audit), 1))",
+            &tx.prepare_cached("SELECT setval(pg_get_serial_sequence('audit', 'id'), greatest((SELECT max(id) FROM audit), 1))").await?,
             &[],
         )
         .await?;
@@ -801,12 +917,12 @@ const IMPORT_LOCK: i64 = 0x6366_7373_6f2d_696d;
 
 /// Inserts `record` under `hash` in `tx`.
 async fn insert_key(
-    tx: &tokio_postgres::Transaction<'_>,
+    tx: &deadpool_postgres::Transaction<'_>,
     hash: &[u8],
     record: &ApiKeyRecord,
 ) -> Result<(), StoreError> {
     tx.execute(
-        "INSERT INTO api_keys (hash, id, username, last_used_unix, record) VALUES ($1, $2, $3, $4, $5)",
+        &tx.prepare_cached("INSERT INTO api_keys (hash, id, username, last_used_unix, record) VALUES ($1, $2, $3, $4, $5)").await?,
         &[
             &hash,
             &record.id,
@@ -829,8 +945,11 @@ fn key_of(row: &tokio_postgres::Row, at: usize) -> ApiKeyRecord {
 }
 
 /// Tells every replica (on commit) that access may have been taken away.
-async fn notify(tx: &tokio_postgres::Transaction<'_>) -> Result<(), StoreError> {
-    tx.execute("SELECT pg_notify($1, '')", &[&AUTH_CHANNEL])
-        .await?;
+async fn notify(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), StoreError> {
+    tx.execute(
+        &tx.prepare_cached("SELECT pg_notify($1, '')").await?,
+        &[&AUTH_CHANNEL],
+    )
+    .await?;
     Ok(())
 }

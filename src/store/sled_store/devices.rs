@@ -92,6 +92,12 @@ impl SledStore {
 
     /// One poll of a device code at `now_ms`. When the code is approved, stores `key` (under
     /// `key_hash`, owned by the approving user) and marks the code spent, in one transaction.
+    ///
+    /// A poll's pacing (the last poll, the interval that `slow_down` raises) is kept in memory:
+    /// a poll that changes no status writes nothing, so it never waits behind the write gate
+    /// and another request's flush. Only a change of status (issued, or denied because the
+    /// approver was disabled since) goes through the transaction. A restart forgets the pacing:
+    /// the first poll after it is never too fast.
     pub(crate) fn poll_device(
         &self,
         device_hash: &[u8],
@@ -99,14 +105,32 @@ impl SledStore {
         key_hash: &[u8],
         key: &ApiKeyRecord,
     ) -> Result<PollOutcome, StoreError> {
-        let _write = self.write_gate();
-        // Read before the transaction (a read inside it would wait for the transaction's own
-        // lock); the write gate, which disabling a user takes too, keeps it true until the end.
-        let approver_enabled = match self.device_code(device_hash)?.map(|r| r.status) {
-            Some(DeviceStatus::Approved { username }) => {
-                self.user(&username)?.is_none_or(|u| !u.disabled)
+        let Some(stored) = self.device_code(device_hash)? else {
+            return Ok(PollOutcome::Invalid);
+        };
+        let approver_enabled = self.approver_enabled(&stored)?;
+        {
+            let mut pacing = self.poll_pacing.lock().unwrap_or_else(|e| e.into_inner());
+            let paced = pacing
+                .entry(device_hash.to_vec())
+                .or_insert((stored.last_poll_ms, stored.interval_secs));
+            let mut probe = stored.clone();
+            (probe.last_poll_ms, probe.interval_secs) = *paced;
+            let step = probe.poll(now_ms, approver_enabled);
+            *paced = (probe.last_poll_ms, probe.interval_secs);
+            match step {
+                PollStep::Keep(outcome) => return Ok(outcome),
+                PollStep::Store(outcome) if probe.status == stored.status => return Ok(outcome),
+                // A change of status: written below.
+                PollStep::Store(_) | PollStep::Issue { .. } => {}
             }
-            _ => true,
+        }
+        let _write = self.write_gate();
+        // Read again under the gate, which disabling a user takes too, so it stays true until
+        // the end (a read inside the transaction would wait for the transaction's own lock).
+        let approver_enabled = match self.device_code(device_hash)? {
+            Some(record) => self.approver_enabled(&record)?,
+            None => true,
         };
         (&self.device_codes, &self.api_keys, &self.api_keys_by_user)
             .transaction(|(codes, keys, owners)| {
@@ -114,6 +138,8 @@ impl SledStore {
                     return Ok(PollOutcome::Invalid);
                 };
                 let mut record: DeviceRecord = decode(&bytes).map_err(abort)?;
+                // The pacing was decided in memory above; this decides the status only.
+                record.last_poll_ms = 0;
                 let outcome = match record.poll(now_ms, approver_enabled) {
                     PollStep::Keep(outcome) => return Ok(outcome),
                     PollStep::Store(outcome) => outcome,
@@ -129,6 +155,14 @@ impl SledStore {
                 Ok(outcome)
             })
             .map_err(unwrap_tx)
+    }
+
+    /// Whether the user who approved `record` (if it is approved) is still enabled.
+    fn approver_enabled(&self, record: &DeviceRecord) -> Result<bool, StoreError> {
+        Ok(match &record.status {
+            DeviceStatus::Approved { username } => self.user(username)?.is_none_or(|u| !u.disabled),
+            _ => true,
+        })
     }
 
     /// Removes device logins expired at `now_unix` and their user codes; returns how many.
@@ -151,6 +185,10 @@ impl SledStore {
                 }
                 removed += 1;
             }
+        }
+        if removed > 0 {
+            let mut pacing = self.poll_pacing.lock().unwrap_or_else(|e| e.into_inner());
+            pacing.retain(|hash, _| self.device_codes.contains_key(hash).unwrap_or(false));
         }
         Ok(removed)
     }

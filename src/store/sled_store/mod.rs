@@ -73,6 +73,9 @@ pub(super) struct Trees {
     audit: sled::Tree,
     /// Replica id -> [`super::records::ReplicaRecord`] (heartbeats).
     replicas: sled::Tree,
+    /// Device code hash -> (last poll in ms, interval in s): the pacing of polls, in memory so
+    /// that a poll that changes no status writes nothing (see `poll_device`).
+    poll_pacing: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (u64, u64)>>,
     /// Moves on every change that can take a key's permissions away (a user changed, a key
     /// revoked), so caches of authenticated keys know they are stale.
     auth_epoch: std::sync::atomic::AtomicU64,
@@ -119,6 +122,7 @@ impl SledStore {
             device_user_codes: tree("device_user_codes.v1")?,
             audit: tree("audit.v1")?,
             replicas: tree("replicas.v1")?,
+            poll_pacing: Default::default(),
             auth_epoch: Default::default(),
             write_gate: Default::default(),
             writes: Default::default(),

@@ -12,6 +12,12 @@ impl SledStore {
         Ok(())
     }
 
+    pub(crate) fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
+        let _write = self.write_gate();
+        self.replicas.remove(id.as_bytes())?;
+        Ok(())
+    }
+
     pub(crate) fn replicas(&self, seen_since: u64) -> Result<Vec<ReplicaRecord>, StoreError> {
         let mut found = Vec::new();
         for entry in self.replicas.iter() {

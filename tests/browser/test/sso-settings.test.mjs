@@ -93,8 +93,14 @@ describe('Settings → Single Sign-On', () => {
     };
   }
 
+  /**
+   * Waits for a toast with `text` that no earlier call has waited for: a toast lasts 4 s, so an
+   * earlier step's "SSO settings saved" may still be up when the next save is clicked.
+   */
   async function toast(text) {
-    await page.locator('#toast-region .toast', { hasText: text }).first().waitFor({ state: 'visible' });
+    const item = page.locator('#toast-region .toast:not([data-test-seen])', { hasText: text }).first();
+    await item.waitFor({ state: 'visible' });
+    await item.evaluate((node) => node.setAttribute('data-test-seen', ''));
   }
 
   step('the admin signs in on /login and opens the settings page', async () => {

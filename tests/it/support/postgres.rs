@@ -22,6 +22,8 @@ pub struct Postgres {
     bin: PathBuf,
     pub port: u16,
     owner: Option<(u32, u32)>,
+    /// fsync on (benchmarks); off for the tests, whose data is thrown away.
+    durable: bool,
     server: std::sync::Mutex<Option<Child>>,
 }
 
@@ -36,6 +38,17 @@ impl Postgres {
     ///
     /// Panics, saying what to install, when PostgreSQL's server programs are missing.
     pub fn start() -> Postgres {
+        Postgres::start_with(false)
+    }
+
+    /// Makes and starts a cluster that syncs its writes to disk, as a production one does (for
+    /// benchmarks: `benches/server_load.rs` includes this file).
+    #[allow(dead_code)]
+    pub fn start_durable() -> Postgres {
+        Postgres::start_with(true)
+    }
+
+    fn start_with(durable: bool) -> Postgres {
         let bin = server_bin();
         let dir = tempfile::Builder::new()
             .prefix("cf-pg-")
@@ -80,6 +93,7 @@ impl Postgres {
             bin,
             port,
             owner,
+            durable,
             server: std::sync::Mutex::new(None),
         };
         postgres.start_server();
@@ -90,13 +104,18 @@ impl Postgres {
     pub fn start_server(&self) {
         let script = format!(
             "\"{bin}/postgres\" -D \"{data}\" -k \"{socket}\" -h 127.0.0.1 -p {port} \
-             -c fsync=off -c full_page_writes=off -c max_connections=300 \
+             {sync} -c max_connections=300 \
              -c shared_buffers=16MB -c log_min_messages=fatal >\"{socket}/server.log\" 2>&1 & \
              pid=$!; read cmd; kill -INT $pid; wait $pid; [ \"$cmd\" = keep ] || rm -rf \"{socket}\"",
             bin = self.bin.display(),
             data = self.data.display(),
             socket = self.socket_dir.display(),
             port = self.port,
+            sync = if self.durable {
+                ""
+            } else {
+                "-c fsync=off -c full_page_writes=off"
+            },
         );
         let child = as_owner(Command::new("sh"), self.owner)
             .args(["-c", &script])
