@@ -5,6 +5,7 @@
 //! accounts, issuing and authenticating API keys, and the steps of a device login. Its only I/O
 //! is through [`crate::store::Store`]; it knows nothing of HTTP.
 
+pub(crate) mod access;
 pub(crate) mod account;
 pub mod credential;
 pub(crate) mod device;

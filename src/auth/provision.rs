@@ -3,8 +3,10 @@
 //! Blocking (store writes); the caller flushes before it starts the session.
 
 use crate::audit::{Audit, AuditKind};
+use crate::auth::access::{AccessRefusal, Admission, decide};
 use crate::setup::config::OidcConfig;
 use crate::store::{AccessBinding, Store, StoreError, UserRecord, UserSource};
+use crate::vocab::Role;
 
 /// Who the identity provider says signed in, after every check.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +16,8 @@ pub(crate) struct VerifiedIdentity {
     pub email: Option<String>,
     pub email_verified: Option<bool>,
     pub name: Option<String>,
+    /// Every claim received: the ID token's, completed by userinfo's (the access rules read it).
+    pub claims: serde_json::Map<String, serde_json::Value>,
 }
 
 /// Why an SSO login found no user to sign in as. Each maps to a page of the guide's
@@ -37,6 +41,9 @@ pub(crate) enum SsoRefusal {
         rule: &'static str,
         verified: String,
     },
+    /// A rule of the configuration's access rules refuses the login (contract section 8).
+    #[error("refused by {rule}: {0}", rule = .0.rule())]
+    Access(AccessRefusal),
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -70,9 +77,12 @@ pub(crate) async fn sign_in_identity(
     config: &OidcConfig,
     identity: &VerifiedIdentity,
 ) -> Result<UserRecord, SsoRefusal> {
+    // The rules first: a refused login creates nothing and changes nothing.
+    let admission = decide(&identity.claims, &config.access, config.default_role)
+        .map_err(SsoRefusal::Access)?;
     if let Some(username) = store.identity(&identity.issuer, &identity.subject).await? {
         if let Some(user) = store.user(&username).await? {
-            return signed_in(store, user, identity).await;
+            return signed_in(store, user, identity, &admission).await;
         }
     }
     let email = identity.email.clone().ok_or(SsoRefusal::MissingEmail)?;
@@ -105,12 +115,16 @@ pub(crate) async fn sign_in_identity(
             Err(StoreError::Conflict("identity")) => {}
             Err(e) => return Err(e.into()),
         }
-        return signed_in(store, user, identity).await;
+        return signed_in(store, user, identity, &admission).await;
     }
     if !config.auto_provision {
         return Err(SsoRefusal::UserNotFound(email));
     }
-    let base = username_from_email(&email);
+    let base = admission
+        .username
+        .clone()
+        .unwrap_or_else(|| username_from_email(&email));
+    let role = admission.role.unwrap_or(config.default_role);
     let mut candidates = vec![base.clone()];
     candidates.extend((2..=MAX_CANDIDATES).map(|n| format!("{base}{n}")));
     let fallback = format!(
@@ -128,7 +142,7 @@ pub(crate) async fn sign_in_identity(
         source: UserSource::Sso,
         disabled: false,
         created_at: crate::clock::now_rfc3339(),
-        access: vec![AccessBinding::for_role(config.default_role)],
+        access: vec![AccessBinding::for_role(role)],
         password_hash: None,
     };
     match store
@@ -136,13 +150,17 @@ pub(crate) async fn sign_in_identity(
         .await
     {
         Ok(user) => {
-            tracing::info!(username = %user.username, role = %config.default_role, issuer = %identity.issuer, "SSO user provisioned");
+            tracing::info!(username = %user.username, role = %role, issuer = %identity.issuer, "SSO user provisioned");
             Audit::success(AuditKind::UserCreated)
                 .actor(&user.username)
                 .subject(&user.username)
                 .reason(format!(
-                    "provisioned at first SSO login, role {}",
-                    config.default_role
+                    "provisioned at first SSO login, role {role}{}",
+                    if admission.role.is_some() {
+                        " (role_mapping)"
+                    } else {
+                        ""
+                    }
                 ))
                 .record(store)
                 .await;
@@ -156,15 +174,124 @@ pub(crate) async fn sign_in_identity(
     }
 }
 
-/// A linked user signing in: refused when disabled; the display name follows the provider.
+/// What an SSO login of `identity` would do under `config`, without doing it (the settings
+/// page's "Check with my account"): nothing is written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Preview {
+    /// `None` when the login would be admitted; else the refusal, as the user would see it.
+    pub refused: Option<String>,
+    /// What happens to the account: "signs in as", "links to" or "creates".
+    pub action: &'static str,
+    pub username: Option<String>,
+    pub email: Option<String>,
+    pub name: Option<String>,
+    /// The access it would have.
+    pub access: Option<String>,
+    /// The groups read from `groups_claim`.
+    pub groups: Vec<String>,
+}
+
+/// Decides `identity` as [`sign_in_identity`] would, reading only.
+///
+/// Fails when the store cannot be read.
+pub(crate) async fn preview(
+    store: &Store,
+    config: &OidcConfig,
+    identity: &VerifiedIdentity,
+) -> Result<Preview, StoreError> {
+    let mut preview = Preview {
+        refused: None,
+        action: "",
+        username: None,
+        email: identity.email.clone(),
+        name: identity.name.clone(),
+        access: None,
+        groups: Vec::new(),
+    };
+    let admission = match decide(&identity.claims, &config.access, config.default_role) {
+        Ok(admission) => admission,
+        Err(refusal) => {
+            preview.refused = Some(SsoRefusal::Access(refusal).to_string());
+            return Ok(preview);
+        }
+    };
+    preview.groups.clone_from(&admission.groups);
+    let access_of = |user: &UserRecord| {
+        admission
+            .role
+            .map(|r| format!("{r} (role_mapping)"))
+            .unwrap_or_else(|| describe_access(&user.access))
+    };
+    let mut existing = None;
+    if let Some(username) = store.identity(&identity.issuer, &identity.subject).await? {
+        existing = store.user(&username).await?;
+        preview.action = "signs in as";
+    }
+    if existing.is_none() {
+        let Some(email) = identity.email.clone() else {
+            preview.refused = Some(SsoRefusal::MissingEmail.to_string());
+            return Ok(preview);
+        };
+        if identity.email_verified == Some(false) {
+            preview.refused = Some(SsoRefusal::EmailNotVerified(email).to_string());
+            return Ok(preview);
+        }
+        if let Some(user) = store.user_by_email(&email).await? {
+            if !config.link_by_email.allows(identity.email_verified) {
+                preview.refused = Some(format!(
+                    "a user with this email exists, and link_by_email `{}` does not allow linking it",
+                    config.link_by_email.as_str()
+                ));
+                return Ok(preview);
+            }
+            preview.action = "links to";
+            existing = Some(user);
+        }
+    }
+    match existing {
+        Some(user) => {
+            if user.disabled {
+                preview.refused = Some(SsoRefusal::Disabled(user.username.clone()).to_string());
+            }
+            preview.access = Some(access_of(&user));
+            preview.username = Some(user.username);
+        }
+        None if !config.auto_provision => {
+            preview.refused = Some(
+                SsoRefusal::UserNotFound(identity.email.clone().unwrap_or_default()).to_string(),
+            );
+        }
+        None => {
+            preview.action = "creates";
+            preview.username = Some(admission.username.clone().unwrap_or_else(|| {
+                username_from_email(identity.email.as_deref().unwrap_or_default())
+            }));
+            preview.access = Some(
+                admission
+                    .role
+                    .map(|r| format!("{r} (role_mapping)"))
+                    .unwrap_or_else(|| format!("{} (default_role)", config.default_role)),
+            );
+        }
+    }
+    Ok(preview)
+}
+
+/// A linked user signing in: refused when disabled; the display name follows the provider, and
+/// so does the access when the provider manages it.
 async fn signed_in(
     store: &Store,
     user: UserRecord,
     identity: &VerifiedIdentity,
+    admission: &Admission,
 ) -> Result<UserRecord, SsoRefusal> {
     if user.disabled {
         return Err(SsoRefusal::Disabled(user.username));
     }
+    let user = match admission.role {
+        Some(role) => apply_mapped_role(store, user, role).await?,
+        None => user,
+    };
     match &identity.name {
         Some(name) if *name != user.name && name.chars().count() <= 200 => {
             let updated = store
@@ -175,6 +302,58 @@ async fn signed_in(
             Ok(updated)
         }
         _ => Ok(user),
+    }
+}
+
+/// Makes `role` the user's only access (`role_mapping`), unless it already is; a change that
+/// would leave no enabled server_admin is not applied (the login goes on with the old access).
+async fn apply_mapped_role(
+    store: &Store,
+    user: UserRecord,
+    role: Role,
+) -> Result<UserRecord, SsoRefusal> {
+    let mapped = vec![AccessBinding::for_role(role)];
+    if user.access == mapped {
+        return Ok(user);
+    }
+    let before = describe_access(&user.access);
+    match store
+        .update_user(&user.username, |u| u.access.clone_from(&mapped))
+        .await
+    {
+        Ok(Some(updated)) => {
+            tracing::info!(username = %updated.username, from = %before, to = %role, "access changed by role_mapping");
+            Audit::success(AuditKind::AccessChanged)
+                .actor(&updated.username)
+                .subject(&updated.username)
+                .reason(format!("role_mapping at SSO login: {before} -> {role}"))
+                .record(store)
+                .await;
+            Ok(updated)
+        }
+        Ok(None) => Ok(user),
+        Err(StoreError::LastAdmin(_)) => {
+            tracing::warn!(username = %user.username, to = %role, "role_mapping not applied: it would leave no enabled server_admin");
+            Audit::failure(
+                AuditKind::AccessChanged,
+                format!("role_mapping not applied ({before} -> {role}): it would leave no enabled server_admin"),
+            )
+            .actor(&user.username)
+            .subject(&user.username)
+            .record(store)
+            .await;
+            Ok(user)
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+fn describe_access(access: &[AccessBinding]) -> String {
+    let roles: Vec<&str> = access.iter().map(|b| b.role.as_str()).collect();
+    if roles.is_empty() {
+        "no access".to_owned()
+    } else {
+        roles.join(", ")
     }
 }
 
@@ -208,6 +387,7 @@ mod tests {
             link_by_email: Default::default(),
             idp_ca_file: None,
             idp_ca_pem: None,
+            access: Default::default(),
         }
     }
 
@@ -218,6 +398,10 @@ mod tests {
             email: email.map(String::from),
             email_verified: Some(true),
             name: Some(name.into()),
+            claims: serde_json::json!({"email": email, "name": name})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
         }
     }
 

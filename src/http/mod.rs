@@ -25,6 +25,7 @@ pub(crate) mod return_to;
 pub(crate) mod session;
 pub(crate) mod settings;
 pub(crate) mod sso;
+pub(crate) mod sso_preview;
 pub(crate) mod users;
 
 use warp::filters::BoxedFilter;

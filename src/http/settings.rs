@@ -95,6 +95,25 @@ fn config_view(config: &OidcConfig) -> Value {
         "default_role": config.default_role,
         "allow_local_auth": config.allow_local_auth,
         "link_by_email": config.link_by_email,
+        "email_claim": config.access.email_claim,
+        "name_claim": config.access.name_claim,
+        "username_claim": config.access.username_claim,
+        "groups_claim": config.access.groups_claim,
+        "required_claims": (!config.access.required_claims.is_empty()).then(|| {
+            config.access.required_claims.iter()
+                .map(|(claim, values)| (claim.as_str().to_owned(), json!(values)))
+                .collect::<serde_json::Map<String, Value>>()
+        }),
+        "allowed_email_domains": (!config.access.allowed_email_domains.is_empty())
+            .then_some(&config.access.allowed_email_domains),
+        "allowed_groups": (!config.access.allowed_groups.is_empty())
+            .then_some(&config.access.allowed_groups),
+        "role_mapping": (!config.access.role_mapping.is_empty()).then(|| {
+            config.access.role_mapping.iter()
+                .map(|(group, role)| json!({"group": group, "role": role}))
+                .collect::<Vec<Value>>()
+        }),
+        "access_managed_by_provider": config.access.manages_access(),
     })
 }
 
@@ -125,8 +144,14 @@ async fn settings_view(state: &AppState) -> Value {
         }
     };
     let replicas: Vec<Value> = replicas
-        .iter()
-        .map(|r| {
+        .into_iter()
+        .map(|mut r| {
+            let this = r.id == *state.replica_id;
+            if this {
+                // This replica's live configuration, not the last heartbeat's.
+                r.config_generation = live.generation;
+                r.config_sha256.clone_from(&live.sha256);
+            }
             json!({
                 "id": r.id,
                 "version": r.version,
@@ -136,7 +161,7 @@ async fn settings_view(state: &AppState) -> Value {
                 "last_seen": humantime::format_rfc3339_seconds(
                     std::time::UNIX_EPOCH + std::time::Duration::from_secs(r.last_seen)
                 ).to_string(),
-                "this": r.id == *state.replica_id,
+                "this": this,
                 "same_config": r.config_sha256 == live.sha256,
             })
         })
@@ -177,6 +202,25 @@ async fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfi
             pointer: Some(String::new()),
         }]));
     };
+    // The optional access fields the page sends as null (or empty) when unset: left out of
+    // the file, as if never written.
+    for field in [
+        "username_claim",
+        "required_claims",
+        "allowed_email_domains",
+        "allowed_groups",
+        "role_mapping",
+    ] {
+        let unset = match object.get(field) {
+            Some(Value::Null) => true,
+            Some(Value::Array(items)) => items.is_empty(),
+            Some(Value::Object(map)) => map.is_empty(),
+            _ => false,
+        };
+        if unset {
+            object.remove(field);
+        }
+    }
     let omitted = object
         .get("client_secret")
         .is_none_or(|s| s.as_str() == Some(""));

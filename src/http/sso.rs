@@ -18,12 +18,15 @@ use super::auth::store_unavailable;
 use super::client::limit_key;
 use super::page::{error_page, see_other};
 use super::return_to::return_to_or_home;
+use super::session::require_page;
 use super::session::{BrowserRequest, browser_request};
 use super::session::{
     clear_cookie, end_session, request_cookie, set_cookie, start_session, tokens_equal,
 };
 use crate::audit::{Audit, AuditKind};
+use crate::auth::access::AccessRefusal;
 use crate::auth::credential::{random_token, sha256};
+use crate::auth::permission::Permission;
 use crate::auth::provision::{SsoRefusal, sign_in_identity};
 use crate::auth::text::displayable;
 use crate::oidc::flow::{FailureKind, binding_hash, finish_login, start_login};
@@ -38,6 +41,8 @@ const MAX_QUERY_BYTES: usize = 8 * 1024;
 #[derive(Deserialize)]
 struct StartQuery {
     return_to: Option<String>,
+    /// `1`: "Check with my account" (server_admin only): the callback shows a preview.
+    preview: Option<String>,
 }
 
 /// `GET /auth/oidc/login` and `GET /auth/oidc/callback`.
@@ -161,6 +166,15 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
     if let Err(status) = state.provider.ensure_answering(&discovered).await {
         return unavailable(&status.detail);
     }
+    let preview_by = match query.preview.as_deref() {
+        None | Some("" | "0" | "false") => None,
+        Some(_) => {
+            match require_page(&state, &request, Permission::ServerAdmin, "/settings/sso").await {
+                Ok(session) => Some(session.user.username),
+                Err(page) => return *page,
+            }
+        }
+    };
     // Always fresh: adopting a binding the browser sent would let an attacker who can plant
     // cookies bind a login of their own to the victim's browser (login CSRF). A second login
     // started in another tab replaces the first one's binding; the first then fails with
@@ -168,7 +182,7 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
     let binding = random_token(32);
     let ttl = state.lifetimes.login_state;
     let return_to = return_to_or_home(query.return_to.as_deref());
-    let login = start_login(
+    let mut login = start_login(
         &discovered,
         config,
         &state.redirect_uri(),
@@ -176,6 +190,7 @@ async fn start(query: StartQuery, request: BrowserRequest, state: AppState) -> R
         &return_to,
         crate::clock::unix_secs() + ttl.as_secs(),
     );
+    login.pending.preview_by = preview_by;
     if let Err(e) = state
         .store
         .create_pending_login(&sha256(login.state.as_bytes()), &login.pending)
@@ -392,6 +407,9 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
             return failed(&state, e.kind(), &cause, e.hint());
         }
     };
+    if let Some(admin) = &pending.preview_by {
+        return super::sso_preview::preview_page(&state, &request, admin, config, &identity).await;
+    }
     let subject = identity.subject.clone();
     let user = match sign_in_identity(&state.store, config, &identity).await {
         Ok(user) => user,
@@ -429,6 +447,45 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
         }
         Err(e) => store_unavailable(e).response(),
     }
+}
+
+/// The page of a login refused by the access rules: it names the rule, never the allowed
+/// values (a refused user learns nothing of the configuration).
+fn access_refusal_page(refusal: &AccessRefusal, reference: &str) -> Response {
+    let (title, message, hint) = match refusal {
+        AccessRefusal::RequiredClaim(_) => (
+            "Not allowed to sign in",
+            "Your account at the identity provider does not meet this server's sign-in requirements (required_claims).".to_owned(),
+            "Sign in with the account your organisation gave you, or ask an administrator",
+        ),
+        AccessRefusal::EmailDomain => (
+            "Email domain not allowed",
+            "This server does not accept sign-ins with your email address's domain (allowed_email_domains).".to_owned(),
+            "Sign in with your organisation's account, or ask an administrator",
+        ),
+        AccessRefusal::NotInAllowedGroups => (
+            "Not allowed to sign in",
+            "Your account is not in a group that may sign in to this server (allowed_groups).".to_owned(),
+            "Ask an administrator to add you to the right group at the identity provider",
+        ),
+        AccessRefusal::MissingGroupsClaim(_) | AccessRefusal::MalformedGroupsClaim(_) => (
+            "Missing groups claim",
+            "The identity provider did not send your groups, which this server needs to decide your access. Nothing was changed.".to_owned(),
+            "Ask an administrator to configure the identity provider to send the groups claim (groups_claim)",
+        ),
+        AccessRefusal::GroupOverage => (
+            "Too many groups",
+            "The identity provider sent a reference to your groups instead of the groups: you are in more groups than fit in a sign-in token.".to_owned(),
+            "Ask an administrator to limit the groups claim to the groups assigned to the application",
+        ),
+    };
+    error_page(
+        StatusCode::FORBIDDEN,
+        title,
+        &message,
+        &format!("{hint} (reference {reference})."),
+        None,
+    )
 }
 
 /// Whether `issuer` is Microsoft Entra ID (hints may then name its settings).
@@ -492,6 +549,7 @@ fn refusal_page(refusal: &SsoRefusal, issuer: &str, reference: &str) -> Response
             &format!("Ask an administrator to enable it (reference {reference})."),
             None,
         ),
+        SsoRefusal::Access(refusal) => access_refusal_page(refusal, reference),
         SsoRefusal::Store(e) => {
             tracing::error!(error = %e, "store failure during SSO login");
             error_page(

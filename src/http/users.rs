@@ -225,6 +225,18 @@ async fn put_access(
             }
         }
     }
+    match managed_by_provider(&state, &username).await {
+        Ok(false) => {}
+        Ok(true) => {
+            return ApiError::new(
+                StatusCode::CONFLICT,
+                ErrorCode::ManagedByProvider,
+                "this user's access comes from the identity provider (role_mapping in oidc.json): change their groups at the provider; the next SSO login applies them",
+            )
+            .response();
+        }
+        Err(e) => return e.response(),
+    }
     let store = state.store.clone();
     let target = username.clone();
     let result = set_access(&store, &target, bindings)
@@ -244,6 +256,30 @@ async fn put_access(
         }
         Err(e) => e.response(),
     }
+}
+
+/// Whether the identity provider manages `username`'s access: the live configuration maps
+/// groups to roles (`role_mapping`) and the user signs in through its issuer.
+///
+/// Fails with 503 when the store cannot be read.
+pub(crate) async fn managed_by_provider(
+    state: &AppState,
+    username: &str,
+) -> Result<bool, ApiError> {
+    let live = state.reloader.live();
+    let Some(config) = live
+        .oidc
+        .as_ref()
+        .filter(|c| c.enabled && c.access.manages_access())
+    else {
+        return Ok(false);
+    };
+    let linked = state
+        .store
+        .users_with_identity_at(&config.issuer)
+        .await
+        .map_err(super::auth::store_unavailable)?;
+    Ok(linked.iter().any(|u| u == username))
 }
 
 /// Flushes a successful change before it is acknowledged; maps failures to answers.

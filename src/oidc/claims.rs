@@ -16,6 +16,8 @@ use std::sync::{LazyLock, Mutex};
 
 use serde_json::{Map, Value};
 
+use crate::setup::config::ClaimPath;
+
 /// Claims as received: a JSON object.
 pub(crate) type Claims = Map<String, Value>;
 
@@ -33,9 +35,14 @@ fn note_once(issuer: &str, claim: &str, what: &str) {
     }
 }
 
-/// A string claim: a string, or the first string of an array; `None` for anything else.
-pub(crate) fn string_claim(claims: &Claims, name: &str, issuer: &str) -> Option<String> {
-    match claims.get(name)? {
+/// A string claim at a configured location (a claim name or a JSON Pointer): a string, or the
+/// first string of an array; `None` for anything else.
+pub(crate) fn string_claim_at(claims: &Claims, at: &ClaimPath, issuer: &str) -> Option<String> {
+    string_value(at.find(claims)?, at.as_str(), issuer)
+}
+
+fn string_value(value: &Value, name: &str, issuer: &str) -> Option<String> {
+    match value {
         Value::String(s) => Some(s.clone()),
         Value::Array(items) => {
             let first = items.iter().find_map(Value::as_str).map(str::to_owned);
@@ -111,23 +118,23 @@ mod tests {
             "other": 1,
         }));
         assert_eq!(
-            string_claim(&c, "email", "i").as_deref(),
+            string_claim_at(&c, &ClaimPath::new("email"), "i").as_deref(),
             Some("first@example.com")
         );
-        assert_eq!(string_claim(&c, "name", "i"), None);
-        assert_eq!(string_claim(&c, "nickname", "i"), None);
-        assert_eq!(string_claim(&c, "missing", "i"), None);
+        assert_eq!(string_claim_at(&c, &ClaimPath::new("name"), "i"), None);
+        assert_eq!(string_claim_at(&c, &ClaimPath::new("nickname"), "i"), None);
+        assert_eq!(string_claim_at(&c, &ClaimPath::new("missing"), "i"), None);
         assert_eq!(bool_claim(&c, "email_verified", "i"), Some(true));
         assert_eq!(bool_claim(&c, "phone_verified", "i"), Some(false));
         assert_eq!(bool_claim(&c, "other", "i"), None);
         let plain = claims(json!({"email": "a@example.com", "email_verified": false}));
         assert_eq!(
-            string_claim(&plain, "email", "i").as_deref(),
+            string_claim_at(&plain, &ClaimPath::new("email"), "i").as_deref(),
             Some("a@example.com")
         );
         assert_eq!(bool_claim(&plain, "email_verified", "i"), Some(false));
         assert_eq!(
-            string_claim(&claims(json!({"email": []})), "email", "i"),
+            string_claim_at(&claims(json!({"email": []})), &ClaimPath::new("email"), "i"),
             None
         );
     }

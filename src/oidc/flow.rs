@@ -22,7 +22,7 @@ use openidconnect::{
 };
 use serde_json::Value;
 
-use super::claims::{Claims, bool_claim, string_claim};
+use super::claims::{Claims, bool_claim, string_claim_at};
 use super::describe;
 use super::http::{ProviderHttp, ProviderHttpError};
 use super::jws::{self, JwsError};
@@ -192,6 +192,7 @@ pub(crate) fn start_login(
             issuer: discovered.issuer.clone(),
             client_id: config.client_id.clone(),
             expires_unix,
+            preview_by: None,
         },
     }
 }
@@ -264,23 +265,25 @@ pub(crate) async fn finish_login(
     }
     let issuer = &discovered.issuer;
     let subject = claims["sub"].as_str().unwrap_or_default().to_owned();
-    let mut identity = VerifiedIdentity {
-        issuer: issuer.clone(),
-        email: string_claim(claims, "email", issuer),
-        email_verified: bool_claim(claims, "email_verified", issuer),
-        name: string_claim(claims, "name", issuer),
-        subject,
+    let rules = &config.access;
+    let mut merged = claims.clone();
+    // Userinfo completes what the ID token lacks: the email and name, and whatever the access
+    // rules read (groups, required claims, the username).
+    let lacks = |claims: &Claims| {
+        rules.email_claim.find(claims).is_none()
+            || rules.name_claim.find(claims).is_none()
+            || (rules.needs_groups() && rules.groups_claim.find(claims).is_none())
+            || rules
+                .required_claims
+                .iter()
+                .any(|(c, _)| c.find(claims).is_none())
+            || rules
+                .username_claim
+                .as_ref()
+                .is_some_and(|c| c.find(claims).is_none())
     };
-    if identity.email.is_none() || identity.name.is_none() {
-        let info = match userinfo(
-            &http,
-            &discovered,
-            config,
-            &token.access_token,
-            &identity.subject,
-        )
-        .await
-        {
+    if lacks(&merged) {
+        let info = match userinfo(&http, &discovered, config, &token.access_token, &subject).await {
             Err(FlowError::UserinfoTransport(e)) => {
                 provider.mark_unreachable(&discovered, &describe(&e));
                 return Err(FlowError::UserinfoTransport(e));
@@ -288,24 +291,25 @@ pub(crate) async fn finish_login(
             other => other?,
         };
         if let Some(info) = info {
-            if identity.email.is_none() {
-                identity.email = string_claim(&info, "email", issuer);
-                identity.email_verified = bool_claim(&info, "email_verified", issuer);
+            // The email's verification comes with the email: from userinfo when the email does.
+            if rules.email_claim.find(&merged).is_none() {
+                merged.remove("email_verified");
             }
-            if identity.name.is_none() {
-                identity.name = string_claim(&info, "name", issuer);
+            for (name, value) in info {
+                merged.entry(name).or_insert(value);
             }
         }
     }
-    identity.name = identity
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty());
-    identity.email = identity
-        .email
-        .map(|e| e.trim().to_owned())
-        .filter(|e| !e.is_empty());
-    Ok(identity)
+    let trimmed =
+        |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+    Ok(VerifiedIdentity {
+        issuer: issuer.clone(),
+        email: trimmed(string_claim_at(&merged, &rules.email_claim, issuer)),
+        email_verified: bool_claim(&merged, "email_verified", issuer),
+        name: trimmed(string_claim_at(&merged, &rules.name_claim, issuer)),
+        subject,
+        claims: merged,
+    })
 }
 
 /// The token request and its answer.

@@ -24,7 +24,7 @@ pub(crate) const OIDC_FILE: &str = "oidc.json";
 pub(crate) const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
 
 /// The top-level fields the schema allows; used to suggest a fix for a misspelt field.
-const KNOWN_FIELDS: [&str; 12] = [
+const KNOWN_FIELDS: [&str; 20] = [
     "$schema",
     "enabled",
     "display_name",
@@ -37,6 +37,14 @@ const KNOWN_FIELDS: [&str; 12] = [
     "allow_local_auth",
     "link_by_email",
     "idp_ca_file",
+    "email_claim",
+    "name_claim",
+    "username_claim",
+    "groups_claim",
+    "required_claims",
+    "allowed_email_domains",
+    "allowed_groups",
+    "role_mapping",
 ];
 
 /// Default of `display_name`, as in the guide's Configuration Reference.
@@ -74,6 +82,107 @@ struct RawOidcConfig {
     allow_local_auth: Option<bool>,
     link_by_email: Option<LinkByEmail>,
     idp_ca_file: Option<String>,
+    email_claim: Option<String>,
+    name_claim: Option<String>,
+    username_claim: Option<String>,
+    groups_claim: Option<String>,
+    required_claims: Option<std::collections::BTreeMap<String, Vec<String>>>,
+    allowed_email_domains: Option<Vec<String>>,
+    allowed_groups: Option<Vec<String>>,
+    role_mapping: Option<Vec<RawRoleMapping>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRoleMapping {
+    group: String,
+    role: String,
+}
+
+/// Where a claim is: a top-level claim name (which may contain dots or slashes) or, starting
+/// with `/`, a JSON Pointer into nested claims.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct ClaimPath(String);
+
+impl ClaimPath {
+    pub fn new(location: impl Into<String>) -> ClaimPath {
+        ClaimPath(location.into())
+    }
+
+    /// The location as written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The claim's value in `claims`, if present (a JSON `null` counts as absent).
+    pub fn find<'a>(&self, claims: &'a serde_json::Map<String, Value>) -> Option<&'a Value> {
+        let found = match self.0.strip_prefix('/') {
+            None => claims.get(&self.0),
+            Some(rest) => {
+                let mut tokens = rest
+                    .split('/')
+                    .map(|t| t.replace("~1", "/").replace("~0", "~"));
+                let first = tokens.next()?;
+                let mut value = claims.get(&first)?;
+                for token in tokens {
+                    value = match value {
+                        Value::Object(map) => map.get(&token)?,
+                        Value::Array(items) => items.get(token.parse::<usize>().ok()?)?,
+                        _ => return None,
+                    };
+                }
+                Some(value)
+            }
+        };
+        found.filter(|v| !v.is_null())
+    }
+}
+
+/// Who may sign in with SSO and with which access, decided from the provider's claims
+/// (contract section 8). Every field is optional in the file: the defaults decide as before.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessRules {
+    pub email_claim: ClaimPath,
+    pub name_claim: ClaimPath,
+    /// Where a new user's username comes from; `None`: from the email.
+    pub username_claim: Option<ClaimPath>,
+    pub groups_claim: ClaimPath,
+    /// Each claim must be present and equal one of the values (an array: contain one).
+    pub required_claims: Vec<(ClaimPath, Vec<String>)>,
+    /// Lower-cased domains; empty: any.
+    pub allowed_email_domains: Vec<String>,
+    /// Empty: any.
+    pub allowed_groups: Vec<String>,
+    /// Empty: access is managed here, not by the provider.
+    pub role_mapping: Vec<(String, Role)>,
+}
+
+impl Default for AccessRules {
+    fn default() -> Self {
+        AccessRules {
+            email_claim: ClaimPath::new("email"),
+            name_claim: ClaimPath::new("name"),
+            username_claim: None,
+            groups_claim: ClaimPath::new("groups"),
+            required_claims: Vec::new(),
+            allowed_email_domains: Vec::new(),
+            allowed_groups: Vec::new(),
+            role_mapping: Vec::new(),
+        }
+    }
+}
+
+impl AccessRules {
+    /// Whether the provider manages SSO users' access (`role_mapping` is set).
+    pub fn manages_access(&self) -> bool {
+        !self.role_mapping.is_empty()
+    }
+
+    /// Whether a login needs the groups claim.
+    pub fn needs_groups(&self) -> bool {
+        !self.allowed_groups.is_empty() || self.manages_access()
+    }
 }
 
 /// How a first SSO login finds an existing user by email (contract section 8).
@@ -138,6 +247,8 @@ pub struct OidcConfig {
     pub idp_ca_file: Option<String>,
     /// The content of `idp_ca_file`, read by [`load_idp_ca`] (the file alone says nothing of it).
     pub idp_ca_pem: Option<std::sync::Arc<[u8]>>,
+    /// Claim locations, admission rules and the role mapping.
+    pub access: AccessRules,
 }
 
 impl OidcConfig {
@@ -433,6 +544,37 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
             }
         }
     }
+    let mut role_mapping = Vec::new();
+    for (i, mapping) in raw.role_mapping.unwrap_or_default().into_iter().enumerate() {
+        match mapping.role.parse::<Role>() {
+            Ok(role) => role_mapping.push((mapping.group, role)),
+            Err(e) => problems.push(ConfigProblem::at_pointer(
+                format!("/role_mapping/{i}/role"),
+                e.to_string(),
+            )),
+        }
+    }
+    let defaults = AccessRules::default();
+    let access = AccessRules {
+        email_claim: raw.email_claim.map_or(defaults.email_claim, ClaimPath),
+        name_claim: raw.name_claim.map_or(defaults.name_claim, ClaimPath),
+        username_claim: raw.username_claim.map(ClaimPath),
+        groups_claim: raw.groups_claim.map_or(defaults.groups_claim, ClaimPath),
+        required_claims: raw
+            .required_claims
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(claim, values)| (ClaimPath(claim), values))
+            .collect(),
+        allowed_email_domains: raw
+            .allowed_email_domains
+            .unwrap_or_default()
+            .into_iter()
+            .map(|d| d.to_ascii_lowercase())
+            .collect(),
+        allowed_groups: raw.allowed_groups.unwrap_or_default(),
+        role_mapping,
+    };
     if !problems.is_empty() {
         return Err(problems);
     }
@@ -453,6 +595,7 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
         link_by_email: raw.link_by_email.unwrap_or_default(),
         idp_ca_file: raw.idp_ca_file,
         idp_ca_pem: None,
+        access,
     })
 }
 

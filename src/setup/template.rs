@@ -5,7 +5,7 @@ use std::path::Path;
 use crate::fsutil::write_atomic;
 
 /// The template's files: (path relative to the repository root, content).
-const TEMPLATE_FILES: [(&str, &str); 7] = [
+const TEMPLATE_FILES: [(&str, &str); 12] = [
     (
         "README.md",
         include_str!("../../setup-repo-template/README.md"),
@@ -33,6 +33,26 @@ const TEMPLATE_FILES: [(&str, &str); 7] = [
     (
         "examples/okta.oidc.json",
         include_str!("../../setup-repo-template/examples/okta.oidc.json"),
+    ),
+    (
+        "examples/auth0-roles.oidc.json",
+        include_str!("../../setup-repo-template/examples/auth0-roles.oidc.json"),
+    ),
+    (
+        "examples/entra-id-app-roles.oidc.json",
+        include_str!("../../setup-repo-template/examples/entra-id-app-roles.oidc.json"),
+    ),
+    (
+        "examples/google-workspace-domain.oidc.json",
+        include_str!("../../setup-repo-template/examples/google-workspace-domain.oidc.json"),
+    ),
+    (
+        "examples/keycloak.oidc.json",
+        include_str!("../../setup-repo-template/examples/keycloak.oidc.json"),
+    ),
+    (
+        "examples/okta-groups.oidc.json",
+        include_str!("../../setup-repo-template/examples/okta-groups.oidc.json"),
     ),
 ];
 

@@ -139,6 +139,10 @@ pub struct PendingLogin {
     pub client_id: String,
     /// Unix seconds after which the login is void.
     pub expires_unix: u64,
+    /// A preview started by this server_admin ("Check with my account"): the callback shows
+    /// what the configuration decides and signs nobody in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub preview_by: Option<String>,
 }
 
 /// Where a device login stands.
@@ -225,6 +229,7 @@ impl std::fmt::Debug for PendingLogin {
             .field("issuer", &self.issuer)
             .field("client_id", &self.client_id)
             .field("expires_unix", &self.expires_unix)
+            .field("preview_by", &self.preview_by)
             .finish_non_exhaustive()
     }
 }
@@ -349,6 +354,7 @@ mod tests {
             issuer: "https://idp".into(),
             client_id: "c".into(),
             expires_unix: 1,
+            preview_by: None,
         };
         let shown = format!("{login:?}");
         assert!(!shown.contains("secret"), "{shown}");

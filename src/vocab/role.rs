@@ -7,7 +7,8 @@ use serde::{Deserialize, Serialize};
 
 /// A role a user can be bound to. Environment roles bind to every environment
 /// (`environment:*`); `server_admin` binds at server scope (`server`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+/// Ordered by what they allow: `viewer` < `developer` < `environment_admin` < `server_admin`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     Viewer,

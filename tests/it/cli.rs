@@ -92,9 +92,20 @@ fn provider_examples_validate_and_name_their_provider() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/setup-repo-template/examples");
     let expected = [
         ("auth0.oidc.json", ".auth0.com/"),
+        ("auth0-roles.oidc.json", ".auth0.com/"),
         ("entra-id.oidc.json", "https://login.microsoftonline.com/"),
+        (
+            "entra-id-app-roles.oidc.json",
+            "https://login.microsoftonline.com/",
+        ),
         ("google-workspace.oidc.json", "https://accounts.google.com"),
+        (
+            "google-workspace-domain.oidc.json",
+            "https://accounts.google.com",
+        ),
+        ("keycloak.oidc.json", "/realms/"),
         ("okta.oidc.json", "/oauth2/default"),
+        ("okta-groups.oidc.json", "/oauth2/default"),
     ];
     let filled = tempfile::tempdir().unwrap();
     for (file, issuer_part) in expected {

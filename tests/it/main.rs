@@ -10,6 +10,7 @@
     clippy::print_stderr
 )]
 
+mod access;
 mod accounts;
 mod audit;
 mod backup;

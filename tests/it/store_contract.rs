@@ -378,6 +378,7 @@ async fn pending_logins_are_single_use_and_expire(store: Store) {
         issuer: "https://idp.example".into(),
         client_id: "c".into(),
         expires_unix,
+        preview_by: None,
     };
     store
         .create_pending_login(&hash("s1"), &login(200))

@@ -221,6 +221,7 @@ mod tests {
             issuer: "i".into(),
             client_id: "c".into(),
             expires_unix: 100,
+            preview_by: None,
         };
         store.create_pending_login(b"s1", &login).unwrap();
         store.create_pending_login(b"s2", &login).unwrap();
