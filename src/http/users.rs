@@ -5,7 +5,7 @@
 //! or lose the role, so the server always has someone who can manage it.
 
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use warp::Filter;
 use warp::Reply;
 use warp::filters::BoxedFilter;
@@ -104,9 +104,16 @@ fn json_body<T: serde::de::DeserializeOwned + Send + 'static>()
 }
 
 async fn list(_admin: Caller, state: AppState) -> Response {
+    let managed = match managed_users(&state).await {
+        Ok(managed) => managed,
+        Err(e) => return e.response(),
+    };
     match state.store.users().await {
         Ok(users) => {
-            let users: Vec<UserView> = users.iter().map(UserView::from).collect();
+            let users: Vec<Value> = users
+                .iter()
+                .map(|u| with_managed(u, managed.contains(&u.username)))
+                .collect();
             warp::reply::json(&json!({ "users": users })).into_response()
         }
         Err(e) => store_unavailable(e).response(),
@@ -114,11 +121,22 @@ async fn list(_admin: Caller, state: AppState) -> Response {
 }
 
 async fn show(username: String, _admin: Caller, state: AppState) -> Response {
+    let managed = match managed_by_provider(&state, &username).await {
+        Ok(managed) => managed,
+        Err(e) => return e.response(),
+    };
     match state.store.user(&username).await {
-        Ok(Some(user)) => warp::reply::json(&UserView::from(&user)).into_response(),
+        Ok(Some(user)) => warp::reply::json(&with_managed(&user, managed)).into_response(),
         Ok(None) => account_error(AccountError::NoSuchUser(username)).response(),
         Err(e) => store_unavailable(e).response(),
     }
+}
+
+/// A user's view with `access_managed_by_provider` (their access is read-only here).
+fn with_managed(user: &crate::store::UserRecord, managed: bool) -> Value {
+    let mut view = serde_json::to_value(UserView::from(user)).unwrap_or_default();
+    view["access_managed_by_provider"] = managed.into();
+    view
 }
 
 async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
@@ -266,20 +284,26 @@ pub(crate) async fn managed_by_provider(
     state: &AppState,
     username: &str,
 ) -> Result<bool, ApiError> {
+    Ok(managed_users(state).await?.iter().any(|u| u == username))
+}
+
+/// The users whose access the identity provider manages (none without `role_mapping`).
+///
+/// Fails with 503 when the store cannot be read.
+async fn managed_users(state: &AppState) -> Result<std::collections::BTreeSet<String>, ApiError> {
     let live = state.reloader.live();
     let Some(config) = live
         .oidc
         .as_ref()
         .filter(|c| c.enabled && c.access.manages_access())
     else {
-        return Ok(false);
+        return Ok(Default::default());
     };
-    let linked = state
+    state
         .store
         .users_with_identity_at(&config.issuer)
         .await
-        .map_err(super::auth::store_unavailable)?;
-    Ok(linked.iter().any(|u| u == username))
+        .map_err(super::auth::store_unavailable)
 }
 
 /// Flushes a successful change before it is acknowledged; maps failures to answers.

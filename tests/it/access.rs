@@ -218,6 +218,7 @@ async fn the_mapping_applies_at_the_first_login_and_follows_the_groups() {
         kim["access"][0]["role"], "environment_admin",
         "never demoted by a missing claim"
     );
+    assert_eq!(kim["access_managed_by_provider"], true);
     // Access of such users is read-only elsewhere.
     let answer = rig
         .daemon
@@ -245,6 +246,8 @@ async fn the_mapping_applies_at_the_first_login_and_follows_the_groups() {
         )
         .await;
     assert_eq!(answer.status(), 200);
+    let lou = rig.daemon.get_json_as("/api/users/lou", &rig.admin).await;
+    assert_eq!(lou["access_managed_by_provider"], false);
 }
 
 #[tokio::test]
