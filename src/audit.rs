@@ -45,6 +45,8 @@ pub enum AuditKind {
     Logout,
     ApiKeyCreated,
     ApiKeyRevoked,
+    /// An expired API key was presented (throttled per user).
+    ApiKeyExpired,
     /// `oidc.json` saved or removed through the API, or changed on disk (every reload).
     SettingsSaved,
     SettingsRemoved,
@@ -69,6 +71,7 @@ impl AuditKind {
             AuditKind::Logout => "logout",
             AuditKind::ApiKeyCreated => "api_key.created",
             AuditKind::ApiKeyRevoked => "api_key.revoked",
+            AuditKind::ApiKeyExpired => "api_key.expired",
             AuditKind::SettingsSaved => "settings.saved",
             AuditKind::SettingsRemoved => "settings.removed",
             AuditKind::SettingsReloaded => "settings.reloaded",

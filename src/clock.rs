@@ -18,3 +18,8 @@ pub(crate) fn unix_ms() -> u64 {
 pub(crate) fn unix_secs() -> u64 {
     unix_ms() / 1000
 }
+
+/// Unix seconds as RFC 3339 (seconds precision).
+pub(crate) fn rfc3339_of_unix(unix: u64) -> String {
+    humantime::format_rfc3339_seconds(UNIX_EPOCH + std::time::Duration::from_secs(unix)).to_string()
+}

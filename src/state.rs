@@ -15,7 +15,7 @@ use crate::store::{ReplicaRecord, Store, StoreError};
 /// How often each replica records itself in the store (`crate::server`'s heartbeat).
 pub(crate) const REPLICA_HEARTBEAT: Duration = Duration::from_secs(10);
 
-/// How long the login flows' records live (`serve`'s tuning flags).
+/// How long the login flows' records and the credentials they give live (`serve`'s flags).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Lifetimes {
     /// State, nonce and PKCE verifier of an SSO login in progress.
@@ -28,6 +28,28 @@ pub struct Lifetimes {
     pub session: Duration,
     /// How long audit events are kept.
     pub audit_retention: Duration,
+    /// The longest an API key may live (`--api-key-max-days`); `None`: no cap.
+    pub api_key_max_days: Option<u64>,
+    /// How long keys from device logins and `coder login` live (`--cli-key-days`).
+    pub cli_key_days: u64,
+}
+
+impl Lifetimes {
+    /// When a key asked to live `requested_days` (or by default) expires, from `now_unix`:
+    /// capped at `api_key_max_days` (a longer request gets the cap, not a refusal); `None`:
+    /// never.
+    pub fn api_key_expiry(&self, requested_days: Option<u64>, now_unix: u64) -> Option<u64> {
+        let days = match (requested_days, self.api_key_max_days) {
+            (Some(asked), Some(max)) => Some(asked.min(max)),
+            (asked, max) => asked.or(max),
+        };
+        days.map(|d| now_unix.saturating_add(d.saturating_mul(86_400)))
+    }
+
+    /// When a key from a device login or `coder login` expires, from `now_unix`.
+    pub fn cli_key_expiry(&self, now_unix: u64) -> Option<u64> {
+        self.api_key_expiry(Some(self.cli_key_days), now_unix)
+    }
 }
 
 impl Default for Lifetimes {
@@ -38,6 +60,8 @@ impl Default for Lifetimes {
             device_poll_interval: Duration::from_secs(5),
             session: Duration::from_secs(43_200),
             audit_retention: Duration::from_secs(90 * 86_400),
+            api_key_max_days: None,
+            cli_key_days: 90,
         }
     }
 }

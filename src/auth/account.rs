@@ -542,6 +542,7 @@ mod tests {
             prefix: "cf_x".into(),
             created_at: "2026-12-01T00:00:00Z".into(),
             last_used_unix: None,
+            expires_unix: None,
         }
     }
 

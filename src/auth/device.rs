@@ -156,6 +156,7 @@ pub(crate) async fn poll(
     store: &Store,
     device_code: &str,
     now_ms: u64,
+    key_expires_unix: Option<u64>,
 ) -> Result<Poll, StoreError> {
     let key = new_api_key();
     let device_hash = sha256(device_code.as_bytes());
@@ -175,6 +176,7 @@ pub(crate) async fn poll(
         prefix: key.prefix.clone(),
         created_at: crate::clock::now_rfc3339(),
         last_used_unix: None,
+        expires_unix: key_expires_unix,
     };
     let issued = match store
         .poll_device(&device_hash, now_ms, &key.hash, &record)
@@ -279,7 +281,7 @@ mod tests {
         )
         .await;
         assert!(matches!(refused, Err(StartError::ClientName(_))));
-        let poll = poll(&store, &code.device_code, crate::clock::unix_ms())
+        let poll = poll(&store, &code.device_code, crate::clock::unix_ms(), None)
             .await
             .unwrap();
         assert!(
@@ -310,12 +312,15 @@ mod tests {
         approve(&store, &code, "ann").await;
         let now = crate::clock::unix_ms();
         let Poll::Issued { secret, key, user } =
-            poll(&store, &code.device_code, now).await.unwrap()
+            poll(&store, &code.device_code, now, Some(4_000_000_000))
+                .await
+                .unwrap()
         else {
             panic!("the approved code gives a key");
         };
         assert_eq!(user.username, "ann");
         assert_eq!(key.username, "ann");
+        assert_eq!(key.expires_unix, Some(4_000_000_000), "--cli-key-days");
         assert!(key.name.starts_with("coder CLI ("), "{}", key.name);
         let stored = store
             .api_key_by_hash(&sha256(secret.as_bytes()))
@@ -325,7 +330,9 @@ mod tests {
         assert_eq!(stored, key);
         let events = store.audit_events(None, 5, Some("login")).await.unwrap();
         assert_eq!(events[0].subject.as_deref(), Some(key.id.as_str()));
-        let again = poll(&store, &code.device_code, now + 60_000).await.unwrap();
+        let again = poll(&store, &code.device_code, now + 60_000, None)
+            .await
+            .unwrap();
         assert!(
             matches!(again, Poll::Waiting(PollOutcome::Invalid)),
             "{again:?}"
@@ -337,7 +344,7 @@ mod tests {
         let (_dir, store) = crate::store::test_store();
         let code = started(&store).await;
         approve(&store, &code, "ghost").await;
-        let poll = poll(&store, &code.device_code, crate::clock::unix_ms())
+        let poll = poll(&store, &code.device_code, crate::clock::unix_ms(), None)
             .await
             .unwrap();
         assert!(

@@ -26,6 +26,7 @@ const MAX_ENTRIES: usize = 10_000;
 struct Entry {
     epoch: u64,
     user: Arc<UserRecord>,
+    expires_unix: Option<u64>,
     view_json: Bytes,
     last_use: AtomicU64,
 }
@@ -38,6 +39,8 @@ pub struct Hit {
     pub view_json: Bytes,
     /// Whether this use is the first of its second (worth recording).
     pub first_use_this_second: bool,
+    /// When the key expires (unix seconds), if ever.
+    pub expires_unix: Option<u64>,
 }
 
 /// key hash -> [`Entry`].
@@ -61,12 +64,19 @@ impl KeyCache {
             user: entry.user.clone(),
             view_json: entry.view_json.clone(),
             first_use_this_second: first,
+            expires_unix: entry.expires_unix,
         })
     }
 
     /// Remembers that the key hashing to `hash` belonged to `user` at `epoch`; returns the
     /// user's view as JSON.
-    pub fn insert(&self, hash: [u8; 32], epoch: u64, user: Arc<UserRecord>) -> Bytes {
+    pub fn insert(
+        &self,
+        hash: [u8; 32],
+        epoch: u64,
+        user: Arc<UserRecord>,
+        expires_unix: Option<u64>,
+    ) -> Bytes {
         // Invariant: a view is strings, booleans and unit enums; writing it to a Vec cannot fail.
         #[allow(clippy::expect_used, reason = "the invariant above")]
         let view_json = Bytes::from(
@@ -89,6 +99,7 @@ impl KeyCache {
             Arc::new(Entry {
                 epoch,
                 user,
+                expires_unix,
                 view_json: view_json.clone(),
                 last_use: AtomicU64::new(0),
             }),
@@ -164,7 +175,7 @@ mod tests {
             access: vec![],
             password_hash: None,
         });
-        let view = cache.insert([1; 32], 7, user.clone());
+        let view = cache.insert([1; 32], 7, user.clone(), None);
         let hit = cache.get(&[1; 32], 7, 100).unwrap();
         assert_eq!(
             (hit.user.username.as_str(), hit.first_use_this_second),
@@ -184,7 +195,7 @@ mod tests {
             "a store change invalidates"
         );
         assert!(cache.get(&[2; 32], 7, 101).is_none());
-        cache.insert([2; 32], 8, user);
+        cache.insert([2; 32], 8, user, None);
         assert!(
             cache.get(&[1; 32], 7, 102).is_none(),
             "stale entries are dropped on insert"

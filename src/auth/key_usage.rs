@@ -70,6 +70,7 @@ mod tests {
             prefix: "cf_abcdef".into(),
             created_at: "2026-11-29T00:00:00Z".into(),
             last_used_unix: None,
+            expires_unix: None,
         };
         let hash = [7u8; 32];
         store.create_api_key(&hash, &record).await.unwrap();

@@ -85,6 +85,9 @@ pub(crate) struct IssuedKey {
 pub(crate) struct ListedKey {
     pub id: String,
     pub prefix: String,
+    /// RFC 3339; `None`: never (or a server from before key lifetimes).
+    #[serde(default)]
+    pub expires_at: Option<String>,
 }
 
 /// A client for one server.

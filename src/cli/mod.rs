@@ -301,25 +301,34 @@ async fn whoami(
 ) -> anyhow::Result<ExitCode> {
     let profiles = Profiles::load(dir)?;
     let (name, profile, key) = signed_in_profile(&profiles, requested)?;
-    let user = profile_client(&profile, Some(key))?
-        .me()
-        .await
-        .map_err(|e| match e.code() {
-            Some(ErrorCode::KeyExpired) => anyhow::anyhow!(
-                "the key of profile `{name}` expired on {}: run `coder login` to sign in again",
-                profile.server
-            ),
-            Some(ErrorCode::Unauthenticated) => anyhow::anyhow!(
-                "the key of profile `{name}` is no longer valid on {}: run `coder login`",
-                profile.server
-            ),
-            _ => anyhow::Error::new(e),
-        })?;
+    let client = profile_client(&profile, Some(key))?;
+    let user = client.me().await.map_err(|e| match e.code() {
+        Some(ErrorCode::KeyExpired) => anyhow::anyhow!(
+            "the key of profile `{name}` expired on {}: run `coder login` to sign in again",
+            profile.server
+        ),
+        Some(ErrorCode::Unauthenticated) => anyhow::anyhow!(
+            "the key of profile `{name}` is no longer valid on {}: run `coder login`",
+            profile.server
+        ),
+        _ => anyhow::Error::new(e),
+    })?;
+    // The key's expiry, from the key list (an older server lists none: shown as unknown).
+    let expires_at = match &profile.key_id {
+        Some(id) => client
+            .keys()
+            .await
+            .ok()
+            .and_then(|keys| keys.into_iter().find(|k| k.id == *id))
+            .map(|k| k.expires_at),
+        None => None,
+    };
     if json || !std::io::stdout().is_terminal() {
         let out = serde_json::json!({
             "server": profile.server,
             "profile": name,
             "user": user,
+            "key": {"id": profile.key_id, "expires_at": expires_at.clone().flatten()},
         });
         println!("{}", text::json(&out));
     } else {
@@ -344,6 +353,11 @@ async fn whoami(
             }
         );
         println!("Profile: {name}");
+        match expires_at {
+            Some(Some(at)) => println!("Key:     expires {}", text::short(&at)),
+            Some(None) => println!("Key:     never expires"),
+            None => {}
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

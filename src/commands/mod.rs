@@ -29,7 +29,7 @@ pub struct ServerCli {
 #[derive(Debug, Subcommand)]
 pub enum ServerCommand {
     /// Run the daemon (the default when no command is given).
-    Serve(serve::ServeArgs),
+    Serve(Box<serve::ServeArgs>),
     /// Check a setup repository's oidc.json (or a file): exit 0 when valid, 1 when not.
     Validate(validate::ValidateArgs),
     /// Ask the running daemon to reload oidc.json: exit 1 when the file is rejected.
@@ -61,9 +61,9 @@ impl ServerCli {
     pub fn try_parse_args() -> Result<ServerCli, clap::Error> {
         let mut cli = ServerCli::try_parse()?;
         if cli.command.is_none() {
-            cli.command = Some(ServerCommand::Serve(serve::ServeArgs::try_parse_from([
-                "serve",
-            ])?));
+            cli.command = Some(ServerCommand::Serve(Box::new(
+                serve::ServeArgs::try_parse_from(["serve"])?,
+            )));
         }
         Ok(cli)
     }
@@ -83,7 +83,7 @@ impl ServerCli {
     pub fn run(self) -> anyhow::Result<ExitCode> {
         match self.command {
             None => serve::run(serve::ServeArgs::try_parse_from(["serve"])?),
-            Some(ServerCommand::Serve(args)) => serve::run(args),
+            Some(ServerCommand::Serve(args)) => serve::run(*args),
             Some(ServerCommand::Validate(args)) => validate::run(args),
             Some(ServerCommand::Reload(args)) => reload::run(args),
             Some(ServerCommand::Status(args)) => reload::run_status(args),

@@ -70,6 +70,14 @@ pub struct ServeArgs {
     /// client; without it the header is ignored.
     #[arg(long, env = "CODERFLOW_TRUSTED_PROXIES", value_name = "CIDR[,CIDR...]", value_parser = parse_trusted_proxies)]
     pub trusted_proxies: Option<TrustedProxies>,
+    /// The longest any API key may live, in days (1-3650); a longer request gets this.
+    /// Without it, keys made with `POST /api/keys` live as asked (or forever).
+    #[arg(long, env = "CODERFLOW_API_KEY_MAX_DAYS", value_name = "DAYS", value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub api_key_max_days: Option<u64>,
+    /// Days the keys of device logins and `coder login` live (1-3650); capped by
+    /// --api-key-max-days.
+    #[arg(long, env = "CODERFLOW_CLI_KEY_DAYS", value_name = "DAYS", default_value_t = 90, value_parser = clap::value_parser!(u64).range(1..=3650))]
+    pub cli_key_days: u64,
     /// Check oidc.json every SECONDS instead of relying on file events (inotify): for setup
     /// repositories on network filesystems, where changes made on another machine raise no event.
     #[arg(long, env = "CODERFLOW_WATCH_POLL", value_name = "SECONDS", value_parser = clap::value_parser!(u64).range(1..=3600))]
@@ -97,6 +105,8 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             device_poll_interval: Duration::from_secs(args.device_poll_interval),
             session: Duration::from_secs(args.session_ttl),
             audit_retention: Duration::from_secs(args.audit_retention_days * 86_400),
+            api_key_max_days: args.api_key_max_days,
+            cli_key_days: args.cli_key_days,
         },
         idp_timeout: Duration::from_secs(args.idp_timeout),
         connections: ConnectionLimits {

@@ -85,11 +85,14 @@ async fn try_login(
     };
     let user = check_password(state, remote, &request.username, request.password).await?;
     let name = name.unwrap_or_else(|| format!("login {}", crate::clock::now_rfc3339()));
-    let key = issue_api_key(state, &user.username, &name).await?;
+    // A key for the CLI (`coder login`): it lives --cli-key-days.
+    let expires = state.lifetimes.cli_key_expiry(crate::clock::unix_secs());
+    let key = issue_api_key(state, &user.username, &name, expires).await?;
     tracing::info!(username = %user.username, key_id = %key.record.id, "local login: API key issued");
     Ok(warp::reply::json(&serde_json::json!({
         "api_key": key.secret,
         "key_id": key.record.id,
+        "expires_at": key.record.expires_unix.map(crate::clock::rfc3339_of_unix),
         "user": UserView::from(&user),
     }))
     .into_response())

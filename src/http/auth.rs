@@ -125,10 +125,30 @@ async fn identify_key(state: &AppState, header: &HeaderValue) -> Result<Option<C
     let owner = keys::authenticate(&state.store, &state.key_cache, &state.key_usage, hash, now)
         .await
         .map_err(internal)?;
-    Ok(owner.map(|owner| Caller {
-        user: owner.user,
-        view_json: Some(owner.view_json),
-    }))
+    match owner {
+        keys::KeyAuth::Valid(owner) => Ok(Some(Caller {
+            user: owner.user,
+            view_json: Some(owner.view_json),
+        })),
+        keys::KeyAuth::Refused => Ok(None),
+        keys::KeyAuth::Expired { username } => {
+            // Throttled per user: a client retrying an expired key must not flood the trail.
+            let audit = crate::audit::Audit::failure(
+                crate::audit::AuditKind::ApiKeyExpired,
+                "an expired API key was presented",
+            )
+            .actor(&username);
+            state
+                .audit_throttle
+                .record(audit, &format!("expired-key:{username}"), &state.store)
+                .await;
+            Err(warp::reject::custom(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                ErrorCode::KeyExpired,
+                "this API key has expired: sign in again (coder login)",
+            )))
+        }
+    }
 }
 
 /// Whether a cookie-authenticated unsafe request comes from our own pages.

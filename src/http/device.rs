@@ -166,8 +166,9 @@ fn token_error(code: ErrorCode, message: &str) -> Response {
 }
 
 async fn device_token(request: TokenRequest, state: AppState) -> Response {
-    let poll = match device::poll(&state.store, &request.device_code, crate::clock::unix_ms()).await
-    {
+    let now_ms = crate::clock::unix_ms();
+    let expires = state.lifetimes.cli_key_expiry(now_ms / 1000);
+    let poll = match device::poll(&state.store, &request.device_code, now_ms, expires).await {
         Ok(poll) => poll,
         Err(e) => return store_unavailable(e).response(),
     };

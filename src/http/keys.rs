@@ -26,6 +26,8 @@ use crate::vocab::ErrorCode;
 #[serde(deny_unknown_fields)]
 struct NewKey {
     name: String,
+    /// 1-3650; capped at `--api-key-max-days`; absent: that cap, or never.
+    expires_in_days: Option<u64>,
 }
 
 /// `GET /api/keys`, `POST /api/keys`, `DELETE /api/keys/{id}`, and the server_admin routes
@@ -94,20 +96,17 @@ fn no_such_user() -> Response {
 /// A key as listed: never the secret or its hash.
 fn listed(state: &AppState, hash: Option<&[u8]>, key: &ApiKeyRecord) -> serde_json::Value {
     let pending = hash.and_then(|h| state.key_usage.pending(h));
-    let last_used = pending.max(key.last_used_unix).map(|unix| {
-        humantime::format_rfc3339_seconds(
-            std::time::UNIX_EPOCH + std::time::Duration::from_secs(unix),
-        )
-        .to_string()
-    });
+    let last_used = pending
+        .max(key.last_used_unix)
+        .map(crate::clock::rfc3339_of_unix);
     json!({
         "id": key.id,
         "name": key.name,
         "prefix": key.prefix,
         "created_at": key.created_at,
         "last_used_at": last_used,
-        // Keys do not expire yet: `null` is "never".
-        "expires_at": null,
+        // `null`: never.
+        "expires_at": key.expires_unix.map(crate::clock::rfc3339_of_unix),
     })
 }
 
@@ -136,7 +135,21 @@ async fn create(caller: Caller, body: NewKey, state: AppState) -> Response {
             .response();
         }
     };
-    match issue_api_key(&state, &caller.user.username, &name).await {
+    if body
+        .expires_in_days
+        .is_some_and(|d| !(1..=3650).contains(&d))
+    {
+        return ApiError::new(
+            StatusCode::BAD_REQUEST,
+            ErrorCode::InvalidRequest,
+            "expires_in_days must be between 1 and 3650",
+        )
+        .response();
+    }
+    let expires = state
+        .lifetimes
+        .api_key_expiry(body.expires_in_days, crate::clock::unix_secs());
+    match issue_api_key(&state, &caller.user.username, &name, expires).await {
         Ok(key) => {
             tracing::info!(username = %caller.user.username, key_id = %key.record.id, "API key created");
             let body = json!({
@@ -145,6 +158,7 @@ async fn create(caller: Caller, body: NewKey, state: AppState) -> Response {
                 "prefix": key.record.prefix,
                 "api_key": key.secret,
                 "created_at": key.record.created_at,
+                "expires_at": key.record.expires_unix.map(crate::clock::rfc3339_of_unix),
             });
             warp::reply::with_status(warp::reply::json(&body), StatusCode::CREATED).into_response()
         }

@@ -116,15 +116,17 @@ pub(crate) async fn check_password(
     }
 }
 
-/// Creates an API key named `name` for `username` ([`crate::auth::keys::issue_api_key`]).
+/// Creates an API key named `name` for `username` ([`crate::auth::keys::issue_api_key`]),
+/// expiring at `expires_unix` (never: `None`).
 ///
 /// Fails with 503 when the store cannot be written.
 pub(crate) async fn issue_api_key(
     state: &AppState,
     username: &str,
     name: &str,
+    expires_unix: Option<u64>,
 ) -> Result<IssuedKey, ApiError> {
-    crate::auth::keys::issue_api_key(&state.store, username, name)
+    crate::auth::keys::issue_api_key(&state.store, username, name, expires_unix)
         .await
         .map_err(store_unavailable)
 }

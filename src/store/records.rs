@@ -107,6 +107,9 @@ pub struct ApiKeyRecord {
     pub created_at: String,
     /// Unix seconds of the last use, written in batches.
     pub last_used_unix: Option<u64>,
+    /// Unix seconds from which the key no longer works (contract section 9); `None`: never.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_unix: Option<u64>,
 }
 
 /// A browser session as stored.

@@ -25,6 +25,7 @@ mod fuzz_regressions;
 mod git;
 mod http;
 mod idp;
+mod key_lifetimes;
 mod people;
 mod providers;
 mod reload;

@@ -101,6 +101,7 @@ fn key(id: &str, username: &str) -> ApiKeyRecord {
         prefix: "cf_abc".into(),
         created_at: "2026-12-04T00:00:00Z".into(),
         last_used_unix: None,
+        expires_unix: None,
     }
 }
 

@@ -222,6 +222,7 @@ mod tests {
             prefix: "cf_abcdef".into(),
             created_at: String::new(),
             last_used_unix: None,
+            expires_unix: None,
         }
     }
 

@@ -125,6 +125,7 @@ mod tests {
             prefix: "cf_abc".into(),
             created_at: "2026-11-29T00:00:00Z".into(),
             last_used_unix: None,
+            expires_unix: None,
         }
     }
 
