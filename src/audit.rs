@@ -43,6 +43,10 @@ pub enum AuditKind {
     DeviceDenied,
     /// A browser session ended.
     Logout,
+    /// A signed-out SSO session sent on to the provider's logout (`idp_logout`).
+    LogoutProvider,
+    /// The provider ended sessions through back-channel logout.
+    LogoutBackchannel,
     ApiKeyCreated,
     ApiKeyRevoked,
     /// An expired API key was presented (throttled per user).
@@ -69,6 +73,8 @@ impl AuditKind {
             AuditKind::DeviceApproved => "device.approved",
             AuditKind::DeviceDenied => "device.denied",
             AuditKind::Logout => "logout",
+            AuditKind::LogoutProvider => "logout.provider",
+            AuditKind::LogoutBackchannel => "logout.backchannel",
             AuditKind::ApiKeyCreated => "api_key.created",
             AuditKind::ApiKeyRevoked => "api_key.revoked",
             AuditKind::ApiKeyExpired => "api_key.expired",

@@ -482,6 +482,7 @@ mod tests {
             created_unix: 0,
             expires_unix: u64::MAX,
             csrf_token: "t".into(),
+            sso: None,
         };
         store.create_session(b"s", &session).await.unwrap();
         store.create_api_key(b"k", &key("johndoe")).await.unwrap();

@@ -18,6 +18,8 @@ pub(crate) struct VerifiedIdentity {
     pub name: Option<String>,
     /// Every claim received: the ID token's, completed by userinfo's (the access rules read it).
     pub claims: serde_json::Map<String, serde_json::Value>,
+    /// The ID token as received: kept with the session as the hint of a logout at the provider.
+    pub id_token: crate::secret::Secret,
 }
 
 /// Why an SSO login found no user to sign in as. Each maps to a page of the guide's
@@ -388,6 +390,8 @@ mod tests {
             idp_ca_file: None,
             idp_ca_pem: None,
             access: Default::default(),
+            idp_logout: false,
+            backchannel_logout_revokes_keys: false,
         }
     }
 
@@ -402,6 +406,7 @@ mod tests {
                 .as_object()
                 .cloned()
                 .unwrap_or_default(),
+            id_token: crate::secret::Secret::new("header.payload.signature"),
         }
     }
 

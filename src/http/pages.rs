@@ -315,7 +315,7 @@ async fn login_post(request: BrowserRequest, form: LoginForm, state: AppState) -
     if let Err(e) = end_session(&state, request.cookie.as_deref()).await {
         return store_unavailable(e).response();
     }
-    match start_session(&state, &user.username).await {
+    match start_session(&state, &user.username, None).await {
         Ok(cookie) => {
             tracing::info!(
                 username = %user.username,
@@ -363,6 +363,47 @@ async fn logout(request: BrowserRequest, form: CsrfForm, state: AppState) -> Res
             .ip(request.remote)
             .record(&state.store)
             .await;
+        if let Some(url) = provider_logout_url(&state, session) {
+            tracing::info!(username = %session.user.username, "signed out: on to the identity provider's logout");
+            Audit::success(AuditKind::LogoutProvider)
+                .actor(&session.user.username)
+                .reason("idp_logout: the browser goes to the provider's end_session_endpoint")
+                .ip(request.remote)
+                .record(&state.store)
+                .await;
+            return see_other(&url, &[clear_cookie(&state, SESSION_COOKIE)]);
+        }
     }
     see_other("/login", &[clear_cookie(&state, SESSION_COOKIE)])
+}
+
+/// Where a signed-out SSO session goes to sign out at the provider too (`idp_logout`): its
+/// `end_session_endpoint` with `id_token_hint`, `client_id` and `post_logout_redirect_uri` =
+/// `<public URL>/login`; `None` for a local session, with `idp_logout` off, for a session of
+/// another issuer than the live one, or a provider without the endpoint.
+fn provider_logout_url(state: &AppState, session: &super::session::Session) -> Option<String> {
+    let sso = session.record.sso.as_ref()?;
+    let live = state.reloader.live();
+    let ready = state.provider.ready_for(&live).ok()?;
+    if !ready.config.idp_logout || ready.config.issuer != sso.issuer {
+        return None;
+    }
+    let endpoint = ready
+        .discovered
+        .metadata
+        .additional_metadata()
+        .end_session_endpoint
+        .clone()?;
+    let mut url = url::Url::parse(&endpoint).ok()?;
+    if url.scheme() != "https" && url.scheme() != "http" {
+        return None;
+    }
+    url.query_pairs_mut()
+        .append_pair("id_token_hint", sso.id_token.expose())
+        .append_pair("client_id", &ready.config.client_id)
+        .append_pair(
+            "post_logout_redirect_uri",
+            &format!("{}/login", state.public_url),
+        );
+    Some(url.to_string())
 }

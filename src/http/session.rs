@@ -143,7 +143,11 @@ pub(crate) async fn session_from_cookies(
 /// The caller ends the browser's previous session first (rotation at login).
 ///
 /// Fails when the store cannot be written.
-pub(crate) async fn start_session(state: &AppState, username: &str) -> Result<String, StoreError> {
+pub(crate) async fn start_session(
+    state: &AppState,
+    username: &str,
+    sso: Option<crate::store::SsoSession>,
+) -> Result<String, StoreError> {
     let id = random_token(32);
     let now = crate::clock::unix_secs();
     let lifetime = state.lifetimes.session;
@@ -152,6 +156,7 @@ pub(crate) async fn start_session(state: &AppState, username: &str) -> Result<St
         created_unix: now,
         expires_unix: now + lifetime.as_secs(),
         csrf_token: random_token(32),
+        sso,
     };
     state
         .store

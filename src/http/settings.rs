@@ -95,6 +95,8 @@ fn config_view(config: &OidcConfig) -> Value {
         "default_role": config.default_role,
         "allow_local_auth": config.allow_local_auth,
         "link_by_email": config.link_by_email,
+        "idp_logout": config.idp_logout,
+        "backchannel_logout_revokes_keys": config.backchannel_logout_revokes_keys,
         "email_claim": config.access.email_claim,
         "name_claim": config.access.name_claim,
         "username_claim": config.access.username_claim,
@@ -575,6 +577,41 @@ async fn run_checks(http: &ProviderHttp, config: &OidcConfig, redirect_uri: &str
         "redirect_uri",
         true,
         format!("register {redirect_uri} at the identity provider"),
+    ));
+    let public_url = redirect_uri.trim_end_matches("/auth/oidc/callback");
+    // Informational: a provider without these still signs users in.
+    checks.push(match metadata["end_session_endpoint"].as_str() {
+        Some(endpoint) => check(
+            "logout",
+            true,
+            format!(
+                "the provider offers logout at {endpoint}{}; register {public_url}/login as a post-logout redirect URI",
+                if config.idp_logout {
+                    ""
+                } else {
+                    " (set idp_logout to sign out there too)"
+                }
+            ),
+        ),
+        None => check(
+            "logout",
+            !config.idp_logout,
+            "the provider has no end_session_endpoint: sign-out only ends the session here",
+        ),
+    });
+    let backchannel = metadata["backchannel_logout_supported"] == true
+        || metadata["backchannel_logout_supported"] == "true";
+    checks.push(check(
+        "backchannel_logout",
+        true,
+        if backchannel {
+            format!(
+                "the provider supports back-channel logout: register {public_url}/auth/oidc/backchannel-logout as the back-channel logout URI (session required: {})",
+                metadata["backchannel_logout_session_supported"] == true
+            )
+        } else {
+            "the provider does not announce back-channel logout: sessions here end at sign-out or expiry".to_owned()
+        },
     ));
     checks
 }

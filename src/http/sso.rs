@@ -431,7 +431,16 @@ async fn callback(raw: String, request: BrowserRequest, state: AppState) -> Resp
     if let Err(e) = end_session(&state, request.cookie.as_deref()).await {
         return store_unavailable(e).response();
     }
-    match start_session(&state, &user.username).await {
+    let sso = crate::store::SsoSession {
+        issuer: pending.issuer.clone(),
+        id_token: identity.id_token.clone(),
+        sid: identity
+            .claims
+            .get("sid")
+            .and_then(serde_json::Value::as_str)
+            .map(|s| s.chars().take(256).collect()),
+    };
+    match start_session(&state, &user.username, Some(sso)).await {
         Ok(cookie) => {
             tracing::info!(username = %user.username, issuer = %pending.issuer, "SSO login: session started");
             Audit::success(AuditKind::LoginSso)

@@ -309,6 +309,7 @@ pub(crate) async fn finish_login(
         name: trimmed(string_claim_at(&merged, &rules.name_claim, issuer)),
         subject,
         claims: merged,
+        id_token: crate::secret::Secret::new(token.id_token.clone()),
     })
 }
 

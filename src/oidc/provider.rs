@@ -46,6 +46,14 @@ pub struct ExtraMetadata {
     /// without it is refused (a mix-up attack strips it).
     #[serde(default, deserialize_with = "lenient_bool")]
     pub authorization_response_iss_parameter_supported: bool,
+    /// RP-initiated logout (OpenID Connect RP-Initiated Logout 1.0).
+    #[serde(default)]
+    pub end_session_endpoint: Option<String>,
+    /// OpenID Connect Back-Channel Logout 1.0.
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub backchannel_logout_supported: bool,
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub backchannel_logout_session_supported: bool,
 }
 
 impl openidconnect::AdditionalProviderMetadata for ExtraMetadata {}

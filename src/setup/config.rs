@@ -24,7 +24,7 @@ pub(crate) const OIDC_FILE: &str = "oidc.json";
 pub(crate) const OIDC_SCHEMA: &str = include_str!("../../schemas/oidc.schema.json");
 
 /// The top-level fields the schema allows; used to suggest a fix for a misspelt field.
-const KNOWN_FIELDS: [&str; 20] = [
+const KNOWN_FIELDS: [&str; 22] = [
     "$schema",
     "enabled",
     "display_name",
@@ -45,6 +45,8 @@ const KNOWN_FIELDS: [&str; 20] = [
     "allowed_email_domains",
     "allowed_groups",
     "role_mapping",
+    "idp_logout",
+    "backchannel_logout_revokes_keys",
 ];
 
 /// Default of `display_name`, as in the guide's Configuration Reference.
@@ -90,6 +92,8 @@ struct RawOidcConfig {
     allowed_email_domains: Option<Vec<String>>,
     allowed_groups: Option<Vec<String>>,
     role_mapping: Option<Vec<RawRoleMapping>>,
+    idp_logout: Option<bool>,
+    backchannel_logout_revokes_keys: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -249,6 +253,10 @@ pub struct OidcConfig {
     pub idp_ca_pem: Option<std::sync::Arc<[u8]>>,
     /// Claim locations, admission rules and the role mapping.
     pub access: AccessRules,
+    /// Sign-out of an SSO session also signs out at the provider (`end_session_endpoint`).
+    pub idp_logout: bool,
+    /// A back-channel logout also revokes the user's device-login keys.
+    pub backchannel_logout_revokes_keys: bool,
 }
 
 impl OidcConfig {
@@ -596,6 +604,8 @@ fn build_oidc_config(raw: RawOidcConfig) -> Result<OidcConfig, Vec<ConfigProblem
         idp_ca_file: raw.idp_ca_file,
         idp_ca_pem: None,
         access,
+        idp_logout: raw.idp_logout.unwrap_or(false),
+        backchannel_logout_revokes_keys: raw.backchannel_logout_revokes_keys.unwrap_or(false),
     })
 }
 

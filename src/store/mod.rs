@@ -22,7 +22,7 @@ pub use pg::DatabaseUrl;
 pub use pg::migrate::Migrated;
 pub use records::{
     AccessBinding, ApiKeyRecord, AuditEvent, DeviceRecord, DeviceStatus, FailureWindow,
-    PendingLogin, PollOutcome, ReplicaRecord, SessionRecord, UserRecord, UserSource,
+    PendingLogin, PollOutcome, ReplicaRecord, SessionRecord, SsoSession, UserRecord, UserSource,
 };
 pub use sled_store::restore_from;
 

@@ -122,6 +122,19 @@ pub struct SessionRecord {
     pub expires_unix: u64,
     /// The form token that proves a POST came from our own page.
     pub csrf_token: String,
+    /// For a session started by an SSO login: what logout at the provider needs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sso: Option<SsoSession>,
+}
+
+/// What an SSO session keeps of its login, server-side only: the ID token (the hint of a logout
+/// at the provider, never shown) and the provider's session id (`sid`, for back-channel logout).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SsoSession {
+    pub issuer: String,
+    pub id_token: crate::secret::Secret,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sid: Option<String>,
 }
 
 /// A login in progress, kept server-side from `/auth/oidc/login` to the callback. Its `Debug`

@@ -26,6 +26,7 @@ mod git;
 mod http;
 mod idp;
 mod key_lifetimes;
+mod logout;
 mod people;
 mod providers;
 mod reload;

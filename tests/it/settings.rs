@@ -317,8 +317,18 @@ async fn test_connection_reports_each_check() {
             "signing",
             "pkce_s256",
             "email",
-            "redirect_uri"
+            "redirect_uri",
+            "logout",
+            "backchannel_logout"
         ]
+    );
+    let detail = |i: usize| body["checks"][i]["detail"].as_str().unwrap().to_owned();
+    assert!(detail(8).contains("/logout"), "{}", detail(8));
+    assert!(detail(8).contains(&daemon.url("/login")), "{}", detail(8));
+    assert!(
+        detail(9).contains(&daemon.url("/auth/oidc/backchannel-logout")),
+        "{}",
+        detail(9)
     );
     assert!(
         body["checks"][7]["detail"]

@@ -520,6 +520,7 @@ async fn sessions_expire_and_end_per_user(store: Store) {
         created_unix: 1,
         expires_unix,
         csrf_token: "t".into(),
+        sso: None,
     };
     store
         .create_session(&hash("a1"), &session("ann", 100))

@@ -87,6 +87,7 @@ mod tests {
             created_unix: 0,
             expires_unix,
             csrf_token: "t".into(),
+            sso: None,
         }
     }
 

@@ -161,6 +161,9 @@ pub struct Behaviour {
     pub at_hash: AtHash,
     /// Replaces `jwks_uri` in the discovery document (a provider aiming the server elsewhere).
     pub jwks_uri: Option<String>,
+    /// The discovery document announces no logout (no `end_session_endpoint`, no back-channel
+    /// logout).
+    pub no_logout: bool,
     /// Claims set in the ID token after the profile claims, with any JSON value (a string
     /// boolean, an array, a number, an object) as real providers send them.
     pub id_token_claims: Vec<(String, Value)>,
@@ -204,6 +207,7 @@ impl Default for Behaviour {
             azp: None,
             exp_offset_secs: 300,
             iat_offset_secs: 0,
+            no_logout: false,
             omit_claims: Vec::new(),
             nonce: None,
             claims_in_id_token: true,
@@ -599,6 +603,9 @@ async fn discovery(shared: &Shared, redirected: bool) -> Response {
             ],
             "token_endpoint_auth_methods_supported": ["client_secret_basic"],
             "authorization_response_iss_parameter_supported": true,
+            "end_session_endpoint": (!behaviour.no_logout).then(|| format!("{issuer}/logout")),
+            "backchannel_logout_supported": !behaviour.no_logout,
+            "backchannel_logout_session_supported": !behaviour.no_logout,
         }),
     )
 }
