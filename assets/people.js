@@ -2,13 +2,15 @@
 //
 // Server: GET /api/users, GET /api/me, POST /api/users, PATCH /api/users/{username}
 // (disabled: true also revokes the user's sessions and API keys for good),
-// PUT /api/users/{username}/access, GET /api/users/{username}/keys,
+// PUT /api/users/{username}/access (409 managed_by_provider for a user whose access the identity
+// provider manages), GET /api/users/{username}/keys,
 // DELETE /api/users/{username}/keys/{id}.
 //
 // Stable selectors (tests and docs rely on them; add, do not rename):
 //   #users-table            the table; #users-body its tbody; #user-count "N users"
 //   #user-filter            search box "Filter users"
-//   tr[data-username=U]     one row per user (data-disabled="true|false", data-source="local|sso")
+//   tr[data-username=U]     one row per user (data-disabled="true|false", data-source="local|sso",
+//                           data-managed="true|false": the answer's access_managed_by_provider)
 //     td[data-col=user|source|access|status|actions]; in the user cell .user-username,
 //       [data-field=name], [data-field=email]
 //     .badge-sso / .badge-local         sign-in source
@@ -18,6 +20,13 @@
 //                                       environment_admin, server_admin; "" = no access)
 //     button[data-action=apply-access]  "Apply" (aria-label "Apply access for U"); enabled when the
 //                                       select differs from the current access
+//     .access-managed                   instead of the select and Apply, for a user whose access the
+//                                       identity provider manages (role_mapping in oidc.json):
+//                                       "Managed by the identity provider (role_mapping)"; a change
+//                                       answered 409 managed_by_provider (the list was older than
+//                                       the configuration) shows the server's message in a toast
+//                                       and turns the row read-only, the message then also in
+//                                       the row's .access-managed-refusal
 //     button[data-action=toggle-disabled]  "Disable" / "Enable" (aria-label "Disable U" /
 //                                       "Enable U"); not offered for yourself; Disable asks first
 //                                       in #disable-dialog
@@ -251,12 +260,29 @@
     const n = ++rowSeq;
     const isMe = state.me && state.me === user.username;
     const current = primaryRole(user);
-    const select = el('select', { id: 'access-' + n, class: 'select-small', dataset: { action: 'role', current } }, roleOptions(current, true));
-    const apply = el(
-      'button',
-      { type: 'button', class: 'btn btn-secondary btn-small', dataset: { action: 'apply-access' }, 'aria-label': 'Apply access for ' + user.username, disabled: true },
-      'Apply',
-    );
+    const managed = user.access_managed_by_provider === true;
+    // Managed by the identity provider: the access is shown, not offered for editing.
+    const edit = managed
+      ? el(
+          'p',
+          { class: 'access-managed', id: 'access-managed-' + n, tabindex: '-1' },
+          el('strong', {}, 'Managed by the identity provider (role_mapping)'),
+          el('span', { class: 'visually-hidden' }, ' for ' + user.username),
+          '. Change ' + user.username + '\'s groups at the identity provider; the next SSO sign-in applies them.',
+          // The server's word when a change was refused (409 managed_by_provider).
+          user._refusal ? el('span', { class: 'access-managed-refusal', dataset: { field: 'refusal' } }, ' ' + user._refusal) : null,
+        )
+      : el(
+          'div',
+          { class: 'access-edit' },
+          el('label', { for: 'access-' + n, class: 'visually-hidden' }, 'Access for ' + user.username),
+          el('select', { id: 'access-' + n, class: 'select-small', dataset: { action: 'role', current } }, roleOptions(current, true)),
+          el(
+            'button',
+            { type: 'button', class: 'btn btn-secondary btn-small', dataset: { action: 'apply-access' }, 'aria-label': 'Apply access for ' + user.username, disabled: true },
+            'Apply',
+          ),
+        );
     const bindings = (user.access || []).map((a) => {
       const role = LEGACY[a.role] || a.role;
       return el('span', { class: 'badge badge-role', dataset: { role } }, (ROLE_LABEL[role] || role) + ' · ' + scopeText(a.scope));
@@ -284,7 +310,10 @@
       el('td', Object.assign({ dataset: { col, label } }, attrs || {}), el('div', { class: 'cell' }, ...children));
     return el(
       'tr',
-      { dataset: { username: user.username, disabled: user.disabled ? 'true' : 'false', source: user.source || '' }, class: user.disabled ? 'is-disabled' : null },
+      {
+        dataset: { username: user.username, disabled: user.disabled ? 'true' : 'false', source: user.source || '', managed: managed ? 'true' : 'false' },
+        class: user.disabled ? 'is-disabled' : null,
+      },
       cell(
         'user',
         'User',
@@ -304,13 +333,7 @@
         'Access',
         null,
         el('div', { class: 'access-badges' }, bindings.length ? bindings : el('span', { class: 'muted' }, 'No access')),
-        el(
-          'div',
-          { class: 'access-edit' },
-          el('label', { for: 'access-' + n, class: 'visually-hidden' }, 'Access for ' + user.username),
-          select,
-          apply,
-        ),
+        edit,
       ),
       cell(
         'status',
@@ -346,8 +369,11 @@
   }
 
   // Swaps a user's row and puts the focus back on the same control.
+  // An answer of PATCH or PUT .../access has no access_managed_by_provider: what the list said
+  // is kept for what the answer does not say.
   function replaceUser(user, focusAction) {
     const i = state.users.findIndex((u) => u.username === user.username);
+    if (i >= 0) user = Object.assign({}, state.users[i], user);
     if (i >= 0) state.users[i] = user;
     else state.users.push(user);
     const old = rowOf(user.username);
@@ -355,7 +381,10 @@
       const fresh = renderRow(user);
       old.replaceWith(fresh);
       if (focusAction) {
-        const target = fresh.querySelector('[data-action="' + focusAction + '"]:not([disabled])') || fresh.querySelector('select[data-action="role"]');
+        const target =
+          fresh.querySelector('[data-action="' + focusAction + '"]:not([disabled])') ||
+          fresh.querySelector('select[data-action="role"]') ||
+          fresh.querySelector('.access-managed');
         if (target) target.focus();
       }
     } else {
@@ -391,6 +420,11 @@
       button.disabled = false;
       button.removeAttribute('aria-busy');
       CF.toast('Could not change access for ' + username + ': ' + err.message, 'error');
+      if (err.status === 409 && err.code === 'managed_by_provider') {
+        // The configuration changed since the list was loaded: the row turns read-only.
+        const user = findUser(username);
+        if (user) replaceUser(Object.assign({}, user, { access_managed_by_provider: true, _refusal: err.message }), 'role');
+      }
     }
   }
 

@@ -44,9 +44,42 @@
 //                 #sso-link-by-email (select "Link existing users by email": verified|never|
 //                 trust_provider; hint #sso-link-by-email-hint; #link-by-email-warning shown only
 //                 for trust_provider; sent as link_by_email only when not "verified", the default),
-//                 #sso-allow-local (checkbox "Allow local login"), #local-auth-warning
+//                 #sso-allow-local (checkbox "Allow local login"), #local-auth-warning,
+//                 #access-order (the order in which a sign-in is checked: an ol),
+//                 section "Who may sign in" (#access-rules-title):
+//                 #sso-allowed-email-domains (textarea "Allowed email domains": one per line or
+//                 separated by commas), #sso-allowed-groups (textarea "Allowed groups": one per
+//                 line), fieldset #required-claims (legend "Required claims"): #required-claims-list
+//                 (ul) of li.rule-row[data-row=N] with input[data-field=claim], input[data-field=
+//                 values] (comma separated), button[data-row-action=remove] ("Remove", aria-label
+//                 "Remove required claim K") and its .field-error; #add-required-claim "Add
+//                 required claim"; #required-claims-empty while there is no row;
+//                 section "Access from the identity provider" (#access-mapping-title):
+//                 fieldset #role-mapping (legend "Role mapping"): #role-mapping-list (ul) of
+//                 li.rule-row[data-row=N] with input[data-field=group], select[data-field=role]
+//                 ("" = none chosen, viewer|developer|environment_admin|server_admin),
+//                 button[data-row-action=remove] (aria-label "Remove mapping K"), its .field-error;
+//                 #add-role-mapping "Add mapping"; #role-mapping-empty while there is no row;
+//                 #role-mapping-note (with a mapping, the provider manages SSO users' access);
+//                 section "Where the claims are" (#claims-title): #sso-email-claim "Email claim",
+//                 #sso-name-claim "Name claim", #sso-username-claim "Username claim",
+//                 #sso-groups-claim "Groups claim" (placeholders: the defaults; empty or the
+//                 default: left out of oidc.json);
+//                 section "Check with my account" (#preview-title): #preview-sso button (a
+//                 navigation to /auth/oidc/login?preview=1; disabled unless the saved
+//                 configuration has SSO enabled and the provider is ready), #preview-sso-hint,
+//                 #preview-sso-note (why it is disabled, or that unsaved changes are not used)
+//                 Sent on every save: username_claim, required_claims, allowed_email_domains,
+//                 allowed_groups, role_mapping as null when unset (the server leaves them out);
+//                 email_claim, name_claim, groups_claim only when set to something else than
+//                 their default.
 //   Field errors: #err-<field> (.field-error) beside each field, fields get aria-invalid="true";
-//                 #form-error holds errors without a field (pointer "")
+//                 #form-error holds errors without a field (pointer ""). Provisioning fields are
+//                 also checked as you type. A 422 detail lands on its control: /allowed_email_domains/1
+//                 on the textarea (naming the entry), /role_mapping/0/role on that row's select,
+//                 /required_claims/<claim>/0 on that row's values (the rows counted as sent: the
+//                 non-empty ones, in order); a whole list's problem on #err-required_claims or
+//                 #err-role_mapping
 //   Actions:      #save "Save", #discard "Discard changes", #remove-sso "Remove SSO"
 //   Dialogs:      #remove-dialog (#remove-confirm "Remove SSO", #remove-cancel "Cancel"),
 //                 #lockout-dialog (#lockout-message, #lockout-force "Save anyway",
@@ -176,7 +209,41 @@
     default_role: 'role-viewer',
     allow_local_auth: 'sso-allow-local',
     link_by_email: 'sso-link-by-email',
+    email_claim: 'sso-email-claim',
+    name_claim: 'sso-name-claim',
+    username_claim: 'sso-username-claim',
+    groups_claim: 'sso-groups-claim',
+    allowed_email_domains: 'sso-allowed-email-domains',
+    allowed_groups: 'sso-allowed-groups',
+    required_claims: 'required-claims',
+    role_mapping: 'role-mapping',
   };
+  const PROVISIONING_KEYS = [
+    'auto_provision',
+    'default_role',
+    'allow_local_auth',
+    'link_by_email',
+    'email_claim',
+    'name_claim',
+    'username_claim',
+    'groups_claim',
+    'allowed_email_domains',
+    'allowed_groups',
+    'required_claims',
+    'role_mapping',
+  ];
+
+  // Claim locations (contract section 8): key, input id, label, default, hint. Empty (or the
+  // default) is left out of oidc.json; username_claim has no default (from the email).
+  const CLAIM_FIELDS = [
+    ['email_claim', 'sso-email-claim', 'Email claim', 'email', 'Where the user\'s email is. Default: email.'],
+    ['name_claim', 'sso-name-claim', 'Name claim', 'name', 'Where the user\'s full name is. Default: name.'],
+    ['username_claim', 'sso-username-claim', 'Username claim', '', 'Where a new user\'s username comes from, such as preferred_username (lower-cased; letters, digits, dots, hyphens and underscores kept). Empty: from the email, the part before the @.'],
+    ['groups_claim', 'sso-groups-claim', 'Groups claim', 'groups', 'Where the user\'s groups (or app roles) are: a list of strings or one string. Default: groups. Microsoft Entra ID: groups (group object IDs) or roles (app roles); Keycloak: /realm_access/roles.'],
+  ];
+  const CLAIM_DEFAULTS = Object.fromEntries(CLAIM_FIELDS.map(([key, , , def]) => [key, def]));
+  // The schema's rule for an entry of allowed_email_domains.
+  const DOMAIN_RE = /^[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
   // link_by_email values, their labels and what each means (contract section 8).
   const LINK_DEFAULT = 'verified';
@@ -236,6 +303,151 @@
       el('input', Object.assign({ id, name: key, type: 'text', 'aria-describedby': describedBy }, attrs || {})),
       hint ? el('p', { class: 'hint', id: id + '-hint' }, hint) : null,
       el('p', { class: 'field-error', id: 'err-' + key, hidden: true }),
+    );
+  }
+
+  // ---------------------------------------------------------------- User Provisioning: who may
+  // sign in, access from the provider, claim locations, Check with my account
+
+  function listField(id, key, label, hint, placeholder) {
+    return el(
+      'div',
+      { class: 'field', id: 'field-' + key },
+      el('label', { for: id }, label),
+      el('textarea', {
+        id,
+        name: key,
+        class: 'list-input',
+        rows: '3',
+        autocomplete: 'off',
+        spellcheck: 'false',
+        autocapitalize: 'none',
+        placeholder,
+        'aria-describedby': id + '-hint err-' + key,
+      }),
+      el('p', { class: 'hint', id: id + '-hint' }, hint),
+      el('p', { class: 'field-error', id: 'err-' + key, hidden: true }),
+    );
+  }
+
+  function rowsField(id, key, legend, hint, empty, addId, addLabel) {
+    return el(
+      'fieldset',
+      { class: 'field rows-field', id, 'aria-describedby': id + '-hint err-' + key },
+      el('legend', {}, legend),
+      el('p', { class: 'hint', id: id + '-hint' }, hint),
+      el('p', { class: 'muted small rows-empty', id: id + '-empty' }, empty),
+      el('ul', { class: 'rule-rows', id: id + '-list' }),
+      el('div', { class: 'rows-actions' }, el('button', { type: 'button', class: 'btn btn-secondary btn-small', id: addId }, addLabel)),
+      el('p', { class: 'field-error', id: 'err-' + key, hidden: true }),
+    );
+  }
+
+  function accessRulesSection() {
+    return el(
+      'section',
+      { class: 'settings-section stack-tight', 'aria-labelledby': 'access-rules-title' },
+      el('h2', { class: 'section-title', id: 'access-rules-title' }, 'Who may sign in'),
+      el(
+        'div',
+        { class: 'hint', id: 'access-order-intro' },
+        el('p', {}, 'Leave these empty to let everyone your identity provider signs in use SSO. Each SSO sign-in is checked in this order; the first rule that refuses ends it:'),
+        el(
+          'ol',
+          { class: 'hint-list check-order', id: 'access-order' },
+          el('li', {}, el('strong', {}, 'Required claims: '), 'every listed claim must be there with one of its values.'),
+          el('li', {}, el('strong', {}, 'Allowed email domains: '), 'the part of the email after its last @ must be one of them, exactly (sub.company.com is not company.com).'),
+          el('li', {}, el('strong', {}, 'Groups claim: '), 'needed when Allowed groups or a Role mapping is set. A sign-in without it is refused ("Missing groups claim") and changes nothing: a missing groups claim never demotes anyone.'),
+          el('li', {}, el('strong', {}, 'Allowed groups: '), 'the user must be in at least one of them.'),
+          el('li', {}, el('strong', {}, 'Role mapping: '), 'gives the access (below).'),
+        ),
+        el('p', {}, 'A refused sign-in creates no user and no session. The person is told which rule refused them, never the allowed values; the audit trail records it too.'),
+      ),
+      listField(
+        'sso-allowed-email-domains',
+        'allowed_email_domains',
+        'Allowed email domains',
+        'One per line, or separated by commas, such as company.com. Empty: any domain.',
+        'company.com',
+      ),
+      listField(
+        'sso-allowed-groups',
+        'allowed_groups',
+        'Allowed groups',
+        'One per line, as the groups claim names them (Microsoft Entra ID sends group object IDs, not names). Empty: no group needed.',
+        'engineering',
+      ),
+      rowsField(
+        'required-claims',
+        'required_claims',
+        'Required claims',
+        'A claim and the values it may have, separated by commas; for a list claim, one of its items must match. For example hd = company.com (Google Workspace) or tid = your tenant ID (a multi-tenant Microsoft Entra ID app).',
+        'None.',
+        'add-required-claim',
+        'Add required claim',
+      ),
+    );
+  }
+
+  function accessMappingSection() {
+    return el(
+      'section',
+      { class: 'settings-section stack-tight', 'aria-labelledby': 'access-mapping-title' },
+      el('h2', { class: 'section-title', id: 'access-mapping-title' }, 'Access from the identity provider'),
+      rowsField(
+        'role-mapping',
+        'role_mapping',
+        'Role mapping',
+        'Members of a group get its role; a user in several mapped groups gets the highest one (Viewer < Developer < Environment Admin < Server Admin), and a user in none of them the default access above.',
+        'None: access is given in People & Access.',
+        'add-role-mapping',
+        'Add mapping',
+      ),
+      el(
+        'div',
+        { class: 'alert alert-info', id: 'role-mapping-note', role: 'note' },
+        el('strong', {}, 'With a role mapping, the identity provider manages access: '),
+        'at every SSO sign-in, the first one too, the user\'s access is set from their groups. The access of users who sign in with SSO is then read-only in People & Access: change their groups at the identity provider, and their next sign-in applies them. A missing groups claim refuses the sign-in and never demotes anyone; a mapping that would leave no enabled Server Admin is not applied.',
+      ),
+    );
+  }
+
+  function claimsSection() {
+    return el(
+      'section',
+      { class: 'settings-section stack-tight', 'aria-labelledby': 'claims-title' },
+      el('h2', { class: 'section-title', id: 'claims-title' }, 'Where the claims are'),
+      el(
+        'p',
+        { class: 'hint', id: 'claims-intro' },
+        'A claim name as the identity provider sends it (it may contain dots or slashes, such as https://example.com/groups), or a JSON Pointer starting with / into nested claims, such as /realm_access/roles. Claims are read from the ID token, then from userinfo. Leave a field empty for its default.',
+      ),
+      el(
+        'div',
+        { class: 'grid-2' },
+        CLAIM_FIELDS.map(([key, id, label, def, hint]) =>
+          textField(id, key, label, { autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', maxlength: '256', placeholder: def || 'from the email' }, hint),
+        ),
+      ),
+    );
+  }
+
+  function previewSection() {
+    return el(
+      'section',
+      { class: 'settings-section stack-tight', id: 'preview-check', 'aria-labelledby': 'preview-title' },
+      el('h2', { class: 'section-title', id: 'preview-title' }, 'Check with my account'),
+      el(
+        'p',
+        { class: 'hint', id: 'preview-sso-hint' },
+        'Sign in at the identity provider with your own account to see the claims it sends and what the saved configuration decides: allowed, or which rule refuses, and the username and access it would give. Nobody is signed in and nothing is created or changed. It uses the saved configuration: save your changes first.',
+      ),
+      el(
+        'div',
+        { class: 'toolbar' },
+        el('button', { type: 'button', class: 'btn btn-secondary', id: 'preview-sso', 'aria-describedby': 'preview-sso-hint preview-sso-note', disabled: true }, 'Check with my account'),
+        el('span', { class: 'muted', id: 'preview-sso-note', 'aria-live': 'polite' }),
+      ),
     );
   }
 
@@ -370,6 +582,10 @@
         el('strong', {}, 'Important: '),
         'Ensure at least one admin user can authenticate via SSO before disabling local auth. If locked out, re-enable local auth through the configuration file (set "allow_local_auth": true in oidc.json) and restart the server.',
       ),
+      accessRulesSection(),
+      accessMappingSection(),
+      claimsSection(),
+      previewSection(),
     );
 
     const form = el(
@@ -600,6 +816,7 @@
     setValue('sso-allow-local', has ? c.allow_local_auth !== false : true);
     const link = LINK_BY_EMAIL.some(([value]) => value === c.link_by_email) ? c.link_by_email : LINK_DEFAULT;
     setValue('sso-link-by-email', link);
+    fillProvisioning(c);
     updateSecretPlaceholder(data);
     updateLocalWarning();
     updateLinkWarning();
@@ -631,6 +848,343 @@
     $('sso-link-by-email').setAttribute('aria-describedby', ['sso-link-by-email-hint', trusting ? 'link-by-email-warning' : null, 'err-link_by_email'].filter(Boolean).join(' '));
   }
 
+  // ---------------------------------------------------------------- User Provisioning values
+
+  // Rows of required claims and of the role mapping.
+  const ROW_KINDS = {
+    required_claims: { list: 'required-claims-list', empty: 'required-claims-empty', add: 'add-required-claim', noun: 'required claim', prefix: 'required-claim-' },
+    role_mapping: { list: 'role-mapping-list', empty: 'role-mapping-empty', add: 'add-role-mapping', noun: 'mapping', prefix: 'role-mapping-' },
+  };
+  let rowSeq = 0;
+
+  function ruleRow(kind, values) {
+    const n = ++rowSeq;
+    const base = ROW_KINDS[kind].prefix + n;
+    const errId = 'err-' + base;
+    const disabled = state.readOnly;
+    const label = (field, text) => el('label', { for: base + '-' + field }, text, el('span', { class: 'visually-hidden row-number' }));
+    const input = (field, attrs) =>
+      el(
+        'input',
+        Object.assign(
+          { id: base + '-' + field, type: 'text', autocomplete: 'off', spellcheck: 'false', autocapitalize: 'none', dataset: { field }, 'aria-describedby': errId, disabled },
+          attrs,
+        ),
+      );
+    let first;
+    let second;
+    if (kind === 'required_claims') {
+      first = el('div', { class: 'field' }, label('claim', 'Claim'), input('claim', { value: values.claim || '', placeholder: 'hd', maxlength: '256' }));
+      second = el(
+        'div',
+        { class: 'field' },
+        label('values', 'Allowed values'),
+        input('values', { value: (values.values || []).join(', '), placeholder: 'company.com, example.org' }),
+      );
+    } else {
+      let role = values.role || '';
+      role = LEGACY_ROLES[role] || role;
+      const known = !role || ROLES.some(([value]) => value === role);
+      const select = el(
+        'select',
+        { id: base + '-role', dataset: { field: 'role' }, 'aria-describedby': errId, disabled },
+        el('option', { value: '' }, 'Choose a role'),
+        ROLES.map(([value, text]) => el('option', { value }, text)),
+        // A role this page does not know (should the server ever answer one) is kept, not lost.
+        known ? null : el('option', { value: role }, role),
+      );
+      select.value = role;
+      first = el('div', { class: 'field' }, label('group', 'Group'), input('group', { value: values.group || '', placeholder: 'engineering', maxlength: '1024' }));
+      second = el('div', { class: 'field' }, label('role', 'Role'), select);
+    }
+    return el(
+      'li',
+      { class: 'rule-row', dataset: { row: String(n), kind } },
+      first,
+      second,
+      el('button', { type: 'button', class: 'btn btn-secondary btn-small', dataset: { rowAction: 'remove' }, disabled }, 'Remove'),
+      el('p', { class: 'field-error', id: errId, hidden: true }),
+    );
+  }
+
+  function rowsOf(kind) {
+    return Array.from($(ROW_KINDS[kind].list).querySelectorAll('li.rule-row'));
+  }
+
+  // Labels and buttons say which row they belong to ("Remove mapping 2").
+  function numberRows(kind) {
+    const k = ROW_KINDS[kind];
+    const rows = rowsOf(kind);
+    rows.forEach((row, i) => {
+      for (const span of row.querySelectorAll('.row-number')) span.textContent = ', ' + k.noun + ' ' + (i + 1);
+      row.querySelector('[data-row-action="remove"]').setAttribute('aria-label', 'Remove ' + k.noun + ' ' + (i + 1));
+    });
+    $(k.empty).hidden = rows.length > 0;
+  }
+
+  function setRows(kind, items) {
+    $(ROW_KINDS[kind].list).replaceChildren(...items.map((item) => ruleRow(kind, item)));
+    numberRows(kind);
+  }
+
+  function addRow(kind) {
+    if (state.readOnly) return;
+    const row = ruleRow(kind, {});
+    $(ROW_KINDS[kind].list).appendChild(row);
+    numberRows(kind);
+    row.querySelector('input').focus();
+    updateDirty();
+  }
+
+  function removeRow(row) {
+    const kind = row.dataset.kind;
+    const rows = rowsOf(kind);
+    const i = rows.indexOf(row);
+    row.remove();
+    numberRows(kind);
+    const left = rowsOf(kind);
+    const next = left[Math.min(i, left.length - 1)];
+    (next ? next.querySelector('[data-row-action="remove"]') : $(ROW_KINDS[kind].add)).focus();
+    validateLive(kind);
+    updateDirty();
+  }
+
+  function rowData(row) {
+    const value = (field) => {
+      const node = row.querySelector('[data-field="' + field + '"]');
+      return node ? node.value : '';
+    };
+    if (row.dataset.kind === 'required_claims') {
+      const valuesText = value('values');
+      return {
+        claim: value('claim').trim(),
+        valuesText,
+        values: valuesText.split(',').map((v) => v.trim()).filter(Boolean),
+      };
+    }
+    return { group: value('group').trim(), role: value('role') };
+  }
+
+  function isBlankRow(row) {
+    const d = rowData(row);
+    return row.dataset.kind === 'required_claims' ? !d.claim && !d.valuesText.trim() : !d.group && !d.role;
+  }
+
+  // The rows a save sends, in order: the server's /role_mapping/<i> counts these.
+  function sentRows(kind) {
+    return rowsOf(kind).filter((row) => !isBlankRow(row));
+  }
+
+  function unique(items, fold) {
+    const seen = new Set();
+    return items.filter((item) => {
+      const k = fold ? fold(item) : item;
+      if (seen.has(k)) return false;
+      seen.add(k);
+      return true;
+    });
+  }
+
+  // Domains: one per line or separated by commas (a domain has neither).
+  function parseDomains(text) {
+    return unique(
+      (text || '').split(/[\n,]+/).map((d) => d.trim()).filter(Boolean),
+      (d) => d.toLowerCase(),
+    );
+  }
+
+  // Groups: one per line (a group name, such as an LDAP DN, may contain commas).
+  function parseGroups(text) {
+    return unique((text || '').split('\n').map((g) => g.trim()).filter(Boolean));
+  }
+
+  function claimValue(key) {
+    const id = FIELD_BY_KEY[key];
+    return $(id).value.trim();
+  }
+
+  // The provisioning part of oidc.json. The optional lists and username_claim are sent as null
+  // when unset (the server leaves them out of the file); a claim location with its default value
+  // is not sent, so a file in the guide's form stays so.
+  function provisioningPayload(payload) {
+    for (const [key, , , def] of CLAIM_FIELDS) {
+      const value = claimValue(key);
+      if (key === 'username_claim') payload.username_claim = value || null;
+      else if (value && value !== def) payload[key] = value;
+    }
+    const domains = parseDomains($('sso-allowed-email-domains').value);
+    payload.allowed_email_domains = domains.length ? domains : null;
+    const groups = parseGroups($('sso-allowed-groups').value);
+    payload.allowed_groups = groups.length ? groups : null;
+    const claims = new Map();
+    for (const row of sentRows('required_claims')) {
+      const d = rowData(row);
+      if (!claims.has(d.claim)) claims.set(d.claim, d.values);
+    }
+    payload.required_claims = claims.size ? Object.fromEntries(claims) : null;
+    const mapping = sentRows('role_mapping').map((row) => {
+      const d = rowData(row);
+      return { group: d.group, role: d.role };
+    });
+    payload.role_mapping = mapping.length ? mapping : null;
+    return payload;
+  }
+
+  function fillProvisioning(c) {
+    for (const [key, id, , def] of CLAIM_FIELDS) {
+      const value = typeof c[key] === 'string' ? c[key] : '';
+      setValue(id, value === def ? '' : value);
+    }
+    setValue('sso-allowed-email-domains', Array.isArray(c.allowed_email_domains) ? c.allowed_email_domains.map(String).join('\n') : '');
+    setValue('sso-allowed-groups', Array.isArray(c.allowed_groups) ? c.allowed_groups.map(String).join('\n') : '');
+    const required = c.required_claims && typeof c.required_claims === 'object' && !Array.isArray(c.required_claims) ? c.required_claims : {};
+    setRows(
+      'required_claims',
+      Object.entries(required).map(([claim, values]) => ({ claim, values: Array.isArray(values) ? values.map(String) : [] })),
+    );
+    const mapping = Array.isArray(c.role_mapping) ? c.role_mapping.filter((m) => m && typeof m === 'object') : [];
+    setRows(
+      'role_mapping',
+      mapping.map((m) => ({ group: m.group === undefined || m.group === null ? '' : String(m.group), role: m.role ? String(m.role) : '' })),
+    );
+  }
+
+  // What a claim location must look like; null when fine (or empty).
+  function claimProblem(value) {
+    if (!value) return null;
+    if (value.length > 256) return 'A claim location has at most 256 characters.';
+    if (value.startsWith('/')) {
+      if (value === '/') return 'Add the claim\'s name after the /, such as /realm_access/roles.';
+      if (/~(?![01])/.test(value)) return 'In a JSON Pointer, write ~0 for ~ and ~1 for / inside a name.';
+      if (value.endsWith('/')) return 'Remove the / at the end: a JSON Pointer ends with the claim\'s name, such as /realm_access/roles.';
+      return null;
+    }
+    // A nested path without the leading /: "realm_access/roles". A claim name with a slash is a
+    // namespace URL ("https://example.com/groups"), which has a colon.
+    if (value.includes('/') && !value.includes(':')) {
+      return 'To reach a nested claim, write a JSON Pointer starting with /, such as /' + value.replace(/^\/+/, '') + '.';
+    }
+    return null;
+  }
+
+  function domainProblem(domain) {
+    const quoted = '"' + domain + '"';
+    if (domain.includes('@')) {
+      const after = domain.slice(domain.lastIndexOf('@') + 1);
+      return quoted + ' is not a domain: enter only the part after the @' + (after ? ', ' + after : '') + '.';
+    }
+    if (/\s/.test(domain)) return quoted + ' contains a space: put one domain per line, or separate them with commas.';
+    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(domain) || domain.includes('/')) return quoted + ' is not a domain: enter only the domain, without https:// or a path.';
+    if (domain.startsWith('*')) return quoted + ': wildcards are not supported; list every domain exactly (sub.company.com is not company.com).';
+    if (domain.length > 253 || !DOMAIN_RE.test(domain)) return quoted + ' is not a domain: use letters, digits, hyphens and dots, such as company.com.';
+    return null;
+  }
+
+  // The User Provisioning checks the browser can make: [{key, message, input, box}]. With
+  // `complete` (saving), a row with only one of its two fields filled is a problem too; as you
+  // type, only once the focus has left that row.
+  function provisioningProblems(complete) {
+    const problems = [];
+    const add = (key, message, input, box) => problems.push({ key, pointer: '/' + key, message, input: input || $(FIELD_BY_KEY[key]), box: box || $('err-' + key) });
+    for (const [key, id] of CLAIM_FIELDS) {
+      const raw = $(id).value;
+      if (raw && !raw.trim()) add(key, 'Enter a claim, or leave the field empty for the default.');
+      else {
+        const problem = claimProblem(raw.trim());
+        if (problem) add(key, problem);
+      }
+    }
+    for (const domain of parseDomains($('sso-allowed-email-domains').value)) {
+      const problem = domainProblem(domain);
+      if (problem) add('allowed_email_domains', problem);
+    }
+    for (const group of parseGroups($('sso-allowed-groups').value)) {
+      if (group.length > 1024) add('allowed_groups', 'A group has at most 1024 characters.');
+    }
+    const seen = new Map();
+    rowsOf('required_claims').forEach((row, i) => {
+      if (isBlankRow(row)) return;
+      const d = rowData(row);
+      const box = row.querySelector('.field-error');
+      const claimInput = row.querySelector('[data-field="claim"]');
+      const valuesInput = row.querySelector('[data-field="values"]');
+      const touched = complete || row.dataset.touched === 'true';
+      if (!d.claim) {
+        if (touched) add('required_claims', 'Enter the claim these values are for.', claimInput, box);
+      } else {
+        const problem = claimProblem(d.claim);
+        if (problem) add('required_claims', problem, claimInput, box);
+        else if (seen.has(d.claim)) add('required_claims', 'This claim is already required claim ' + seen.get(d.claim) + ': put all its values there.', claimInput, box);
+        else seen.set(d.claim, i + 1);
+      }
+      if (!d.values.length && touched) add('required_claims', 'Enter at least one allowed value; separate several with commas.', valuesInput, box);
+    });
+    rowsOf('role_mapping').forEach((row) => {
+      if (isBlankRow(row)) return;
+      const d = rowData(row);
+      const box = row.querySelector('.field-error');
+      const touched = complete || row.dataset.touched === 'true';
+      if (!d.group && touched) add('role_mapping', 'Enter the group, as the groups claim names it.', row.querySelector('[data-field="group"]'), box);
+      if (!d.role && touched) add('role_mapping', 'Choose the role members of this group get.', row.querySelector('[data-field="role"]'), box);
+    });
+    return problems;
+  }
+
+  function markProblem(box, input, message) {
+    if (!box) return false;
+    box.textContent = box.textContent ? box.textContent + ' ' + message : message;
+    box.hidden = false;
+    if (input) input.setAttribute('aria-invalid', 'true');
+    return true;
+  }
+
+  // The key whose checks an edit of `target` reruns (User Provisioning only).
+  function liveKeyOf(target) {
+    const row = target && target.closest ? target.closest('li.rule-row') : null;
+    if (row) return row.dataset.kind;
+    const key = target && target.id ? keyOf(target.id) : null;
+    return ['email_claim', 'name_claim', 'username_claim', 'groups_claim', 'allowed_email_domains', 'allowed_groups'].includes(key) ? key : null;
+  }
+
+  // Reruns the checks of one field (or one kind of rows) and shows their messages beside it.
+  function validateLive(key) {
+    const boxes = [$('err-' + key)];
+    const inputs = [$(FIELD_BY_KEY[key])];
+    if (ROW_KINDS[key]) {
+      for (const row of rowsOf(key)) {
+        boxes.push(row.querySelector('.field-error'));
+        inputs.push(...row.querySelectorAll('[data-field]'));
+      }
+    }
+    for (const box of boxes) {
+      if (!box) continue;
+      box.textContent = '';
+      box.hidden = true;
+    }
+    for (const input of inputs) if (input) input.removeAttribute('aria-invalid');
+    for (const p of provisioningProblems(false)) if (p.key === key) markProblem(p.box, p.input, p.message);
+  }
+
+  function updatePreview() {
+    const button = $('preview-sso');
+    if (!button) return;
+    const data = state.data;
+    const config = data && data.config;
+    const providerState = data && data.status && data.status.provider ? data.status.provider.state : '';
+    let note = '';
+    let ready = false;
+    if (!config) note = 'Available once SSO is configured and saved.';
+    else if (config.enabled === false) note = 'Available once Enable SSO is on and saved.';
+    else if (providerState !== 'ready') note = 'Available once the identity provider is ready.';
+    else {
+      ready = true;
+      if (isDirty()) note = 'You have unsaved changes: the check uses the saved configuration.';
+    }
+    if (button.disabled === ready) button.disabled = !ready;
+    const noteNode = $('preview-sso-note');
+    if (noteNode.textContent !== note) noteNode.textContent = note;
+  }
+
   function selectedRole() {
     const checked = app.querySelector('input[name="default_role"]:checked');
     return checked ? checked.value : 'developer';
@@ -655,7 +1209,7 @@
     // Only a choice other than the default is written, so a file in the guide's form stays so.
     const link = $('sso-link-by-email').value;
     if (link && link !== LINK_DEFAULT) payload.link_by_email = link;
-    return payload;
+    return provisioningPayload(payload);
   }
 
   function serialiseForm() {
@@ -663,6 +1217,10 @@
     p._provider = $('sso-provider').value;
     p._tenant = $('sso-tenant').value;
     p._scopes = $('sso-scopes').value;
+    // As typed, so that an unfinished row or list entry counts as a change too.
+    p._domains = $('sso-allowed-email-domains').value;
+    p._groups = $('sso-allowed-groups').value;
+    p._rows = Object.keys(ROW_KINDS).map((kind) => rowsOf(kind).map((row) => Array.from(row.querySelectorAll('[data-field]'), (n) => n.value)));
     return JSON.stringify(p);
   }
 
@@ -680,6 +1238,7 @@
     $('dirty-note').textContent = state.serverChangedWhileDirty
       ? 'Unsaved changes. The configuration on the server changed meanwhile; Discard changes to load it.'
       : 'Unsaved changes';
+    updatePreview();
   }
 
   // ---------------------------------------------------------------- errors beside fields
@@ -705,31 +1264,66 @@
     CF.showError($('form-error'), null);
   }
 
-  function showFieldError(key, message) {
-    const box = $('err-' + key);
-    if (!box) return false;
-    box.textContent = box.textContent ? box.textContent + ' ' + message : message;
-    box.hidden = false;
-    const input = key === 'default_role' ? $('default-role') : $(FIELD_BY_KEY[key]);
-    if (input) input.setAttribute('aria-invalid', 'true');
-    return true;
+  function unescapeToken(token) {
+    return token.replace(/~1/g, '/').replace(/~0/g, '~');
+  }
+
+  // Where a problem the server (or this page) reports goes: {key, box, input, focus, prefix}.
+  // Pointers into the lists and rows of User Provisioning land on their entry.
+  function placeOf(pointer, message) {
+    const key = fieldKeyForPointer(pointer, message);
+    if (!key) return null;
+    const input = $(FIELD_BY_KEY[key]);
+    const place = { key, box: $('err-' + key), input, focus: input, prefix: '' };
+    const tokens = (pointer || '').split('/').slice(2).map(unescapeToken);
+    if (key === 'default_role') {
+      place.input = $('default-role');
+      place.focus = $('role-' + selectedRole());
+    } else if (key === 'allowed_email_domains' || key === 'allowed_groups') {
+      const list = key === 'allowed_email_domains' ? parseDomains(input.value) : parseGroups(input.value);
+      const entry = /^\d+$/.test(tokens[0] || '') ? list[Number(tokens[0])] : undefined;
+      if (entry !== undefined) place.prefix = '"' + entry + '": ';
+    } else if (ROW_KINDS[key]) {
+      const rows = sentRows(key);
+      let row = null;
+      let field;
+      if (key === 'role_mapping') {
+        if (/^\d+$/.test(tokens[0] || '')) row = rows[Number(tokens[0])] || null;
+        const text = String(message || '');
+        field = tokens[1] === 'role' || (!tokens[1] && /\brole\b/.test(text) && !/\bgroup\b/.test(text)) ? 'role' : 'group';
+      } else {
+        if (tokens.length) row = rows.find((r) => rowData(r).claim === tokens[0]) || null;
+        field = 'values';
+      }
+      if (row) {
+        place.box = row.querySelector('.field-error');
+        place.input = place.focus = row.querySelector('[data-field="' + field + '"]');
+      } else {
+        // The list as a whole: the fieldset is marked, the focus goes to its first field.
+        const first = rowsOf(key)[0];
+        place.focus = first ? first.querySelector('[data-field]') : $(ROW_KINDS[key].add);
+      }
+    }
+    return place;
   }
 
   function tabOf(key) {
-    return ['auto_provision', 'default_role', 'allow_local_auth', 'link_by_email'].includes(key) ? 'tab-provisioning' : 'tab-connection';
+    return PROVISIONING_KEYS.includes(key) ? 'tab-provisioning' : 'tab-connection';
   }
 
+  // details: the server's [{pointer, message}], or this page's problems (which name their box
+  // and input already).
   function showValidationErrors(err) {
     clearFieldErrors();
     const details = err.details && err.details.length ? err.details : [{ pointer: '', message: err.message }];
     const unplaced = [];
     let first = null;
     for (const d of details) {
-      const key = fieldKeyForPointer(d.pointer || '', d.message);
-      if (key && showFieldError(key, d.message || 'Invalid value')) {
-        if (!first) first = key;
+      const place = d.box ? { key: d.key, box: d.box, input: d.input, focus: d.input, prefix: '' } : placeOf(d.pointer || '', d.message);
+      if (place && markProblem(place.box, place.input, place.prefix + (d.message || 'Invalid value'))) {
+        if (!first) first = place;
       } else {
-        unplaced.push(d);
+        unplaced.push({ pointer: d.pointer || '', message: d.message || '' });
       }
     }
     let message = (err.message || 'The configuration is invalid').trim();
@@ -737,9 +1331,8 @@
     const summary = first ? message + ' Fix the highlighted fields.' : message;
     CF.showError($('form-error'), { message: summary, details: unplaced });
     if (first) {
-      state.tabs.select(tabOf(first));
-      const input = first === 'default_role' ? $('role-' + selectedRole()) : $(FIELD_BY_KEY[first]);
-      if (input) input.focus();
+      state.tabs.select(tabOf(first.key));
+      if (first.focus) first.focus.focus();
     } else {
       $('form-error').scrollIntoView({ block: 'nearest' });
     }
@@ -768,6 +1361,7 @@
     if (payload.scopes && !payload.scopes.includes('openid')) {
       problems.push({ pointer: '/scopes', message: 'Scopes must include openid.' });
     }
+    problems.push(...provisioningProblems(true));
     return problems;
   }
 
@@ -807,6 +1401,7 @@
     renderBanners(status, data);
     renderReplicas(data);
     renderFailures(data);
+    updatePreview();
   }
 
   // Read-only mode: the setup repository cannot be written on this server (a mounted ConfigMap,
@@ -819,6 +1414,9 @@
     const form = $('sso-form');
     form.dataset.readOnly = readOnly ? 'true' : 'false';
     for (const node of form.querySelectorAll('input, select, textarea')) {
+      if (node.disabled !== readOnly) node.disabled = readOnly;
+    }
+    for (const node of form.querySelectorAll('[data-row-action], #add-required-claim, #add-role-mapping')) {
       if (node.disabled !== readOnly) node.disabled = readOnly;
     }
     $('toggle-secret').disabled = readOnly;
@@ -1301,6 +1899,31 @@
         applyProviderUi(detected.provider);
         updateDirty();
       }
+    });
+    // User Provisioning: checked as you type; a row's missing half once the focus leaves it.
+    const recheck = (event) => {
+      const key = liveKeyOf(event.target);
+      if (key) validateLive(key);
+    };
+    form.addEventListener('input', recheck);
+    form.addEventListener('change', recheck);
+    form.addEventListener('focusout', (event) => {
+      const row = event.target.closest('li.rule-row');
+      if (!row || (event.relatedTarget && row.contains(event.relatedTarget))) return;
+      if (!row.isConnected) return;
+      row.dataset.touched = 'true';
+      validateLive(row.dataset.kind);
+    });
+    for (const kind of Object.keys(ROW_KINDS)) {
+      $(ROW_KINDS[kind].add).addEventListener('click', () => addRow(kind));
+      $(ROW_KINDS[kind].list).addEventListener('click', (event) => {
+        const button = event.target.closest('[data-row-action="remove"]');
+        if (button && !button.disabled) removeRow(button.closest('li.rule-row'));
+      });
+    }
+    $('preview-sso').addEventListener('click', () => {
+      // A normal navigation: the identity provider's pages, then the server's preview page.
+      if (!$('preview-sso').disabled) window.location.assign('/auth/oidc/login?preview=1');
     });
     $('sso-allow-local').addEventListener('change', updateLocalWarning);
     $('sso-link-by-email').addEventListener('change', updateLinkWarning);

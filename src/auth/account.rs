@@ -544,6 +544,7 @@ mod tests {
             created_at: "2026-12-01T00:00:00Z".into(),
             last_used_unix: None,
             expires_unix: None,
+            from_device: false,
         }
     }
 

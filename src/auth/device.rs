@@ -177,6 +177,7 @@ pub(crate) async fn poll(
         created_at: crate::clock::now_rfc3339(),
         last_used_unix: None,
         expires_unix: key_expires_unix,
+        from_device: true,
     };
     let issued = match store
         .poll_device(&device_hash, now_ms, &key.hash, &record)

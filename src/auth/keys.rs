@@ -111,6 +111,7 @@ pub(crate) async fn issue_api_key(
         created_at: crate::clock::now_rfc3339(),
         last_used_unix: None,
         expires_unix,
+        from_device: false,
     };
     store.create_api_key(&key.hash, &record).await?;
     Audit::success(AuditKind::ApiKeyCreated)

@@ -11,6 +11,7 @@ pub(crate) mod api;
 pub(crate) mod assets;
 pub(crate) mod audit;
 pub(crate) mod auth;
+pub(crate) mod backchannel;
 pub(crate) mod body;
 pub(crate) mod client;
 pub(crate) mod device;
@@ -69,6 +70,8 @@ pub(crate) fn routes(state: AppState) -> BoxedFilter<(Response,)> {
         .or(pages::routes(state.clone()))
         .unify()
         .or(sso::routes(state.clone()))
+        .unify()
+        .or(backchannel::routes(state.clone()))
         .unify()
         // After the API group: the device flow's API routes start with `/api/auth/device`.
         .or(device::routes(state.clone()))

@@ -95,6 +95,7 @@ fn config_view(config: &OidcConfig) -> Value {
         "default_role": config.default_role,
         "allow_local_auth": config.allow_local_auth,
         "link_by_email": config.link_by_email,
+        "idp_ca_file": config.idp_ca_file,
         "idp_logout": config.idp_logout,
         "backchannel_logout_revokes_keys": config.backchannel_logout_revokes_keys,
         "email_claim": config.access.email_claim,
@@ -206,7 +207,32 @@ async fn complete(state: &AppState, mut body: Value) -> Result<(Value, OidcConfi
     };
     // The optional access fields the page sends as null (or empty) when unset: left out of
     // the file, as if never written.
+    // Settings the page has no control for are kept from the current file when left out (an
+    // explicit null removes them), so a save from the page never drops them.
+    if let Some(current) = state.reloader.live().oidc.as_ref() {
+        let kept = [
+            ("idp_ca_file", current.idp_ca_file.clone().map(Value::from)),
+            (
+                "idp_logout",
+                current.idp_logout.then_some(Value::Bool(true)),
+            ),
+            (
+                "backchannel_logout_revokes_keys",
+                current
+                    .backchannel_logout_revokes_keys
+                    .then_some(Value::Bool(true)),
+            ),
+        ];
+        for (field, value) in kept {
+            if let (false, Some(value)) = (object.contains_key(field), value) {
+                object.insert(field.into(), value);
+            }
+        }
+    }
     for field in [
+        "idp_ca_file",
+        "idp_logout",
+        "backchannel_logout_revokes_keys",
         "username_claim",
         "required_claims",
         "allowed_email_domains",

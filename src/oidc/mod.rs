@@ -11,6 +11,7 @@ pub(crate) mod failures;
 pub(crate) mod flow;
 pub(crate) mod http;
 pub(crate) mod jws;
+pub(crate) mod logout;
 pub(crate) mod provider;
 
 pub use provider::{ProviderHandle, ProviderState, ProviderStatus};

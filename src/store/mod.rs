@@ -594,6 +594,28 @@ impl Store {
         }
     }
 
+    /// Ends the sessions made by the SSO login whose provider session is `sid` at `issuer`
+    /// (back-channel logout); answers their users (one entry per session).
+    pub async fn delete_sessions_of_sid(
+        &self,
+        issuer: &str,
+        sid: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.delete_sessions_of_sid(issuer, sid),
+            Backend::Postgres(p) => p.delete_sessions_of_sid(issuer, sid).await,
+        }
+    }
+
+    /// Records the use of a logout token's `jti` (`key`: issuer and jti), kept until
+    /// `expires_unix`; false when it was used before, on any replica.
+    pub async fn use_logout_jti(&self, key: &str, expires_unix: u64) -> Result<bool, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.use_logout_jti(key, expires_unix),
+            Backend::Postgres(p) => p.use_logout_jti(key, expires_unix).await,
+        }
+    }
+
     /// Removes every record kind's expired records at `now_unix`; returns how many.
     pub async fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
         match &self.backend {

@@ -110,6 +110,10 @@ pub struct ApiKeyRecord {
     /// Unix seconds from which the key no longer works (contract section 9); `None`: never.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_unix: Option<u64>,
+    /// Issued by a device login (`coder login --sso`, the VS Code extension): revoked by a
+    /// back-channel logout when `backchannel_logout_revokes_keys` is on.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_device: bool,
 }
 
 /// A browser session as stored.

@@ -12,7 +12,11 @@
 // Options (the config file holds the same object):
 //   host                  "127.0.0.1" (always use 127.0.0.1, never localhost)
 //   port                  0 = any free port; give the old port to restart "at the same address"
-//   accounts              [{ sub, email?, email_verified?, name?, password? }]; or accountsFile
+//   accounts              [{ sub, email?, email_verified?, name?, password?, groups? }]; or
+//                         accountsFile. `groups` (an array of strings, or one string) is released
+//                         with the `groups` scope, like Okta's or Keycloak's groups claim: at
+//                         userinfo (or in the ID token too with conformIdTokenClaims false);
+//                         an account without it sends no groups claim at all
 //   clients               [{ client_id, client_secret, redirect_uris }] (confidential, code flow,
 //                         client_secret_basic); `client` (one object) is accepted too
 //   conformIdTokenClaims  true (default): email and name only at userinfo; false: in the ID token too
@@ -21,7 +25,7 @@
 //   defaultPassword       password of accounts without one ("secret")
 //
 // The interaction (login + consent) is a plain HTML form at /interaction/<uid> posting `login`
-// (the account's sub or email) and `password`; consent for openid/profile/email is granted
+// (the account's sub or email) and `password`; consent for openid/profile/email/groups is granted
 // automatically. devInteractions are off. PKCE (S256) is required for every client.
 
 import { spawn } from 'node:child_process';
@@ -35,7 +39,7 @@ import { stopProcess } from '../e2e-lib/daemon.mjs';
 
 const HERE = path.dirname(fileURLToPath(import.meta.url));
 const SELF = fileURLToPath(import.meta.url);
-const SUPPORTED_SCOPES = ['openid', 'profile', 'email'];
+const SUPPORTED_SCOPES = ['openid', 'profile', 'email', 'groups'];
 
 /** A private JWKS of `count` fresh RS256 keys (each with its own kid); the first one signs. */
 export function generateJwks(count = 1) {
@@ -135,6 +139,7 @@ export async function createProvider(input) {
       openid: ['sub'],
       email: ['email', 'email_verified'],
       profile: ['name'],
+      groups: ['groups'],
     },
     responseTypes: ['code'],
     pkce: { required: () => true },
@@ -165,6 +170,7 @@ export async function createProvider(input) {
           if (account.email !== undefined && account.email !== null) claims.email = account.email;
           if (account.email_verified !== undefined) claims.email_verified = account.email_verified;
           if (account.name !== undefined && account.name !== null) claims.name = account.name;
+          if (account.groups !== undefined && account.groups !== null) claims.groups = account.groups;
           return claims;
         },
       };

@@ -74,10 +74,10 @@ fn migrate_db_applies_once_and_a_newer_schema_is_refused_by_every_command() {
     let (url, db) = with_password(&cluster().fresh_database());
     let (code, out, err) = run(&["migrate-db", "--database-url", &url], None);
     assert_eq!(code, 0, "{out}{err}");
-    assert!(out.contains("from version 0 to 2"), "{out}");
+    assert!(out.contains("from version 0 to 3"), "{out}");
     let (code, out, _) = run(&["migrate-db", "--database-url", &url], None);
     assert_eq!(code, 0);
-    assert!(out.contains("version 2, nothing to do"), "{out}");
+    assert!(out.contains("version 3, nothing to do"), "{out}");
 
     // A newer binary migrated the database: this one refuses to touch it, saying why.
     cluster()
@@ -86,7 +86,7 @@ fn migrate_db_applies_once_and_a_newer_schema_is_refused_by_every_command() {
     let (code, _, err) = run(&["migrate-db", "--database-url", &url], None);
     assert_ne!(code, 0);
     assert!(
-        err.contains("schema is version 7, newer than this binary's 2"),
+        err.contains("schema is version 7, newer than this binary's 3"),
         "{err}"
     );
     let setup = Setup::git();
@@ -105,7 +105,7 @@ fn migrate_db_applies_once_and_a_newer_schema_is_refused_by_every_command() {
         None,
     );
     assert_ne!(code, 0, "serve refuses a newer schema");
-    assert!(err.contains("newer than this binary's 2"), "{err}");
+    assert!(err.contains("newer than this binary's 3"), "{err}");
     let (code, _, err) = run(
         &[
             "set-role",
@@ -119,7 +119,7 @@ fn migrate_db_applies_once_and_a_newer_schema_is_refused_by_every_command() {
         None,
     );
     assert_ne!(code, 0);
-    assert!(err.contains("newer than this binary's 2"), "{err}");
+    assert!(err.contains("newer than this binary's 3"), "{err}");
 }
 
 #[test]

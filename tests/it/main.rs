@@ -13,6 +13,7 @@
 mod access;
 mod accounts;
 mod audit;
+mod backchannel;
 mod backup;
 mod cli;
 mod cli_trust;

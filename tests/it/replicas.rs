@@ -109,7 +109,7 @@ async fn three_replicas_starting_at_once_migrate_once_and_share_everything() {
                 "SELECT count(*) || ':' || max(version) FROM coderflow_schema"
             )
             .unwrap(),
-        "2:2",
+        "3:3",
         "each migration applied once"
     );
     assert_eq!(

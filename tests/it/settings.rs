@@ -457,3 +457,45 @@ async fn a_read_only_setup_repository_answers_409_and_changes_nothing() {
     .await;
     assert_eq!(status, 200, "writable again: {text}");
 }
+
+/// Settings the page has no control for survive a save from the page; null removes them.
+#[tokio::test]
+async fn a_save_keeps_the_settings_it_leaves_out_and_null_removes_them() {
+    let setup = Setup::git();
+    let mut file = form("http://127.0.0.1:9/");
+    file["idp_logout"] = json!(true);
+    file["backchannel_logout_revokes_keys"] = json!(true);
+    setup.write_oidc(&file.to_string());
+    let daemon = setup.start();
+    let admin = daemon.admin_key().await;
+    let (_, view, _) = call(&daemon, &admin, Method::GET, "/api/settings/sso", None).await;
+    assert_eq!(view["config"]["idp_logout"], true);
+    let (status, _, text) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(form("http://127.0.0.1:9/")),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(daemon.setup.oidc_path()).unwrap()).unwrap();
+    assert_eq!(saved["idp_logout"], true, "{saved}");
+    assert_eq!(saved["backchannel_logout_revokes_keys"], true);
+    let mut cleared = form("http://127.0.0.1:9/");
+    cleared["idp_logout"] = Value::Null;
+    let (status, _, text) = call(
+        &daemon,
+        &admin,
+        Method::PUT,
+        "/api/settings/sso",
+        Some(cleared),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let saved: Value =
+        serde_json::from_str(&std::fs::read_to_string(daemon.setup.oidc_path()).unwrap()).unwrap();
+    assert!(saved.get("idp_logout").is_none(), "{saved}");
+    assert_eq!(saved["backchannel_logout_revokes_keys"], true);
+}

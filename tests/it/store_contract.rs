@@ -102,6 +102,7 @@ fn key(id: &str, username: &str) -> ApiKeyRecord {
         created_at: "2026-12-04T00:00:00Z".into(),
         last_used_unix: None,
         expires_unix: None,
+        from_device: false,
     }
 }
 

@@ -145,6 +145,59 @@ impl PgStore {
     }
 }
 
+impl PgStore {
+    pub(crate) async fn delete_sessions_of_sid(
+        &self,
+        issuer: &str,
+        sid: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let client = self.client().await?;
+        let rows = client
+            .query(
+                &client
+                    .prepare_cached(
+                        "DELETE FROM sessions WHERE record->'sso'->>'issuer' = $1
+                         AND record->'sso'->>'sid' = $2 RETURNING username",
+                    )
+                    .await?,
+                &[&issuer, &sid],
+            )
+            .await?;
+        Ok(rows.iter().map(|r| r.get(0)).collect())
+    }
+
+    pub(crate) async fn use_logout_jti(
+        &self,
+        key: &str,
+        expires_unix: u64,
+    ) -> Result<bool, StoreError> {
+        let client = self.client().await?;
+        let inserted = client
+            .execute(
+                &client
+                    .prepare_cached(
+                        "INSERT INTO logout_jtis (key, expires_unix) VALUES ($1, $2)
+                         ON CONFLICT (key) DO NOTHING",
+                    )
+                    .await?,
+                &[&key, &int(expires_unix)],
+            )
+            .await?;
+        Ok(inserted == 1)
+    }
+
+    pub(crate) async fn sweep_logout_jtis(&self, now_unix: u64) -> Result<usize, StoreError> {
+        let client = self.client().await?;
+        let removed = client
+            .execute(
+                "DELETE FROM logout_jtis WHERE expires_unix <= $1",
+                &[&int(now_unix)],
+            )
+            .await?;
+        Ok(removed as usize)
+    }
+}
+
 fn window(row: tokio_postgres::Row) -> FailureWindow {
     let failures: i32 = row.get(0);
     let ends: i64 = row.get(1);

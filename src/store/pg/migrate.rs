@@ -8,6 +8,7 @@ use super::StoreError;
 const MIGRATIONS: &[(i32, &str)] = &[
     (1, include_str!("migrations/0001_initial.sql")),
     (2, include_str!("migrations/0002_replicas.sql")),
+    (3, include_str!("migrations/0003_backchannel_logout.sql")),
 ];
 
 /// The schema version this binary runs on.

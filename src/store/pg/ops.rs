@@ -567,7 +567,8 @@ impl PgStore {
             + self
                 .sweep_replicas(now_unix.saturating_sub(REPLICA_KEPT_SECS))
                 .await?
-            + self.sweep_password_failures(now_unix).await?)
+            + self.sweep_password_failures(now_unix).await?
+            + self.sweep_logout_jtis(now_unix).await?)
     }
 
     pub(crate) async fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {

@@ -223,6 +223,7 @@ mod tests {
             created_at: String::new(),
             last_used_unix: None,
             expires_unix: None,
+            from_device: false,
         }
     }
 

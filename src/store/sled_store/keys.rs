@@ -126,6 +126,7 @@ mod tests {
             created_at: "2026-11-29T00:00:00Z".into(),
             last_used_unix: None,
             expires_unix: None,
+            from_device: false,
         }
     }
 

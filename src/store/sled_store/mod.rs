@@ -73,6 +73,8 @@ pub(super) struct Trees {
     audit: sled::Tree,
     /// Replica id -> [`super::records::ReplicaRecord`] (heartbeats).
     replicas: sled::Tree,
+    /// `issuer \0 jti` of used back-channel logout tokens -> expiry (big-endian unix seconds).
+    logout_jtis: sled::Tree,
     /// Device code hash -> (last poll in ms, interval in s): the pacing of polls, in memory so
     /// that a poll that changes no status writes nothing (see `poll_device`).
     poll_pacing: std::sync::Mutex<std::collections::HashMap<Vec<u8>, (u64, u64)>>,
@@ -122,6 +124,7 @@ impl SledStore {
             device_user_codes: tree("device_user_codes.v1")?,
             audit: tree("audit.v1")?,
             replicas: tree("replicas.v1")?,
+            logout_jtis: tree("logout_jtis.v1")?,
             poll_pacing: Default::default(),
             auth_epoch: Default::default(),
             write_gate: Default::default(),

@@ -45,12 +45,74 @@ impl SledStore {
         self.remove_sessions(|s| s.username == username)
     }
 
+    /// Ends the sessions made by the SSO login whose provider session is `sid` at `issuer`;
+    /// answers their users.
+    pub(crate) fn delete_sessions_of_sid(
+        &self,
+        issuer: &str,
+        sid: &str,
+    ) -> Result<Vec<String>, StoreError> {
+        let mut users = Vec::new();
+        let _write = self.write_gate();
+        for entry in self.sessions.iter() {
+            let (hash, bytes) = entry?;
+            let Ok(session) = decode::<SessionRecord>(&bytes) else {
+                continue;
+            };
+            if session
+                .sso
+                .as_ref()
+                .is_some_and(|s| s.issuer == issuer && s.sid.as_deref() == Some(sid))
+            {
+                self.sessions.remove(hash)?;
+                users.push(session.username);
+            }
+        }
+        Ok(users)
+    }
+
+    /// Records the use of a logout token's `jti` (kept until `expires_unix`); false when it
+    /// was used before.
+    pub(crate) fn use_logout_jti(&self, key: &str, expires_unix: u64) -> Result<bool, StoreError> {
+        let _write = self.write_gate();
+        let fresh = self
+            .logout_jtis
+            .compare_and_swap(
+                key.as_bytes(),
+                None::<&[u8]>,
+                Some(&expires_unix.to_be_bytes()[..]),
+            )?
+            .is_ok();
+        Ok(fresh)
+    }
+
     /// Removes every record kind's expired records at `now_unix`; returns how many.
     pub(crate) fn sweep_expired(&self, now_unix: u64) -> Result<usize, StoreError> {
         Ok(self.sweep_expired_sessions(now_unix)?
             + self.sweep_pending_logins(now_unix)?
             + self.sweep_device_codes(now_unix)?
-            + self.sweep_replicas(now_unix.saturating_sub(REPLICA_KEPT_SECS))?)
+            + self.sweep_replicas(now_unix.saturating_sub(REPLICA_KEPT_SECS))?
+            + self.sweep_logout_jtis(now_unix)?)
+    }
+
+    fn sweep_logout_jtis(&self, now_unix: u64) -> Result<usize, StoreError> {
+        let mut stale = Vec::new();
+        for entry in self.logout_jtis.iter() {
+            let (key, value) = entry?;
+            let expires = value
+                .as_ref()
+                .try_into()
+                .map(u64::from_be_bytes)
+                .unwrap_or(0);
+            if expires <= now_unix {
+                stale.push(key);
+            }
+        }
+        let _write = self.write_gate();
+        for key in &stale {
+            self.logout_jtis.remove(key)?;
+        }
+        Ok(stale.len())
     }
 
     /// Removes sessions expired at `now_unix`; returns how many.

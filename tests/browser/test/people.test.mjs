@@ -197,9 +197,13 @@ describe('People & Access', () => {
     assert.match(await laptopRow.locator('[data-col="prefix"]').textContent(), /cf_/);
     assert.match(await laptopRow.locator('[data-col="created"]').textContent(), /\d/);
     assert.match(await laptopRow.locator('[data-col="last-used"]').textContent(), /\d/, 'used by GET /api/me');
-    assert.equal((await laptopRow.locator('[data-col="expires"]').textContent()).trim(), 'never');
     // The key list as the API answers it agrees.
     const listed = await (await page.request.get(`${daemon.url}/api/users/alice/keys`)).json();
+    // Keys from `POST /api/auth/login` live --cli-key-days (contract section 9): a date, or "never".
+    const expiresAt = listed.keys.find((k) => String(k.id) === String(laptop.id))?.expires_at ?? null;
+    const expires = (await laptopRow.locator('[data-col="expires"]').textContent()).trim();
+    if (expiresAt === null) assert.equal(expires, 'never');
+    else assert.equal(await laptopRow.locator('[data-col="expires"] time').getAttribute('datetime'), String(expiresAt));
     assert.deepEqual(listed.keys.map((k) => k.name).sort(), ['alice ci', 'alice laptop']);
     await assertAccessible(page, 'API keys dialog');
     await screenshot(page, SUITE, 'keys-dialog');

@@ -387,6 +387,13 @@ impl TestIdp {
     }
 
     /// The `kid` of the published signing key.
+    /// A compact JWS of `claims` signed the way `signing` says with the published key (for
+    /// logout tokens and other hostile tokens a test makes itself).
+    pub fn sign_jwt(&self, claims: &Value, signing: Signing) -> String {
+        let generation = self.state().key_generation;
+        sign(claims, signing, generation, &self.client_secret())
+    }
+
     pub fn current_kid(&self) -> String {
         kid(self.state().key_generation)
     }
