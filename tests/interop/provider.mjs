@@ -18,7 +18,10 @@
 //                         userinfo (or in the ID token too with conformIdTokenClaims false);
 //                         an account without it sends no groups claim at all
 //   clients               [{ client_id, client_secret, redirect_uris }] (confidential, code flow,
-//                         client_secret_basic); `client` (one object) is accepted too
+//                         client_secret_basic); `client` (one object) is accepted too. Optional,
+//                         for logout: post_logout_redirect_uris (RP-initiated logout),
+//                         backchannel_logout_uri and backchannel_logout_session_required (then
+//                         the ID tokens carry `sid` and the logout tokens too)
 //   conformIdTokenClaims  true (default): email and name only at userinfo; false: in the ID token too
 //   jwks                  { keys: [private JWKs] }; the first signs. Default: one fresh RS256 key.
 //   cookieKeys            keys signing the provider's cookies
@@ -27,6 +30,13 @@
 // The interaction (login + consent) is a plain HTML form at /interaction/<uid> posting `login`
 // (the account's sub or email) and `password`; consent for openid/profile/email/groups is granted
 // automatically. devInteractions are off. PKCE (S256) is required for every client.
+//
+// Logout: RP-initiated logout (`end_session_endpoint`, node-oidc-provider's default) asks on a
+// plain page (`#logout-yes` "Yes, sign me out", `#logout-no`), then goes to the client's
+// registered post_logout_redirect_uri or to a plain "Signed out" page (`#signed-out`). Back-channel
+// logout is on: confirming a logout POSTs a logout_token to the backchannel_logout_uri of every
+// client of that provider session that registered one; each outcome is logged on stderr as
+// `backchannel.success <client_id> <sub> <sid>` or `backchannel.error <client_id> <sub> <sid>: ...`.
 
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
@@ -97,6 +107,28 @@ ${error ? `<p id="error" class="error">${escapeHtml(error)}</p>` : ''}
 </body></html>`;
 }
 
+// RP-initiated logout's pages (features.rpInitiatedLogout): `form` is the provider's hidden form
+// (id "op.logoutForm", its xsrf field); the buttons submit it, "yes" with `logout=yes`.
+async function logoutSource(ctx, form) {
+  ctx.type = 'html';
+  ctx.body = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Interop IdP: sign out</title></head>
+<body>
+<h1>Do you want to sign out from ${escapeHtml(ctx.host)}?</h1>
+${form}
+<button id="logout-yes" type="submit" form="op.logoutForm" name="logout" value="yes">Yes, sign me out</button>
+<button id="logout-no" type="submit" form="op.logoutForm">No, stay signed in</button>
+</body></html>`;
+}
+
+async function postLogoutSuccessSource(ctx) {
+  const client = ctx.oidc.client?.clientId;
+  ctx.type = 'html';
+  ctx.body = `<!doctype html>
+<html><head><meta charset="utf-8"><title>Interop IdP: signed out</title></head>
+<body><h1 id="signed-out">Signed out</h1><p>Your sign-out${client ? ` with ${escapeHtml(client)}` : ''} was successful.</p></body></html>`;
+}
+
 async function readForm(req) {
   const chunks = [];
   let size = 0;
@@ -130,6 +162,11 @@ export async function createProvider(input) {
       grant_types: ['authorization_code'],
       response_types: ['code'],
       token_endpoint_auth_method: c.token_endpoint_auth_method || 'client_secret_basic',
+      ...(c.post_logout_redirect_uris ? { post_logout_redirect_uris: c.post_logout_redirect_uris } : {}),
+      ...(c.backchannel_logout_uri ? { backchannel_logout_uri: c.backchannel_logout_uri } : {}),
+      ...(c.backchannel_logout_session_required !== undefined
+        ? { backchannel_logout_session_required: c.backchannel_logout_session_required }
+        : {}),
     })),
     jwks: opts.jwks,
     cookies: { keys: opts.cookieKeys },
@@ -154,6 +191,15 @@ export async function createProvider(input) {
     features: {
       devInteractions: { enabled: false },
       userinfo: { enabled: true },
+      // The default pages import a web font: these plain ones keep the browser on loopback.
+      rpInitiatedLogout: { enabled: true, logoutSource, postLogoutSuccessSource },
+      backchannelLogout: { enabled: true },
+    },
+    // node-oidc-provider refuses outgoing requests to special-use addresses (SSRF protection);
+    // here every relying party, the back-channel logout URIs included, is on 127.0.0.1.
+    async fetch(url, options) {
+      delete options.dispatcher;
+      return globalThis.fetch(url, options);
     },
     interactions: {
       url(_ctx, interaction) {
@@ -183,6 +229,13 @@ export async function createProvider(input) {
   };
 
   const provider = new Provider(issuer, configuration);
+  provider.on('backchannel.success', (_ctx, client, accountId, sid) => {
+    process.stderr.write(`backchannel.success ${client.clientId} ${accountId} ${sid}\n`);
+  });
+  provider.on('backchannel.error', (_ctx, err, client, accountId, sid) => {
+    const body = err.response ? ` (${err.response.status})` : '';
+    process.stderr.write(`backchannel.error ${client.clientId} ${accountId} ${sid}: ${err.message}${body}\n`);
+  });
 
   async function grantConsent(details, accountId) {
     const requested = String(details.params.scope || 'openid')
