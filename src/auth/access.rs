@@ -113,6 +113,11 @@ pub(crate) fn decide(
     })
 }
 
+/// The groups the claims hold at `groups_claim` (for the preview), whatever the rules need.
+pub(crate) fn groups_found(claims: &Map<String, Value>, rules: &AccessRules) -> Vec<String> {
+    groups(claims, &rules.groups_claim, false).unwrap_or_default()
+}
+
 /// A string claim (or the first string of an array), trimmed; `None` when absent or blank.
 fn text(claim: &ClaimPath, claims: &Map<String, Value>) -> Option<String> {
     let value = match claim.find(claims)? {

@@ -213,7 +213,9 @@ pub(crate) async fn preview(
     let admission = match decide(&identity.claims, &config.access, config.default_role) {
         Ok(admission) => admission,
         Err(refusal) => {
-            preview.refused = Some(SsoRefusal::Access(refusal).to_string());
+            // What the groups claim holds, even when a rule refuses (it is what to fix).
+            preview.groups = crate::auth::access::groups_found(&identity.claims, &config.access);
+            preview.refused = Some(format!("{} ({})", refusal, refusal.rule()));
             return Ok(preview);
         }
     };

@@ -496,6 +496,55 @@ fn signing_check(metadata: &Value) -> Value {
     }
 }
 
+/// Informational, when the access rules read claims beyond the email and name: which of them
+/// the provider lists in `claims_supported` (custom claims often are not listed, so nothing
+/// fails here; "Check with my account" shows what an account really receives).
+fn claims_check(metadata: &Value, config: &OidcConfig) -> Option<Value> {
+    let rules = &config.access;
+    let mut wanted: Vec<&str> = rules
+        .required_claims
+        .iter()
+        .map(|(claim, _)| claim.as_str())
+        .collect();
+    if rules.needs_groups() {
+        wanted.push(rules.groups_claim.as_str());
+    }
+    if let Some(username) = &rules.username_claim {
+        wanted.push(username.as_str());
+    }
+    if wanted.is_empty() {
+        return None;
+    }
+    // A JSON Pointer's claim is its first segment.
+    let top = |claim: &str| -> String {
+        claim
+            .strip_prefix('/')
+            .map_or(claim, |rest| rest.split('/').next().unwrap_or(rest))
+            .replace("~1", "/")
+            .replace("~0", "~")
+    };
+    let listed: Vec<&str> = metadata["claims_supported"]
+        .as_array()
+        .map(|claims| claims.iter().filter_map(Value::as_str).collect())
+        .unwrap_or_default();
+    let (known, unknown): (Vec<String>, Vec<String>) = wanted
+        .iter()
+        .map(|claim| top(claim))
+        .partition(|claim| listed.contains(&claim.as_str()));
+    let detail = if unknown.is_empty() {
+        format!(
+            "the provider lists the claims the access rules read ({})",
+            known.join(", ")
+        )
+    } else {
+        format!(
+            "the provider does not list {} in claims_supported (custom claims often are not): use \"Check with my account\" to see what your account receives",
+            unknown.join(", ")
+        )
+    };
+    Some(check("claims", true, detail))
+}
+
 fn check(name: &str, ok: bool, detail: impl Into<String>) -> Value {
     json!({ "name": name, "ok": ok, "detail": detail.into() })
 }
@@ -604,6 +653,9 @@ async fn run_checks(http: &ProviderHttp, config: &OidcConfig, redirect_uri: &str
         true,
         format!("register {redirect_uri} at the identity provider"),
     ));
+    if let Some(claims) = claims_check(&metadata, config) {
+        checks.push(claims);
+    }
     let public_url = redirect_uri.trim_end_matches("/auth/oidc/callback");
     // Informational: a provider without these still signs users in.
     checks.push(match metadata["end_session_endpoint"].as_str() {

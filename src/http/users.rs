@@ -134,7 +134,11 @@ async fn show(username: String, _admin: Caller, state: AppState) -> Response {
 
 /// A user's view with `access_managed_by_provider` (their access is read-only here).
 fn with_managed(user: &crate::store::UserRecord, managed: bool) -> Value {
-    let mut view = serde_json::to_value(UserView::from(user)).unwrap_or_default();
+    view_with_managed(&UserView::from(user), managed)
+}
+
+fn view_with_managed(view: &UserView, managed: bool) -> Value {
+    let mut view = serde_json::to_value(view).unwrap_or_default();
     view["access_managed_by_provider"] = managed.into();
     view
 }
@@ -172,7 +176,12 @@ async fn create(admin: Caller, body: CreateBody, state: AppState) -> Response {
                 .reason(format!("role {role}"))
                 .record(&state.store)
                 .await;
-            warp::reply::with_status(warp::reply::json(&user), StatusCode::CREATED).into_response()
+            // A new user has no SSO identity yet: managed here.
+            warp::reply::with_status(
+                warp::reply::json(&view_with_managed(&user, false)),
+                StatusCode::CREATED,
+            )
+            .into_response()
         }
         Err(e) => e.response(),
     }
@@ -214,7 +223,10 @@ async fn patch(username: String, admin: Caller, body: PatchBody, state: AppState
                 .reason(reason)
                 .record(&state.store)
                 .await;
-            warp::reply::json(&user).into_response()
+            let managed = managed_by_provider(&state, &user.username)
+                .await
+                .unwrap_or(false);
+            warp::reply::json(&view_with_managed(&user, managed)).into_response()
         }
         Err(e) => e.response(),
     }
@@ -270,7 +282,8 @@ async fn put_access(
                 .reason(roles.join(", "))
                 .record(&state.store)
                 .await;
-            warp::reply::json(&user).into_response()
+            // Refused above for a managed user.
+            warp::reply::json(&view_with_managed(&user, false)).into_response()
         }
         Err(e) => e.response(),
     }

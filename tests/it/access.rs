@@ -379,6 +379,10 @@ async fn the_preview_shows_claims_and_the_decision_without_signing_in() {
     assert!(refused.contains("data-allowed=\"false\""), "{refused}");
     assert!(refused.contains("allowed_email_domains"), "{refused}");
     assert!(
+        refused.contains("<th scope=\"row\">Groups</th><td>leads</td>"),
+        "the groups are shown even when refused: {refused}"
+    );
+    assert!(
         !rig.users().await.contains(&"val".to_owned()),
         "nobody created"
     );

@@ -499,3 +499,43 @@ async fn a_save_keeps_the_settings_it_leaves_out_and_null_removes_them() {
     assert!(saved.get("idp_logout").is_none(), "{saved}");
     assert_eq!(saved["backchannel_logout_revokes_keys"], true);
 }
+
+/// With access rules that read claims, Test Connection says which of them the provider lists.
+#[tokio::test]
+async fn test_connection_reports_the_claims_the_access_rules_read() {
+    let idp = TestIdp::start("acme-client", SECRET).await;
+    let daemon = Setup::git().start();
+    let admin = daemon.admin_key().await;
+    let mut config = form(&idp.issuer());
+    config["allowed_groups"] = json!(["eng"]);
+    config["required_claims"] = json!({"email_verified": ["true"]});
+    let (status, body, text) = call(
+        &daemon,
+        &admin,
+        Method::POST,
+        "/api/settings/sso/test",
+        Some(config),
+    )
+    .await;
+    assert_eq!(status, 200, "{text}");
+    let claims = body["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == "claims")
+        .expect("a claims check");
+    let detail = claims["detail"].as_str().unwrap();
+    assert!(detail.contains("does not list groups"), "{detail}");
+    assert!(!detail.contains("email_verified"), "listed: {detail}");
+    assert!(detail.contains("Check with my account"), "{detail}");
+    // Without such rules there is no claims check.
+    let (_, body, _) = call(
+        &daemon,
+        &admin,
+        Method::POST,
+        "/api/settings/sso/test",
+        Some(form(&idp.issuer())),
+    )
+    .await;
+    assert!(!body.to_string().contains("\"claims\""), "{body}");
+}
