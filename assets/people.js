@@ -369,8 +369,8 @@
   }
 
   // Swaps a user's row and puts the focus back on the same control.
-  // An answer of PATCH or PUT .../access has no access_managed_by_provider: what the list said
-  // is kept for what the answer does not say.
+  // The answers of PATCH and PUT .../access carry access_managed_by_provider; an older server's
+  // do not, and then what the list said is kept for what the answer does not say.
   function replaceUser(user, focusAction) {
     const i = state.users.findIndex((u) => u.username === user.username);
     if (i >= 0) user = Object.assign({}, state.users[i], user);

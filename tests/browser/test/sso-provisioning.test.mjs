@@ -581,7 +581,14 @@ describe('People & Access: access managed by the identity provider', () => {
     }
     await page.emulateMedia({ colorScheme: 'light' });
 
-    // An answer without the flag (PATCH) keeps the row read-only.
+    // The PATCH answer carries the flag too (as the server answers for a managed user): the row
+    // stays read-only.
+    await page.route('**/api/users/mia', async (route) => {
+      const response = await route.fetch();
+      const body = await response.json();
+      body.access_managed_by_provider = true;
+      return route.fulfill({ response, json: body });
+    });
     await mia.locator('[data-action="toggle-disabled"]').click();
     await page.locator('#disable-confirm').click();
     await eventually(async () => assert.equal(await row('mia').getAttribute('data-disabled'), 'true'));
