@@ -11,43 +11,25 @@ use crate::store::records::{FailureWindow, ReplicaRecord};
 
 impl PgStore {
     pub(crate) async fn record_replica(&self, replica: &ReplicaRecord) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO replicas (id, last_seen_unix, record) VALUES ($1, $2, $3)
+        self.execute(
+            "INSERT INTO replicas (id, last_seen_unix, record) VALUES ($1, $2, $3)
                  ON CONFLICT (id) DO UPDATE SET last_seen_unix = $2, record = $3",
-                    )
-                    .await?,
-                &[&replica.id, &int(replica.last_seen), &Json(replica)],
-            )
-            .await?;
+            &[&replica.id, &int(replica.last_seen), &Json(replica)],
+        )
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn remove_replica(&self, id: &str) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM replicas WHERE id = $1")
-                    .await?,
-                &[&id],
-            )
+        self.execute("DELETE FROM replicas WHERE id = $1", &[&id])
             .await?;
         Ok(())
     }
 
     pub(crate) async fn replicas(&self, seen_since: u64) -> Result<Vec<ReplicaRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
+        let rows = self
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT record FROM replicas WHERE last_seen_unix >= $1 ORDER BY id",
-                    )
-                    .await?,
+                "SELECT record FROM replicas WHERE last_seen_unix >= $1 ORDER BY id",
                 &[&int(seen_since)],
             )
             .await?;
@@ -58,12 +40,9 @@ impl PgStore {
     }
 
     pub(crate) async fn sweep_replicas(&self, seen_before: u64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
+        let removed = self
             .execute(
-                &client
-                    .prepare_cached("DELETE FROM replicas WHERE last_seen_unix < $1")
-                    .await?,
+                "DELETE FROM replicas WHERE last_seen_unix < $1",
                 &[&int(seen_before)],
             )
             .await?;
@@ -75,15 +54,10 @@ impl PgStore {
         key: &str,
         now_unix: u64,
     ) -> Result<Option<FailureWindow>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT failures, window_end_unix FROM password_failures
+                "SELECT failures, window_end_unix FROM password_failures
                  WHERE key = $1 AND window_end_unix > $2",
-                    )
-                    .await?,
                 &[&key.as_bytes(), &int(now_unix)],
             )
             .await?;
@@ -96,13 +70,10 @@ impl PgStore {
         now_unix: u64,
         window_secs: u64,
     ) -> Result<FailureWindow, StoreError> {
-        let client = self.client().await?;
         // One statement: concurrent failures on several replicas each count once.
-        let row = client
+        let row = self
             .query_one(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO password_failures AS f (key, window_end_unix, failures)
+                "INSERT INTO password_failures AS f (key, window_end_unix, failures)
                  VALUES ($1, $2::bigint + $3::bigint, 1)
                  ON CONFLICT (key) DO UPDATE SET
                    failures = CASE WHEN f.window_end_unix <= $2 THEN 1 ELSE f.failures + 1 END,
@@ -110,8 +81,6 @@ impl PgStore {
                                           THEN $2::bigint + $3::bigint
                                           ELSE f.window_end_unix END
                  RETURNING failures, window_end_unix",
-                    )
-                    .await?,
                 &[&key.as_bytes(), &int(now_unix), &int(window_secs)],
             )
             .await?;
@@ -119,25 +88,18 @@ impl PgStore {
     }
 
     pub(crate) async fn clear_password_failures(&self, key: &str) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM password_failures WHERE key = $1")
-                    .await?,
-                &[&key.as_bytes()],
-            )
-            .await?;
+        self.execute(
+            "DELETE FROM password_failures WHERE key = $1",
+            &[&key.as_bytes()],
+        )
+        .await?;
         Ok(())
     }
 
     pub(crate) async fn sweep_password_failures(&self, now_unix: u64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
+        let removed = self
             .execute(
-                &client
-                    .prepare_cached("DELETE FROM password_failures WHERE window_end_unix <= $1")
-                    .await?,
+                "DELETE FROM password_failures WHERE window_end_unix <= $1",
                 &[&int(now_unix)],
             )
             .await?;
@@ -151,15 +113,10 @@ impl PgStore {
         issuer: &str,
         sid: &str,
     ) -> Result<Vec<String>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
+        let rows = self
             .query(
-                &client
-                    .prepare_cached(
-                        "DELETE FROM sessions WHERE record->'sso'->>'issuer' = $1
+                "DELETE FROM sessions WHERE record->'sso'->>'issuer' = $1
                          AND record->'sso'->>'sid' = $2 RETURNING username",
-                    )
-                    .await?,
                 &[&issuer, &sid],
             )
             .await?;
@@ -171,15 +128,10 @@ impl PgStore {
         key: &str,
         expires_unix: u64,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let inserted = client
+        let inserted = self
             .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO logout_jtis (key, expires_unix) VALUES ($1, $2)
+                "INSERT INTO logout_jtis (key, expires_unix) VALUES ($1, $2)
                          ON CONFLICT (key) DO NOTHING",
-                    )
-                    .await?,
                 &[&key, &int(expires_unix)],
             )
             .await?;
@@ -187,8 +139,7 @@ impl PgStore {
     }
 
     pub(crate) async fn sweep_logout_jtis(&self, now_unix: u64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
+        let removed = self
             .execute(
                 "DELETE FROM logout_jtis WHERE expires_unix <= $1",
                 &[&int(now_unix)],

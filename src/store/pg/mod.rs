@@ -102,12 +102,53 @@ impl PgStore {
         migrated
     }
 
-    /// A pooled connection.
+    /// A pooled connection (for transactions; single statements use [`PgStore::execute`] and
+    /// the query helpers).
     async fn client(&self) -> Result<deadpool_postgres::Object, StoreError> {
         self.inner.pool.get().await.map_err(|e| match e {
             deadpool_postgres::PoolError::Backend(e) => StoreError::Postgres(e),
             other => StoreError::Unavailable(other.to_string()),
         })
+    }
+
+    /// One statement on a pooled connection, prepared once per connection: rows changed.
+    async fn execute(&self, sql: &str, params: Params<'_>) -> Result<u64, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.execute(&statement, params).await?)
+    }
+
+    /// [`PgStore::execute`] answering the rows.
+    async fn query(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Vec<tokio_postgres::Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query(&statement, params).await?)
+    }
+
+    /// [`PgStore::execute`] answering at most one row.
+    async fn query_opt(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<Option<tokio_postgres::Row>, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_opt(&statement, params).await?)
+    }
+
+    /// [`PgStore::execute`] answering exactly one row.
+    async fn query_one(
+        &self,
+        sql: &str,
+        params: Params<'_>,
+    ) -> Result<tokio_postgres::Row, StoreError> {
+        let client = self.client().await?;
+        let statement = client.prepare_cached(sql).await?;
+        Ok(client.query_one(&statement, params).await?)
     }
 
     /// See the module doc.
@@ -155,3 +196,6 @@ impl Inner {
         self.auth_epoch.fetch_add(1, Ordering::AcqRel);
     }
 }
+
+/// A statement's parameters.
+type Params<'a> = &'a [&'a (dyn tokio_postgres::types::ToSql + Sync)];

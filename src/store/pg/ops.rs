@@ -37,7 +37,11 @@ fn email_key(email: &str) -> String {
 }
 
 /// The conflict a unique violation means, by its constraint.
-fn conflict(e: tokio_postgres::Error) -> StoreError {
+fn conflict(e: impl Into<StoreError>) -> StoreError {
+    let e = match e.into() {
+        StoreError::Postgres(e) => e,
+        other => return other,
+    };
     let Some(db) = e.as_db_error() else {
         return StoreError::Postgres(e);
     };
@@ -59,31 +63,20 @@ impl PgStore {
     // Users.
 
     pub(crate) async fn create_user(&self, user: &UserRecord) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client.prepare_cached("INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)").await?,
-                &[
+        self.execute("INSERT INTO users (username, email_key, enabled_admin, record) VALUES ($1, $2, $3, $4)", &[
                     &user.username,
                     &email_key(&user.email),
                     &user.is_enabled_server_admin(),
                     &Json(user),
-                ],
-            )
+                ])
             .await
             .map_err(conflict)?;
         Ok(())
     }
 
     pub(crate) async fn user(&self, username: &str) -> Result<Option<UserRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
-            .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM users WHERE username = $1")
-                    .await?,
-                &[&username],
-            )
+        let row = self
+            .query_opt("SELECT record FROM users WHERE username = $1", &[&username])
             .await?;
         Ok(row.map(|r| r.get::<_, Json<UserRecord>>(0).0))
     }
@@ -92,12 +85,9 @@ impl PgStore {
         &self,
         email: &str,
     ) -> Result<Option<UserRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM users WHERE email_key = $1")
-                    .await?,
+                "SELECT record FROM users WHERE email_key = $1",
                 &[&email_key(email)],
             )
             .await?;
@@ -105,12 +95,9 @@ impl PgStore {
     }
 
     pub(crate) async fn users(&self) -> Result<Vec<UserRecord>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
+        let rows = self
             .query(
-                &client
-                    .prepare_cached("SELECT record FROM users ORDER BY username COLLATE \"C\"")
-                    .await?,
+                "SELECT record FROM users ORDER BY username COLLATE \"C\"",
                 &[],
             )
             .await?;
@@ -121,12 +108,8 @@ impl PgStore {
     }
 
     pub(crate) async fn user_count(&self) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let count: i64 = client
-            .query_one(
-                &client.prepare_cached("SELECT count(*) FROM users").await?,
-                &[],
-            )
+        let count: i64 = self
+            .query_one("SELECT count(*) FROM users", &[])
             .await?
             .get(0);
         Ok(usize::try_from(count).unwrap_or(0))
@@ -200,14 +183,9 @@ impl PgStore {
         issuer: &str,
         sub: &str,
     ) -> Result<Option<String>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT username FROM identities WHERE issuer = $1 AND sub = $2",
-                    )
-                    .await?,
+                "SELECT username FROM identities WHERE issuer = $1 AND sub = $2",
                 &[&issuer, &sub],
             )
             .await?;
@@ -218,12 +196,9 @@ impl PgStore {
         &self,
         issuer: &str,
     ) -> Result<BTreeSet<String>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
+        let rows = self
             .query(
-                &client
-                    .prepare_cached("SELECT username FROM identities WHERE issuer = $1")
-                    .await?,
+                "SELECT username FROM identities WHERE issuer = $1",
                 &[&issuer],
             )
             .await?;
@@ -236,18 +211,12 @@ impl PgStore {
         sub: &str,
         username: &str,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
-                    )
-                    .await?,
-                &[&issuer, &sub, &username],
-            )
-            .await
-            .map_err(conflict)?;
+        self.execute(
+            "INSERT INTO identities (issuer, sub, username) VALUES ($1, $2, $3)",
+            &[&issuer, &sub, &username],
+        )
+        .await
+        .map_err(conflict)?;
         Ok(())
     }
 
@@ -315,13 +284,11 @@ impl PgStore {
         state_hash: &[u8],
         login: &PendingLogin,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client.prepare_cached("INSERT INTO pending_logins (state_hash, expires_unix, record) VALUES ($1, $2, $3)").await?,
-                &[&state_hash, &int(login.expires_unix), &Json(login)],
-            )
-            .await?;
+        self.execute(
+            "INSERT INTO pending_logins (state_hash, expires_unix, record) VALUES ($1, $2, $3)",
+            &[&state_hash, &int(login.expires_unix), &Json(login)],
+        )
+        .await?;
         Ok(())
     }
 
@@ -330,14 +297,9 @@ impl PgStore {
         state_hash: &[u8],
         now_unix: u64,
     ) -> Result<Option<PendingLogin>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached(
-                        "DELETE FROM pending_logins WHERE state_hash = $1 RETURNING record",
-                    )
-                    .await?,
+                "DELETE FROM pending_logins WHERE state_hash = $1 RETURNING record",
                 &[&state_hash],
             )
             .await?;
@@ -347,12 +309,9 @@ impl PgStore {
     }
 
     pub(crate) async fn sweep_pending_logins(&self, now_unix: u64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
+        let removed = self
             .execute(
-                &client
-                    .prepare_cached("DELETE FROM pending_logins WHERE expires_unix <= $1")
-                    .await?,
+                "DELETE FROM pending_logins WHERE expires_unix <= $1",
                 &[&int(now_unix)],
             )
             .await?;
@@ -387,12 +346,9 @@ impl PgStore {
         &self,
         hash: &[u8],
     ) -> Result<Option<ApiKeyRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached("SELECT record, last_used_unix FROM api_keys WHERE hash = $1")
-                    .await?,
+                "SELECT record, last_used_unix FROM api_keys WHERE hash = $1",
                 &[&hash],
             )
             .await?;
@@ -415,15 +371,10 @@ impl PgStore {
         &self,
         username: &str,
     ) -> Result<Vec<(Vec<u8>, ApiKeyRecord)>, StoreError> {
-        let client = self.client().await?;
-        let rows = client
+        let rows = self
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT hash, record, last_used_unix FROM api_keys WHERE username = $1
+                "SELECT hash, record, last_used_unix FROM api_keys WHERE username = $1
                  ORDER BY id COLLATE \"C\"",
-                    )
-                    .await?,
                 &[&username],
             )
             .await?;
@@ -481,20 +432,14 @@ impl PgStore {
         }
         let hashes: Vec<&[u8]> = uses.iter().map(|(h, _)| h.as_slice()).collect();
         let times: Vec<i64> = uses.iter().map(|(_, t)| int(*t)).collect();
-        let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached(
-                        "UPDATE api_keys AS k
+        self.execute(
+            "UPDATE api_keys AS k
                  SET last_used_unix = greatest(coalesce(k.last_used_unix, 0), u.unix)
                  FROM unnest($1::bytea[], $2::bigint[]) AS u(hash, unix)
                  WHERE k.hash = u.hash",
-                    )
-                    .await?,
-                &[&hashes, &times],
-            )
-            .await?;
+            &[&hashes, &times],
+        )
+        .await?;
         Ok(())
     }
 
@@ -505,13 +450,16 @@ impl PgStore {
         hash: &[u8],
         session: &SessionRecord,
     ) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client.prepare_cached("INSERT INTO sessions (hash, username, expires_unix, record) VALUES ($1, $2, $3, $4)").await?,
-                &[&hash, &session.username, &int(session.expires_unix), &Json(session)],
-            )
-            .await?;
+        self.execute(
+            "INSERT INTO sessions (hash, username, expires_unix, record) VALUES ($1, $2, $3, $4)",
+            &[
+                &hash,
+                &session.username,
+                &int(session.expires_unix),
+                &Json(session),
+            ],
+        )
+        .await?;
         Ok(())
     }
 
@@ -520,14 +468,9 @@ impl PgStore {
         hash: &[u8],
         now_unix: u64,
     ) -> Result<Option<SessionRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached(
-                        "SELECT record FROM sessions WHERE hash = $1 AND expires_unix > $2",
-                    )
-                    .await?,
+                "SELECT record FROM sessions WHERE hash = $1 AND expires_unix > $2",
                 &[&hash, &int(now_unix)],
             )
             .await?;
@@ -535,27 +478,14 @@ impl PgStore {
     }
 
     pub(crate) async fn delete_session(&self, hash: &[u8]) -> Result<(), StoreError> {
-        let client = self.client().await?;
-        client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM sessions WHERE hash = $1")
-                    .await?,
-                &[&hash],
-            )
+        self.execute("DELETE FROM sessions WHERE hash = $1", &[&hash])
             .await?;
         Ok(())
     }
 
     pub(crate) async fn delete_sessions_of(&self, username: &str) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM sessions WHERE username = $1")
-                    .await?,
-                &[&username],
-            )
+        let removed = self
+            .execute("DELETE FROM sessions WHERE username = $1", &[&username])
             .await?;
         Ok(removed as usize)
     }
@@ -572,12 +502,9 @@ impl PgStore {
     }
 
     pub(crate) async fn sweep_expired_sessions(&self, now_unix: u64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
+        let removed = self
             .execute(
-                &client
-                    .prepare_cached("DELETE FROM sessions WHERE expires_unix <= $1")
-                    .await?,
+                "DELETE FROM sessions WHERE expires_unix <= $1",
                 &[&int(now_unix)],
             )
             .await?;
@@ -591,15 +518,10 @@ impl PgStore {
         device_hash: &[u8],
         record: &DeviceRecord,
     ) -> Result<bool, StoreError> {
-        let client = self.client().await?;
-        let inserted = client
+        let inserted = self
             .execute(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO device_codes (hash, user_code, expires_unix, record)
+                "INSERT INTO device_codes (hash, user_code, expires_unix, record)
                  VALUES ($1, $2, $3, $4) ON CONFLICT (user_code) DO NOTHING",
-                    )
-                    .await?,
                 &[
                     &device_hash,
                     &record.user_code,
@@ -615,12 +537,9 @@ impl PgStore {
         &self,
         device_hash: &[u8],
     ) -> Result<Option<DeviceRecord>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client
-                    .prepare_cached("SELECT record FROM device_codes WHERE hash = $1")
-                    .await?,
+                "SELECT record FROM device_codes WHERE hash = $1",
                 &[&device_hash],
             )
             .await?;
@@ -632,10 +551,9 @@ impl PgStore {
         user_code: &str,
         now_unix: u64,
     ) -> Result<Option<(Vec<u8>, DeviceRecord)>, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_opt(
-                &client.prepare_cached("SELECT hash, record FROM device_codes WHERE user_code = $1 AND expires_unix > $2").await?,
+                "SELECT hash, record FROM device_codes WHERE user_code = $1 AND expires_unix > $2",
                 &[&user_code, &int(now_unix)],
             )
             .await?;
@@ -727,12 +645,9 @@ impl PgStore {
     }
 
     pub(crate) async fn sweep_device_codes(&self, now_unix: u64) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let removed = client
+        let removed = self
             .execute(
-                &client
-                    .prepare_cached("DELETE FROM device_codes WHERE expires_unix + $2 <= $1")
-                    .await?,
+                "DELETE FROM device_codes WHERE expires_unix + $2 <= $1",
                 &[&int(now_unix), &int(EXPIRED_KEPT_SECS)],
             )
             .await?;
@@ -742,14 +657,9 @@ impl PgStore {
     // The audit trail.
 
     pub(crate) async fn record_audit(&self, event: &AuditEvent) -> Result<u64, StoreError> {
-        let client = self.client().await?;
-        let id: i64 = client
+        let id: i64 = self
             .query_one(
-                &client
-                    .prepare_cached(
-                        "INSERT INTO audit (at, kind, record) VALUES ($1, $2, $3) RETURNING id",
-                    )
-                    .await?,
+                "INSERT INTO audit (at, kind, record) VALUES ($1, $2, $3) RETURNING id",
                 &[&event.at, &event.kind, &Json(event)],
             )
             .await?
@@ -763,18 +673,13 @@ impl PgStore {
         limit: usize,
         kind: Option<&str>,
     ) -> Result<Vec<AuditEvent>, StoreError> {
-        let client = self.client().await?;
         let before = before.map_or(i64::MAX, int);
         let limit = i64::try_from(limit).unwrap_or(i64::MAX);
-        let rows = client
+        let rows = self
             .query(
-                &client
-                    .prepare_cached(
-                        "SELECT id, record FROM audit
+                "SELECT id, record FROM audit
                  WHERE id < $1 AND ($2::text IS NULL OR kind = $2 OR starts_with(kind, $2 || '.'))
                  ORDER BY id DESC LIMIT $3",
-                    )
-                    .await?,
                 &[&before, &kind, &limit],
             )
             .await?;
@@ -793,18 +698,12 @@ impl PgStore {
         cutoff_rfc3339: &str,
         max_events: usize,
     ) -> Result<usize, StoreError> {
-        let client = self.client().await?;
-        let old = client
-            .execute(
-                &client
-                    .prepare_cached("DELETE FROM audit WHERE at < $1")
-                    .await?,
-                &[&cutoff_rfc3339],
-            )
+        let old = self
+            .execute("DELETE FROM audit WHERE at < $1", &[&cutoff_rfc3339])
             .await?;
-        let excess = client
+        let excess = self
             .execute(
-                &client.prepare_cached("DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id DESC OFFSET $1)").await?,
+                "DELETE FROM audit WHERE id IN (SELECT id FROM audit ORDER BY id DESC OFFSET $1)",
                 &[&i64::try_from(max_events).unwrap_or(i64::MAX)],
             )
             .await?;
@@ -812,15 +711,10 @@ impl PgStore {
     }
 
     pub(crate) async fn summary(&self) -> Result<StoreSummary, StoreError> {
-        let client = self.client().await?;
-        let row = client
+        let row = self
             .query_one(
-                &client
-                    .prepare_cached(
-                        "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
+                "SELECT (SELECT count(*) FROM users), (SELECT count(*) FROM api_keys),
                         (SELECT count(*) FROM audit)",
-                    )
-                    .await?,
                 &[],
             )
             .await?;
