@@ -3,15 +3,12 @@
 //! refused), and the account commands with `--database-url`. The database password never
 //! appears in an output or a log line.
 
-use std::io::Write;
-use std::process::{Command, Stdio};
-
 use coderflow::store::Store;
 use reqwest::Method;
 use serde_json::Value;
 
 use crate::support::postgres::{self, Postgres};
-use crate::support::{BIN, Daemon, Setup};
+use crate::support::{Daemon, Setup, server_command};
 
 /// A password in the URL: the tests' cluster trusts local connections, so it is not checked,
 /// but every output is searched for it.
@@ -33,36 +30,15 @@ fn with_password(url: &str) -> (String, String) {
     )
 }
 
-/// Runs `coder-server args...` with `stdin`; (exit code, stdout, stderr).
+/// Runs `coder-server args...` with `stdin`; (exit code, stdout, stderr). Fails the test when
+/// the database password shows in either output.
 fn run(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env_remove("CODERFLOW_DATABASE_URL")
-        .env_remove("CODERFLOW_DATA_DIR")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(input) = stdin {
-        child
-            .stdin
-            .take()
-            .unwrap()
-            .write_all(input.as_bytes())
-            .unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    let (stdout, stderr) = (
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    );
+    let (code, stdout, stderr) = server_command(args, stdin);
     assert!(
         !stdout.contains(DB_PASSWORD) && !stderr.contains(DB_PASSWORD),
         "the database password was shown: {stdout}{stderr}"
     );
-    (out.status.code().unwrap_or(-1), stdout, stderr)
+    (code, stdout, stderr)
 }
 
 fn cluster() -> &'static Postgres {

@@ -101,6 +101,17 @@ async fn keys_live_as_asked_capped_by_the_server_maximum() {
     }
 }
 
+/// `coder whoami` with the profiles in `config`.
+fn whoami(config: &std::path::Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_coder"))
+        .args(["whoami"])
+        .env("CODER_CONFIG_DIR", config)
+        .env_remove("CODER_URL")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn an_expired_key_answers_key_expired_and_the_cli_says_to_sign_in_again() {
     let mut daemon = Setup::git().start();
@@ -175,13 +186,7 @@ async fn an_expired_key_answers_key_expired_and_the_cli_says_to_sign_in_again() 
         "server": daemon.base, "username": "admin", "api_key": secret, "key_id": short["id"],
     }}});
     std::fs::write(config.join("profiles.json"), profiles.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_coder"))
-        .args(["whoami"])
-        .env("CODER_CONFIG_DIR", &config)
-        .env_remove("CODER_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = whoami(&config);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     assert!(
@@ -200,13 +205,7 @@ async fn an_expired_key_answers_key_expired_and_the_cli_says_to_sign_in_again() 
         "server": daemon.base, "username": "admin", "api_key": live["api_key"], "key_id": live["id"],
     }}});
     std::fs::write(config.join("profiles.json"), profiles.to_string()).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_coder"))
-        .args(["whoami"])
-        .env("CODER_CONFIG_DIR", &config)
-        .env_remove("CODER_URL")
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = whoami(&config);
     assert!(
         out.status.success(),
         "{}",

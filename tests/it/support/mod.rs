@@ -68,12 +68,20 @@ pub fn admin_command(
     args: &[&str],
     stdin: Option<&str>,
 ) -> (i32, String, String) {
+    let data = data.to_string_lossy();
+    let mut all = vec![command, "--data-dir", &data];
+    all.extend_from_slice(args);
+    server_command(&all, stdin)
+}
+
+/// Runs `coder-server <args>` (without the `CODERFLOW_*` variables of the caller's shell),
+/// writing `stdin` to its input; answers (exit code, stdout, stderr).
+pub fn server_command(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new(BIN)
-        .arg(command)
-        .arg("--data-dir")
-        .arg(data)
         .args(args)
+        .env_remove("CODERFLOW_DATABASE_URL")
+        .env_remove("CODERFLOW_DATA_DIR")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
