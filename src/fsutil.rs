@@ -59,6 +59,42 @@ fn create_temp(dir: &Path, name: &str, mode: u32) -> std::io::Result<(std::fs::F
     Err(last.unwrap_or_else(|| std::io::Error::other("no free temporary name")))
 }
 
+/// The bytes of the regular file at `path` (links followed), `None` when it does not exist.
+/// Anything but a regular file (a FIFO would block the read forever) is refused before it is
+/// opened, and so is a file larger than `max` bytes. Blocking.
+pub(crate) fn read_regular_file(path: &Path, max: u64) -> std::io::Result<Option<Vec<u8>>> {
+    use std::io::Read;
+    match std::fs::metadata(path) {
+        Ok(meta) if !meta.is_file() => {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "not a regular file",
+            ));
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let mut bytes = Vec::new();
+    file.take(max + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > max {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            if max % (1024 * 1024) == 0 {
+                format!("larger than {} MiB", max / (1024 * 1024))
+            } else {
+                format!("larger than {max} bytes")
+            },
+        ));
+    }
+    Ok(Some(bytes))
+}
+
 /// Whether this process may create and remove files in the folder `dir` (`access(2)` with
 /// `W_OK`: false on a read-only mount, such as a Kubernetes ConfigMap, or an immutable folder).
 pub(crate) fn is_writable_dir(dir: &Path) -> bool {

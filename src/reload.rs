@@ -36,8 +36,6 @@ const MAX_WRITE_WAIT: Duration = Duration::from_secs(1);
 /// When a watched file disappears, how long to wait for an editor's backup-and-rename save to put
 /// the new file in place before SSO is turned off.
 const DELETE_GRACE: Duration = Duration::from_millis(250);
-/// Larger files are rejected unread: `oidc.json` is a few hundred bytes.
-const MAX_FILE_BYTES: u64 = 1024 * 1024;
 
 /// The configuration requests use. `oidc` is `None` when there is no `oidc.json` (SSO off).
 #[derive(Debug)]
@@ -484,37 +482,8 @@ async fn settle(first: WatchSignal, signals: &mut mpsc::UnboundedReceiver<WatchS
 /// The file's bytes, `None` when it does not exist. Blocking.
 fn read_oidc_file(root: &Path) -> Result<Option<Vec<u8>>, SetupError> {
     let path = root.join(OIDC_FILE);
-    let read = || -> std::io::Result<Option<Vec<u8>>> {
-        // Follows links (ConfigMaps link the file); anything but a regular file (a FIFO would
-        // block the read forever) is refused before it is opened.
-        match std::fs::metadata(&path) {
-            Ok(meta) if !meta.is_file() => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidInput,
-                    "not a regular file",
-                ));
-            }
-            Ok(_) => {}
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        }
-        let file = match std::fs::File::open(&path) {
-            Ok(file) => file,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(e),
-        };
-        let mut bytes = Vec::new();
-        use std::io::Read;
-        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
-        if bytes.len() as u64 > MAX_FILE_BYTES {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                "larger than 1 MiB",
-            ));
-        }
-        Ok(Some(bytes))
-    };
-    read().map_err(|source| SetupError::Read { path, source })
+    crate::fsutil::read_regular_file(&path, crate::setup::config::MAX_OIDC_FILE_BYTES)
+        .map_err(|source| SetupError::Read { path, source })
 }
 
 /// The text of a rejected file's problems: one line each, prefixed with the file.

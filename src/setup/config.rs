@@ -49,6 +49,9 @@ const KNOWN_FIELDS: [&str; 22] = [
     "backchannel_logout_revokes_keys",
 ];
 
+/// Larger `oidc.json` files are rejected unread (1 MiB): the file is a few hundred bytes.
+pub(crate) const MAX_OIDC_FILE_BYTES: u64 = 1024 * 1024;
+
 /// Default of `display_name`, as in the guide's Configuration Reference.
 pub(crate) const DEFAULT_DISPLAY_NAME: &str = "Sign in with SSO";
 

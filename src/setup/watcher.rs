@@ -1,6 +1,7 @@
 //! Watches the setup repository folder and signals the reload task.
 //!
-//! The watcher only signals: it never reads or parses a file. It watches the folder rather than
+//! The watcher only signals: it never parses a file (with `--watch-poll` it reads the bytes of
+//! `oidc.json`, through the reload's bounded reader, only to compare them). It watches the folder rather than
 //! `oidc.json`'s inode, because editors save by writing a new file and renaming it over the old
 //! one, and Kubernetes swaps a `..data` symlink. When the folder itself is removed and created
 //! again, [`keep_watching`] watches the new one.
@@ -225,11 +226,12 @@ pub(crate) async fn poll_setup_repo(
     }
 }
 
-/// What a poll compares: the SHA-256 of the file's bytes, or why it could not be read.
-fn fingerprint(path: &Path) -> Result<[u8; 32], std::io::ErrorKind> {
+/// What a poll compares: the SHA-256 of the file's bytes (`None`: no file), or why it could not
+/// be read. Read as the reload reads it: a FIFO or an oversized file is refused, never waited on.
+fn fingerprint(path: &Path) -> Result<Option<[u8; 32]>, std::io::ErrorKind> {
     use sha2::Digest;
-    std::fs::read(path)
-        .map(|bytes| sha2::Sha256::digest(&bytes).into())
+    crate::fsutil::read_regular_file(path, super::config::MAX_OIDC_FILE_BYTES)
+        .map(|bytes| bytes.map(|b| sha2::Sha256::digest(&b).into()))
         .map_err(|e| e.kind())
 }
 

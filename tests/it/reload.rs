@@ -247,23 +247,32 @@ async fn unreadable_file_is_rejected_and_recovers_when_readable_again() {
 
 #[tokio::test]
 async fn a_fifo_in_place_of_the_file_is_refused_without_blocking() {
-    let daemon = start_with_config("Regular");
-    let path = daemon.setup.oidc_path();
-    std::fs::remove_file(&path).unwrap();
-    let made = std::process::Command::new("mkfifo")
-        .arg(&path)
-        .status()
-        .unwrap();
-    assert!(made.success());
-    let status = daemon
-        .wait_for_status("the FIFO to be refused", |s| {
-            s.error
-                .as_ref()
-                .is_some_and(|e| e.message.contains("not a regular file"))
-        })
-        .await;
-    assert_eq!(status.generation, 1);
-    assert_eq!(daemon.public_config().await["display_name"], "Regular");
+    // With file events and with --watch-poll (whose poll reads the file too).
+    for flags in [&[][..], &["--watch-poll", "1"][..]] {
+        let setup = Setup::git();
+        setup.write_oidc(&oidc_json("Regular"));
+        let daemon = setup.start_with(flags);
+        let path = daemon.setup.oidc_path();
+        std::fs::remove_file(&path).unwrap();
+        let made = std::process::Command::new("mkfifo")
+            .arg(&path)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let status = daemon
+            .wait_for_status("the FIFO to be refused", |s| {
+                s.error
+                    .as_ref()
+                    .is_some_and(|e| e.message.contains("not a regular file"))
+            })
+            .await;
+        assert_eq!(status.generation, 1, "{flags:?}");
+        assert_eq!(daemon.public_config().await["display_name"], "Regular");
+        // Nothing hangs on the FIFO: a regular file again is live.
+        std::fs::remove_file(&path).unwrap();
+        save_atomic(&path, &oidc_json("Again"));
+        daemon.wait_for_display_name("Again").await;
+    }
 }
 
 #[tokio::test]
